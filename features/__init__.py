@@ -1,0 +1,1 @@
+"""Pure polars feature pipes: LazyFrame -> LazyFrame, no I/O, no Prefect."""

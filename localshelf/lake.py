@@ -1,0 +1,131 @@
+"""The lake's layout and its read side: the one place that knows where tables live.
+
+Layout (Hive-partitioned Parquet, readable by DuckDB, Spark or pyarrow without localshelf)::
+
+    lake/
+      table=store_sales/year=2024/month=8/part-0.parquet
+      table=online_orders/year=2024/month=8/part-0.parquet
+      table=quarantine/year=2024/month=8/part-<load id>.parquet
+      table=stores/part-0.parquet            (reference tables: one file, replaced whole)
+      ...
+      _state/                                 lock, commit journal, load history (localshelf only)
+      _docs/                                  Great Expectations Data Docs (HTML)
+
+Files and folders starting with ``_`` or ``.`` are ignored by Parquet readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from data_contracts.schemas import (
+    CONTRACTS,
+    LAKE_ONLINE_ORDERS,
+    LAKE_STORE_SALES,
+    QUARANTINE,
+    REFERENCE_TABLES,
+)
+
+PART_FILE = "part-0.parquet"
+
+
+@dataclass(frozen=True)
+class LakePaths:
+    """Where everything in a lake lives."""
+
+    root: Path
+
+    def table(self, name: str) -> Path:
+        """Folder of table ``name``."""
+        return self.root / f"table={name}"
+
+    def partition(self, name: str, year: int, month: int) -> Path:
+        """Folder of one monthly partition of a fact table."""
+        return self.table(name) / f"year={year}" / f"month={month}"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "_state"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state / "lake.lock"
+
+    @property
+    def journal(self) -> Path:
+        return self.state / "journal.json"
+
+    @property
+    def history(self) -> Path:
+        """Append-only JSON lines: one record per committed load."""
+        return self.state / "loads.jsonl"
+
+    @property
+    def staging(self) -> Path:
+        return self.state / "staging"
+
+    @property
+    def docs(self) -> Path:
+        """Great Expectations Data Docs site."""
+        return self.root / "_docs"
+
+
+FACT_SCHEMAS: dict[str, pl.Schema] = {
+    "store_sales": LAKE_STORE_SALES,
+    "online_orders": LAKE_ONLINE_ORDERS,
+    "quarantine": QUARANTINE,
+}
+
+
+def _parquet_files(folder: Path) -> list[Path]:
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.rglob("*.parquet") if not any(s.startswith((".", "_")) for s in p.parts[-4:]))
+
+
+def scan_fact(lake: LakePaths, name: str) -> pl.LazyFrame:
+    """Lazily scan fact table ``name`` (empty frame of the right schema when nothing is loaded)."""
+    schema = FACT_SCHEMAS[name]
+    files = _parquet_files(lake.table(name))
+    if not files:
+        return pl.LazyFrame(schema=schema)
+    lf = pl.scan_parquet(files, hive_partitioning=False)
+    return lf.select(list(schema.names()))
+
+
+def read_reference(lake: LakePaths, name: str) -> pl.DataFrame:
+    """Read reference table ``name`` (empty frame of the contract's schema when it was not dropped)."""
+    schema = CONTRACTS[name].schema
+    path = lake.table(name) / PART_FILE
+    if not path.exists():
+        return pl.DataFrame(schema=schema)
+    return pl.read_parquet(path).select(list(schema.names()))
+
+
+@dataclass(frozen=True)
+class LakeTables:
+    """Every table a run needs, the facts lazily."""
+
+    stores: pl.DataFrame
+    products: pl.DataFrame
+    postal_regions: pl.DataFrame
+    assortment: pl.DataFrame
+    shelf_capacity: pl.DataFrame
+    events: pl.DataFrame
+    store_sales: pl.LazyFrame
+    online_orders: pl.LazyFrame
+
+    @classmethod
+    def load(cls, lake: LakePaths) -> LakeTables:
+        refs = {c.name: read_reference(lake, c.name) for c in REFERENCE_TABLES}
+        return cls(
+            **refs,
+            store_sales=scan_fact(lake, "store_sales"),
+            online_orders=scan_fact(lake, "online_orders"),
+        )
+
+    def has_shelf_capacity(self) -> bool:
+        return self.shelf_capacity.height > 0

@@ -1,0 +1,1 @@
+"""Demand model, pattern mining, assortment choice, backtest metrics: plain functions."""
