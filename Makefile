@@ -8,7 +8,7 @@ SIZE ?= medium
 
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export PREFECT_LOGGING_LEVEL ?= WARNING
+
 
 .PHONY: demo test lint install clean
 

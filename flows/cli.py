@@ -1,0 +1,170 @@
+"""The `localshelf` command line: demo, run, ingest, backtest."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+# Quiet third-party phoning home before anything imports them.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+app = typer.Typer(
+    name="localshelf",
+    help="Tell each store what to carry: localized assortments and event pre-stock plans.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+
+
+class Size(StrEnum):
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date of the form YYYY-MM-DD") from exc
+
+
+AsOf = Annotated[
+    str | None, typer.Option("--as-of", help="Forecast origin YYYY-MM-DD (default: last sales date).")
+]
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=1)
+
+
+def _run_job(drop: Path, out: Path, lake: Path | None, as_of: date | None, horizon: int | None) -> Path:
+    from flows.pipeline import RunParams, localshelf_run
+    from localshelf.ingest import ContractError
+
+    try:
+        report = localshelf_run(RunParams(drop=drop, out=out, lake=lake, as_of=as_of, horizon=horizon))
+    except ContractError as exc:
+        _fail(str(exc))
+    return Path(report)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo drop, lake and outputs.")] = Path("demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 42,
+    size: Annotated[
+        Size, typer.Option(help="small (tests), medium (default), large (benchmarks).")
+    ] = Size.medium,
+) -> None:
+    """Generate a demo drop with planted patterns and run the whole job on it."""
+    from localshelf.demo import generate_demo
+    from localshelf.truth import compare_with_truth
+
+    console.print(f"[bold]1/2[/] generating the {size.value} demo world (seed {seed}) in {out}/ ...")
+    paths = generate_demo(out, size=size.value, seed=seed)
+    os.environ["LOCALSHELF_HMAC_SECRET"] = paths.secret.read_text().strip()
+    console.print(f"[bold]2/2[/] running the job on {paths.drop} ...")
+    report = _run_job(paths.drop, out / "out", out / "lake", None, None)
+    found = compare_with_truth(out / "out" / "patterns.parquet", paths.truth)
+    console.print(f"planted patterns recovered: {found['summary']}")
+    console.print(f"\n[bold green]Report:[/] {report.resolve()}")
+    console.print(f"Outputs: {(out / 'out').resolve()}")
+
+
+@app.command()
+def run(
+    drop: Annotated[
+        Path, typer.Option(help="The drop folder (input contract).", exists=True, file_okay=False)
+    ],
+    out: Annotated[Path, typer.Option(help="The output folder (output contract).")],
+    lake: Annotated[Path | None, typer.Option(help="The lake folder (default: settings.lake_dir).")] = None,
+    as_of: AsOf = None,
+    horizon: Annotated[int, typer.Option(help="Forecast horizon in days.", min=1)] = 28,
+) -> None:
+    """Run the whole job on a drop: ingest, validate, model, mine, recommend, report."""
+    report = _run_job(drop, out, lake, _parse_date(as_of), horizon)
+    console.print(f"\n[bold green]Report:[/] {report.resolve()}")
+
+
+def _files_table(files: list[dict[str, Any]]) -> Table:
+    table = Table(title="Files")
+    for col in ("file", "table", "read", "loaded", "quarantined", "duplicate", "corrected"):
+        table.add_column(col, justify="left" if col in ("file", "table") else "right")
+    for f in files:
+        table.add_row(
+            str(f.get("path")),
+            str(f.get("table", "")),
+            *(
+                f"{int(f.get(k, 0) or 0):,}"
+                for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "rows_corrected")
+            ),
+        )
+    return table
+
+
+@app.command()
+def ingest(
+    drop: Annotated[
+        Path, typer.Option(help="The drop folder (input contract).", exists=True, file_okay=False)
+    ],
+    lake: Annotated[Path, typer.Option(help="The lake folder.")],
+    report: Annotated[Path | None, typer.Option(help="Write the counts as JSON here.")] = None,
+    as_of: AsOf = None,
+) -> None:
+    """Load a drop into the lake and print what happened to every row of every file."""
+    from localshelf.ingest import ContractError, ingest_drop
+    from localshelf.lake import LakePaths
+    from localshelf.settings import load_settings
+
+    settings = load_settings()
+    try:
+        result = ingest_drop(
+            drop, LakePaths(lake), settings, as_of=_parse_date(as_of), progress=console.print
+        )
+    except ContractError as exc:
+        _fail(str(exc))
+    console.print(_files_table(result.files))
+    for reason, n in sorted(result.quarantine_reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"quarantined {n:,} rows: {reason}")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning.get('message')}")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.to_json(), indent=2, default=str))
+        console.print(f"counts written to {report}")
+
+
+@app.command()
+def backtest(
+    drop: Annotated[
+        Path, typer.Option(help="The drop folder (input contract).", exists=True, file_okay=False)
+    ],
+    out: Annotated[Path, typer.Option(help="The output folder; results go to OUT/backtest/.")],
+    folds: Annotated[int, typer.Option(help="Number of held-out windows.", min=1)] = 3,
+    horizon: Annotated[int, typer.Option(help="Days per held-out window.", min=1)] = 28,
+    lake: Annotated[Path | None, typer.Option(help="The lake folder (default: settings.lake_dir).")] = None,
+) -> None:
+    """Did the model and the advice beat simple baselines on held-out time?"""
+    from flows.backtest import BacktestParams, localshelf_backtest
+
+    path = localshelf_backtest(BacktestParams(drop=drop, out=out, lake=lake, folds=folds, horizon=horizon))
+    console.print(f"\n[bold green]Backtest report:[/] {Path(path).resolve()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
