@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["ingest"], ["backtest"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["demo"], "--size"),
+        (["run"], "--as-of"),
+        (["run"], "--horizon"),
+        (["ingest"], "--report"),
+        (["backtest"], "--folds"),
+    ],
+)
+def test_commands_take_their_options(command: list[str], option: str) -> None:
+    assert option in runner.invoke(app, [*command, "--help"]).output
+
+
+def test_run_rejects_a_bad_as_of_date(tmp_path) -> None:
+    result = runner.invoke(
+        app, ["run", "--drop", str(tmp_path), "--out", str(tmp_path / "o"), "--as-of", "30/06/2025"]
+    )
+    assert result.exit_code != 0
+    assert "YYYY-MM-DD" in result.output
+
+
+def test_run_names_a_missing_drop(tmp_path) -> None:
+    result = runner.invoke(app, ["run", "--drop", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert "nope" in result.output
+
+
+def test_prefect_yaml_entrypoints_import() -> None:
+    import importlib
+    from pathlib import Path
+
+    spec = yaml.safe_load(Path("prefect.yaml").read_text())
+    assert spec["deployments"]
+    for deployment in spec["deployments"]:
+        module_path, func = deployment["entrypoint"].split(":")
+        module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+        flow = getattr(module, func)
+        assert flow.name.startswith("localshelf-")
+        assert deployment["schedules"][0]["cron"]
