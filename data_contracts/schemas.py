@@ -194,7 +194,9 @@ FACT_TABLES: tuple[TableContract, ...] = (STORE_SALES, ONLINE_ORDERS)
 CONTRACTS: dict[str, TableContract] = {c.name: c for c in (*REFERENCE_TABLES, *FACT_TABLES)}
 
 # Columns the lake adds to fact tables.
-LINEAGE = pl.Schema({"_source_file": pl.String, "_source_row": pl.Int64, "_loaded_at": pl.Datetime("us", "UTC")})
+LINEAGE = pl.Schema(
+    {"_source_file": pl.String, "_source_row": pl.Int64, "_loaded_at": pl.Datetime("us", "UTC")}
+)
 
 # Online orders as the lake keeps them: no customer_id in clear, the local business date added.
 LAKE_ONLINE_ORDERS = pl.Schema(

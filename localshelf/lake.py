@@ -83,7 +83,9 @@ FACT_SCHEMAS: dict[str, pl.Schema] = {
 def _parquet_files(folder: Path) -> list[Path]:
     if not folder.exists():
         return []
-    return sorted(p for p in folder.rglob("*.parquet") if not any(s.startswith((".", "_")) for s in p.parts[-4:]))
+    return sorted(
+        p for p in folder.rglob("*.parquet") if not any(s.startswith((".", "_")) for s in p.parts[-4:])
+    )
 
 
 def scan_fact(lake: LakePaths, name: str) -> pl.LazyFrame:

@@ -8,27 +8,52 @@ from pathlib import Path
 import polars as pl
 
 FORECAST_COLUMNS = pl.Schema(
-    {"store_id": pl.String, "sku": pl.String, "date": pl.Date, "units": pl.Float64,
-     "p10": pl.Float64, "p90": pl.Float64}
+    {
+        "store_id": pl.String,
+        "sku": pl.String,
+        "date": pl.Date,
+        "units": pl.Float64,
+        "p10": pl.Float64,
+        "p90": pl.Float64,
+    }
 )
 PATTERN_COLUMNS = pl.Schema(
     {
-        "kind": pl.String, "region": pl.String, "sku": pl.String, "category": pl.String,
-        "event_type": pl.String, "lift": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
-        "support": pl.Int64, "q_value": pl.Float64, "peak_offset_days": pl.Int64,
+        "kind": pl.String,
+        "region": pl.String,
+        "sku": pl.String,
+        "category": pl.String,
+        "event_type": pl.String,
+        "lift": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "support": pl.Int64,
+        "q_value": pl.Float64,
+        "peak_offset_days": pl.Int64,
         "explanation": pl.String,
     }
 )
 ASSORTMENT_COLUMNS = pl.Schema(
     {
-        "store_id": pl.String, "sku": pl.String, "category": pl.String, "action": pl.String,
-        "expected_weekly_units": pl.Float64, "expected_weekly_revenue": pl.Float64, "reason": pl.String,
+        "store_id": pl.String,
+        "sku": pl.String,
+        "category": pl.String,
+        "action": pl.String,
+        "expected_weekly_units": pl.Float64,
+        "expected_weekly_revenue": pl.Float64,
+        "reason": pl.String,
     }
 )
 PRESTOCK_COLUMNS = pl.Schema(
     {
-        "event_type": pl.String, "region": pl.String, "store_id": pl.String, "sku": pl.String,
-        "baseline_units": pl.Float64, "extra_units": pl.Float64, "lift": pl.Float64, "reason": pl.String,
+        "event_type": pl.String,
+        "region": pl.String,
+        "store_id": pl.String,
+        "sku": pl.String,
+        "baseline_units": pl.Float64,
+        "extra_units": pl.Float64,
+        "lift": pl.Float64,
+        "reason": pl.String,
     }
 )
 PATTERN_KINDS = ("event_uplift", "local_affinity", "latent_demand")
