@@ -1,0 +1,144 @@
+"""Ingest + validate throughput and peak memory on a large drop, beside DuckDB in the same run.
+
+    .venv/bin/python bench/ingest.py [--drop DIR] [--size large] [--work bench/_work/ingest]
+
+Without --drop it generates the `large` demo (>= 10M store-sales rows). The drop's store_sales files
+are loaded three ways, each in a fresh subprocess so peak memory (max RSS) is its own:
+- localshelf: `ingest_drop` (parse, row rules, quarantine, dedupe against the lake, atomic commit) then
+  `validate_lake` (Great Expectations suites on every touched partition);
+- localshelf ingest alone (no Great Expectations), to show where the time goes;
+- DuckDB: `COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)` over the same files (Parquet
+  files of the drop through read_parquet), with DuckDB's default threads.
+Online orders are left out so that both sides load the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _child(kind: str, drop: Path, target: Path) -> dict:
+    """Run one loader in this (child) process; returns rows, seconds and peak RSS."""
+    import resource
+
+    sys.path.insert(0, str(ROOT))
+    start = time.perf_counter()
+    if kind == "duckdb":
+        import duckdb
+
+        files = sorted((drop / "store_sales").iterdir())
+        csvs = [str(f) for f in files if f.name.endswith((".csv", ".csv.gz"))]
+        parquets = [str(f) for f in files if f.name.endswith(".parquet")]
+        parts = []
+        cols = "date, store_id, sku, units, revenue, on_hand, promo"
+        if csvs:
+            parts.append(
+                f"SELECT {cols} FROM read_csv({csvs!r}, header=true, union_by_name=true, "
+                "types={'store_id': 'VARCHAR', 'sku': 'VARCHAR'}, normalize_names=true)"
+            )
+        if parquets:
+            parts.append(f"SELECT {cols} FROM read_parquet({parquets!r}, union_by_name=true)")
+        con = duckdb.connect()
+        target.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"COPY ({' UNION ALL '.join(parts)}) TO '{target / 'store_sales.parquet'}' (FORMAT parquet)"
+        )
+        rows = con.execute(f"SELECT count(*) FROM '{target / 'store_sales.parquet'}'").fetchone()[0]
+    else:
+        from data_contracts.validate import validate_lake
+        from localshelf.ingest import ingest_drop
+        from localshelf.lake import LakePaths
+        from localshelf.settings import load_settings
+
+        lake = LakePaths(target)
+        report = ingest_drop(drop, lake, load_settings(hmac_secret="bench"))
+        rows = report.tables["store_sales"]["rows_read"]
+        if kind == "localshelf":
+            summary = validate_lake(lake, partitions=report.changed_partitions)
+            assert summary.success, summary.to_json()
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "peak_mb": round(peak_mb),
+    }
+
+
+def _bench_drop(drop: Path, work: Path) -> Path:
+    """A view of the drop without online orders (symlinks, nothing copied)."""
+    view = work / "drop_store_sales_only"
+    shutil.rmtree(view, ignore_errors=True)
+    view.mkdir(parents=True)
+    for item in drop.iterdir():
+        if item.name != "online_orders":
+            (view / item.name).symlink_to(item.resolve())
+    return view
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drop", type=Path, help="an existing drop (default: generate the large demo)")
+    parser.add_argument("--size", default="large", choices=["small", "medium", "large"])
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / "_work" / "ingest")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "DROP", "TARGET"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child[0], Path(args.child[1]), Path(args.child[2]))))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    drop = args.drop
+    if drop is None:
+        sys.path.insert(0, str(ROOT))
+        from localshelf.demo import generate_demo
+
+        start = time.perf_counter()
+        drop = generate_demo(args.work / f"demo_{args.size}", size=args.size, seed=1).drop
+        print(f"generated the {args.size} demo in {time.perf_counter() - start:.0f} s")
+    view = _bench_drop(drop, args.work)
+    size_mb = sum(f.stat().st_size for f in (drop / "store_sales").iterdir()) / 2**20
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"store_sales files: {len(list((drop / 'store_sales').iterdir()))}, {size_mb:,.0f} MB on disk")
+    results = {}
+    for kind in ("duckdb", "localshelf", "localshelf_no_gx"):
+        target = args.work / f"out_{kind}"
+        shutil.rmtree(target, ignore_errors=True)
+        env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", kind, str(view), str(target)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if proc.returncode != 0:
+            print(f"{kind} failed:\n{proc.stderr[-3000:]}")
+            continue
+        results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+        r = results[kind]
+        print(
+            f"{kind:18s} {r['rows']:>12,} rows  {r['seconds']:>8.1f} s  {r['rows_per_s']:>12,} rows/s  "
+            f"peak {r['peak_mb']:>6,} MB"
+        )
+    if "duckdb" in results and "localshelf" in results:
+        ratio = results["localshelf"]["rows_per_s"] / results["duckdb"]["rows_per_s"]
+        print(
+            f"\nlocalshelf (with validation) runs at {ratio:.2f}x DuckDB's rows/s (goal >= 0.5); "
+            f"peak {results['localshelf']['peak_mb']:,} MB (goal < 4096)"
+        )
+    (args.work / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
