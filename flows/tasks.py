@@ -159,12 +159,21 @@ def recommend(
     )
     write_table(advice, out.assortment, csv=out.assortment_csv)
     plan = conform(
-        plan_prestock(tables, patterns, fc_all, advice, as_of=as_of, settings=settings.assortment),
+        plan_prestock(
+            tables,
+            patterns,
+            fc_all,
+            advice,
+            as_of=as_of,
+            settings=settings.assortment,
+            lead_days=settings.mining.event_lead_days,
+            fdr_alpha=settings.mining.fdr_alpha,
+        ),
         PRESTOCK_COLUMNS,
     )
     write_table(plan, out.prestock, csv=out.prestock_csv)
-    # The contract's forecast covers what each store carries or is advised to add.
-    shown = advice.filter(pl.col("action").is_in(["add", "keep", "drop"])).select("store_id", "sku")
+    # The contract's forecast covers what each store carries today (keep, drop) or is advised to add.
+    shown = advice.select("store_id", "sku")
     fc = fc_all.join(shown, on=["store_id", "sku"], how="semi").sort("store_id", "sku", "date")
     write_table(conform(fc, FORECAST_COLUMNS), out.forecast)
     counts = {a: int(n) for a, n in advice.group_by("action").len().rows()}
