@@ -131,3 +131,24 @@ class LakeTables:
 
     def has_shelf_capacity(self) -> bool:
         return self.shelf_capacity.height > 0
+
+
+# ---- write side (used by localshelf.ingest) ----
+
+# The date column whose year and month name a fact row's partition.
+PARTITION_DATE: dict[str, str] = {"store_sales": "date", "online_orders": "order_date"}
+
+
+def partition_file(lake: LakePaths, name: str, year: int, month: int) -> Path:
+    """The one Parquet file of a monthly partition of fact table ``name``."""
+    return lake.partition(name, year, month) / PART_FILE
+
+
+def reference_file(lake: LakePaths, name: str) -> Path:
+    """The one Parquet file of reference table ``name``."""
+    return lake.table(name) / PART_FILE
+
+
+def quarantine_file(lake: LakePaths, load_id: str, year: int, month: int) -> Path:
+    """The quarantine file of one load (a load appends one file; earlier ones are never rewritten)."""
+    return lake.partition("quarantine", year, month) / f"part-{load_id}.parquet"

@@ -1,0 +1,230 @@
+"""Reading a drop's files as all-string batches, whatever their format.
+
+CSV (optionally gzip) is read with pyarrow's streaming reader, every column as a string, so
+identifiers keep their leading zeros and memory does not grow with the file. Parquet is read with
+``iter_batches`` and its typed columns are turned into the same strings, so one set of row rules
+applies to every format. Headers match the contract case-insensitively and ignoring spaces.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from data_contracts.rules import ROW
+from data_contracts.schemas import TableContract
+
+FACT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+# Errors a broken file raises while being read: all become a ContractError naming the file.
+_READ_ERRORS = (pa.ArrowException, OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError)
+
+
+class ContractError(Exception):
+    """A break of the input contract that stops the run (nothing is written)."""
+
+    def __init__(self, table: str, rule: str, message: str, *, file: str | None = None) -> None:
+        self.table = table
+        self.rule = rule
+        self.file = file
+        where = f"{file}: " if file else ""
+        super().__init__(f"{table}: {where}{rule}: {message}")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of the drop, its header matched to the contract."""
+
+    path: Path
+    rel: str  # path relative to the drop, as reported
+    contract: TableContract
+    fmt: str  # "csv", "csv.gz" or "parquet"
+    columns: dict[str, str]  # contract column -> column name in the file
+    extra: tuple[str, ...]  # columns the contract does not know (ignored)
+    empty: bool  # no header at all (0 bytes)
+
+
+def file_format(path: Path) -> str | None:
+    """Return "csv", "csv.gz" or "parquet" for a fact file name, None for anything else."""
+    name = path.name.lower()
+    return next((s.lstrip(".") for s in FACT_SUFFIXES if name.endswith(s)), None)
+
+
+def _csv_header(path: Path, fmt: str, rel: str, table: str) -> list[str] | None:
+    """Return the header fields of a CSV file, or None when the file holds nothing at all."""
+    try:
+        opener = gzip.open if fmt == "csv.gz" else open
+        with opener(path, "rb") as fh:
+            line = fh.readline()
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ContractError(table, "not UTF-8", f"the header is not UTF-8 text ({exc})", file=rel) from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ContractError(table, "unreadable file", str(exc), file=rel) from exc
+    if not text.strip():
+        return None
+    return next(csv.reader(io.StringIO(text)))
+
+
+def _match_header(
+    names: list[str], contract: TableContract, rel: str
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Map contract columns to file columns; raise when a required one is missing or one is doubled."""
+    wanted = set(contract.schema.names())
+    columns: dict[str, str] = {}
+    extra: list[str] = []
+    for name in names:
+        key = name.strip().lower()
+        if key in columns:
+            raise ContractError(contract.name, "duplicate column", f"column {key!r} appears twice", file=rel)
+        if key in wanted:
+            columns[key] = name
+        else:
+            extra.append(name)
+    missing = [c for c in contract.required if c not in columns]
+    if missing:
+        hint = ""
+        if len(names) == 1 and any(d in names[0] for d in ";\t|"):
+            hint = " (the file does not look comma-separated)"
+        raise ContractError(
+            contract.name,
+            "missing required column",
+            f"missing {', '.join(missing)}; found {', '.join(repr(n) for n in names)}{hint}",
+            file=rel,
+        )
+    return columns, tuple(extra)
+
+
+def open_source(path: Path, rel: str, contract: TableContract) -> SourceFile:
+    """Read the header (CSV) or schema (Parquet) of one file and match it to the contract."""
+    fmt = file_format(path) or "csv"
+    if path.stat().st_size == 0:
+        return SourceFile(path, rel, contract, fmt, {}, (), empty=True)
+    if fmt == "parquet":
+        try:
+            names = pq.ParquetFile(path).schema_arrow.names
+        except _READ_ERRORS as exc:
+            raise ContractError(
+                contract.name, "unreadable file", f"not a Parquet file ({exc})", file=rel
+            ) from exc
+    else:
+        header = _csv_header(path, fmt, rel, contract.name)
+        if header is None:
+            return SourceFile(path, rel, contract, fmt, {}, (), empty=True)
+        names = header
+    columns, extra = _match_header(names, contract, rel)
+    return SourceFile(path, rel, contract, fmt, columns, extra, empty=False)
+
+
+def _csv_batches(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    header = _csv_header(src.path, src.fmt, src.rel, src.contract.name) or []
+    # positional names: extra columns may repeat or collide; only the contract's ones are converted
+    positional = [f"c{i}" for i in range(len(header))]
+    by_name = {name: f"c{i}" for i, name in enumerate(header)}
+    wanted = [by_name[src.columns[c]] for c in src.columns]
+    stream = pa.input_stream(str(src.path), compression="gzip" if src.fmt == "csv.gz" else None)
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(
+            column_names=positional,
+            skip_rows=1,
+            block_size=min(max(batch_rows * 64, 1 << 16), 1 << 28),
+            use_threads=False,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(wanted, pa.string()),
+            include_columns=wanted,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    for batch in reader:
+        yield batch.rename_columns(list(src.columns))
+
+
+def _as_string(s: pl.Series, target: pl.DataType, rel: str, table: str) -> pl.Series:
+    """Turn a typed Parquet column into the strings a CSV would hold; raise when it cannot stand for
+    the contract's type (e.g. a date stored as a number)."""
+    dtype = s.dtype
+    if dtype == pl.String:
+        return s
+    ok = (
+        (target == pl.String and (dtype.is_integer() or dtype == pl.Categorical))
+        or (target == pl.Date and (dtype == pl.Date or isinstance(dtype, pl.Datetime)))
+        or (isinstance(target, pl.Datetime) and isinstance(dtype, pl.Datetime))
+        or (target.is_numeric() and (dtype.is_numeric() or dtype == pl.Boolean))
+        or (target == pl.Boolean and (dtype == pl.Boolean or dtype.is_integer()))
+    )
+    if not ok:
+        raise ContractError(
+            table,
+            "wrong column type",
+            f"column {s.name!r} is {dtype} in the Parquet file, expected {target}",
+            file=rel,
+        )
+    if target == pl.Date:
+        return s.dt.date().dt.to_string("%Y-%m-%d")
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:  # no offset: the rules will say so
+            return s.dt.to_string("%Y-%m-%dT%H:%M:%S%.f")
+        return s.dt.convert_time_zone("UTC").dt.to_string("%Y-%m-%dT%H:%M:%S%.f+00:00")
+    return s.cast(pl.String)
+
+
+def _parquet_batches(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch | pl.DataFrame]:
+    pf = pq.ParquetFile(src.path)
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=list(src.columns.values())):
+        df = pl.from_arrow(batch)
+        assert isinstance(df, pl.DataFrame)
+        yield pl.DataFrame(
+            [
+                _as_string(df[src.columns[c]], src.contract.schema[c], src.rel, src.contract.name).alias(c)
+                for c in src.columns
+            ]
+        )
+
+
+def iter_raw(src: SourceFile, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Yield the file's rows in batches: every contract column as String (absent optional columns
+    as nulls) plus ``_source_row``, the 1-based data row number. Raises ContractError when the file
+    turns out unreadable part-way (the caller discards whatever it staged)."""
+    if src.empty:
+        return
+    names = src.contract.schema.names()
+    start = 1
+    batches = _parquet_batches(src, batch_rows) if src.fmt == "parquet" else _csv_batches(src, batch_rows)
+    try:
+        for batch in batches:
+            df = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
+            assert isinstance(df, pl.DataFrame)
+            n = df.height
+            df = df.with_columns(
+                *(pl.lit(None, pl.String).alias(c) for c in names if c not in src.columns),
+                pl.Series(ROW, np.arange(start, start + n, dtype=np.int64)),
+            ).select(*names, ROW)
+            start += n
+            yield df
+    except ContractError:
+        raise
+    except _READ_ERRORS as exc:
+        rule = "not UTF-8" if "UTF8" in str(exc) or "utf-8" in str(exc) else "unreadable file"
+        raise ContractError(
+            src.contract.name, rule, f"reading stopped near data row {start}: {exc}", file=src.rel
+        ) from exc
+
+
+def read_whole(src: SourceFile, batch_rows: int) -> pl.DataFrame:
+    """Return the whole file as one all-string frame (reference tables are small)."""
+    schema = {**dict.fromkeys(src.contract.schema.names(), pl.String), ROW: pl.Int64}
+    frames = list(iter_raw(src, batch_rows))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)

@@ -1,0 +1,186 @@
+"""Ingest: idempotent re-runs, corrections, all-or-nothing commits under kills, one writer, privacy."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
+import threading
+from datetime import date
+from pathlib import Path
+
+import filelock
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from localshelf.commit import CRASH_ENV, LakeLockedError, read_history, recover
+from localshelf.ingest import IngestReport, ingest_drop
+from localshelf.lake import LakePaths, scan_fact
+from tests.localshelf.ingest_drops import ORDERS, SALES, SECRET, make_drop, settings, write
+
+AS_OF = date(2024, 12, 31)
+ROOT = Path(__file__).resolve().parents[2]
+CHANGED = SALES.replace("2024-08-01,001,B2,1,2.0,5,yes", "2024-08-01,001,B2,2,4.0,5,yes")
+
+
+def _load(drop: Path, lake: LakePaths, **ingest: object) -> IngestReport:
+    return ingest_drop(drop, lake, settings(**ingest), as_of=AS_OF)
+
+
+def _snapshot(lake: LakePaths) -> dict[str, bytes]:
+    """Every published file's bytes (the _state folder aside)."""
+    return {
+        str(p.relative_to(lake.root)): p.read_bytes()
+        for p in lake.root.rglob("*")
+        if p.is_file() and not p.relative_to(lake.root).as_posix().startswith("_state")
+    }
+
+
+def _facts(lake: LakePaths, name: str) -> pl.DataFrame:
+    key = ["date", "store_id", "sku"] if name == "store_sales" else ["order_id", "line_number"]
+    return scan_fact(lake, name).collect().drop("_loaded_at").sort(key)
+
+
+def test_same_drop_twice_adds_nothing(tmp_path: Path) -> None:
+    drop, lake = make_drop(tmp_path / "drop"), LakePaths(tmp_path / "lake")
+    first = _load(drop, lake)
+    before = _snapshot(lake)
+    second = _load(drop, lake)
+    assert (
+        first.tables["store_sales"]["rows_loaded"] == 4 and first.tables["online_orders"]["rows_loaded"] == 3
+    )
+    for name in ("store_sales", "online_orders"):
+        counts = second.tables[name]
+        assert counts["rows_loaded"] == 0 and counts["rows_duplicate"] == counts["rows_read"] > 0
+    assert second.changed_partitions == {}
+    assert _snapshot(lake) == before  # not a byte rewritten
+    assert [f["sha256"] for f in first.files] == [f["sha256"] for f in second.files]
+    assert len(read_history(lake)) == 2
+
+
+def test_re_export_with_a_changed_value_is_a_correction(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    _load(make_drop(tmp_path / "d1"), lake)
+    report = _load(make_drop(tmp_path / "d2", sales=CHANGED), lake)
+    sales = report.tables["store_sales"]
+    assert (sales["rows_loaded"], sales["rows_corrected"], sales["rows_duplicate"]) == (1, 1, 3)
+    assert report.changed_partitions["store_sales"] == [(2024, 8)]
+    units = _facts(lake, "store_sales").filter(pl.col("sku") == "B2")["units"].to_list()
+    assert units == [2.0]  # the newest wins
+
+
+def test_later_file_in_a_load_wins_and_repeats_are_duplicates(tmp_path: Path) -> None:
+    drop = make_drop(tmp_path / "drop")
+    write(drop / "store_sales" / "pos_late.csv", CHANGED)
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(drop, lake)
+    late = next(f for f in report.files if f["path"] == "store_sales/pos_late.csv")
+    assert (late["rows_loaded"], late["rows_corrected"], late["rows_duplicate"]) == (1, 1, 3)
+    rows = _facts(lake, "store_sales").filter(pl.col("sku") == "B2")
+    assert rows.select("units", "_source_file").rows() == [(2.0, "store_sales/pos_late.csv")]
+
+
+def test_same_key_twice_in_one_file(tmp_path: Path) -> None:
+    sales = SALES + "2024-08-01,001,A1,3,4.5,10,no\n" + "2024-08-02,002,A1,-2,-3.0,7,0\n"
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(make_drop(tmp_path / "drop", sales=sales), lake)
+    counts = report.files[-2]
+    # row 5 repeats row 1 exactly (a duplicate); row 6 contradicts row 3 (both quarantined)
+    got = tuple(counts[k] for k in ("rows_read", "rows_loaded", "rows_duplicate", "rows_quarantined"))
+    assert got == (6, 3, 1, 2)
+    q = scan_fact(lake, "quarantine").collect().sort("row_number")
+    assert q.select("row_number", "rule", "column").rows() == [
+        (i, "duplicate key in file with other values", "date, store_id, sku") for i in (3, 6)
+    ]
+    assert report.quarantine_reasons == {"duplicate key in file with other values": 2}
+
+
+def _crashing_load(drop: Path, lake: LakePaths, point: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import sys; from datetime import date; from pathlib import Path\n"
+        "from localshelf.ingest import ingest_drop; from localshelf.lake import LakePaths\n"
+        "from tests.localshelf.ingest_drops import settings\n"
+        f"ingest_drop(Path({str(drop)!r}), LakePaths(Path({str(lake.root)!r})), settings(),\n"
+        "            as_of=date(2024, 12, 31))\n"
+    )
+    env = {**os.environ, CRASH_ENV: point, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("point", ["before_journal", "after_journal", "mid_moves"])
+def test_a_killed_load_leaves_the_lake_before_or_after(tmp_path: Path, point: str) -> None:
+    lake, done = LakePaths(tmp_path / "lake"), LakePaths(tmp_path / "done")
+    first, second = (
+        make_drop(tmp_path / "d1"),
+        make_drop(tmp_path / "d2", sales=CHANGED + "2024-10-01,002,B2,1,2,,\n"),
+    )
+    for target in (lake, done):
+        _load(first, target)
+    _load(second, done)  # the load as it completes without a crash
+    before = _snapshot(lake)
+    result = _crashing_load(second, lake, point)
+    assert result.returncode == 137, result.stderr
+    if point == "before_journal":
+        assert _snapshot(lake) == before  # byte-identical: nothing published
+        assert recover(lake) == "discarded"
+        assert _snapshot(lake) == before
+    else:
+        assert recover(lake) == "rolled forward"
+        for name in ("store_sales", "online_orders"):
+            assert_frame_equal(_facts(lake, name), _facts(done, name))
+        assert len(read_history(lake)) == 2
+    assert not lake.journal.exists() and not any(lake.staging.rglob("*"))
+
+
+def test_concurrent_loads_take_turns(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    drops = [make_drop(tmp_path / "d1"), make_drop(tmp_path / "d2", sales=CHANGED)]
+    errors: list[BaseException] = []
+
+    def run(drop: Path) -> None:
+        try:
+            _load(drop, lake)
+        except BaseException as exc:  # surfaced below: a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in drops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    history = read_history(lake)
+    assert len(history) == 2
+    # whichever ran second saw the first's rows: 4 + 3 rows loaded once, one row loaded twice at most
+    assert sum(h["tables"]["store_sales"]["rows_duplicate"] for h in history) == 3
+    assert _facts(lake, "store_sales").height == 4
+    assert not lake.journal.exists()
+
+
+def test_a_held_lock_times_out_with_a_clear_error(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    lake.state.mkdir(parents=True)
+    with filelock.FileLock(str(lake.lock_file)):
+        with pytest.raises(LakeLockedError, match=r"another load holds the lake lock at .*waits up to 0 s"):
+            _load(make_drop(tmp_path / "drop"), lake, lock_timeout_s=0)
+
+
+def test_customer_id_never_reaches_the_lake(tmp_path: Path) -> None:
+    planted = "CUST-SECRET-4711"
+    bad_line = "o3,1,2024-08-30T08:00:00+02:00,NOPE,1,1.5,55401,CUST-SECRET-4711,ship,\n"  # quarantined
+    lake = LakePaths(tmp_path / "lake")
+    _load(make_drop(tmp_path / "drop", orders=ORDERS + bad_line), lake)
+    for path in lake.root.rglob("*"):
+        if path.is_file():
+            assert planted.encode() not in path.read_bytes(), path
+            if path.suffix == ".parquet":  # and not hidden by compression either
+                df = pl.read_parquet(path)
+                texts = df.select(pl.col(pl.String)).unpivot()["value"].drop_nulls()
+                assert not texts.str.contains(planted, literal=True).any(), path
+    orders = scan_fact(lake, "online_orders").collect().sort("order_id", "line_number")
+    expected = hmac.new(SECRET.encode(), planted.encode(), hashlib.sha256).hexdigest()
+    assert orders["customer_key"].to_list() == [expected, expected, None]
+    assert "customer_id" not in orders.columns
