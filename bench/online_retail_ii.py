@@ -131,7 +131,9 @@ def main() -> None:
     source = args.data / "online_retail_ii.parquet"
     if not source.exists():
         sys.exit(f"no data at {source}: pass --data DIR")
-    raw = pl.read_parquet(source)
+    # Stock codes carry stray spaces ("47503J " and "47503J"); identifiers are trimmed at ingest, so
+    # the product list is built from trimmed codes too.
+    raw = pl.read_parquet(source).with_columns(pl.col("StockCode").str.strip_chars())
     drop, lake = args.work / "drop", LakePaths(args.work / "lake")
     shutil.rmtree(lake.root, ignore_errors=True)
     written = write_drop(raw, drop)
@@ -159,6 +161,17 @@ def main() -> None:
         )
     assert results["first load"]["rows_read"] == raw.height, "every export line is read"
     assert results["re-run"]["rows_loaded"] == 0, "the re-run loads nothing"
+    quarantine = pl.read_parquet(lake.table("quarantine") / "**" / "*.parquet")
+    top = (
+        quarantine.with_columns(pl.col("raw").str.json_path_match("$.sku").alias("sku"))
+        .group_by("rule", "sku")
+        .len()
+        .sort("len", descending=True)
+        .head(10)
+    )
+    print("\nmost quarantined codes over both loads (rule, sku, lines):")
+    for rule, sku, n in top.rows():
+        print(f"  {rule}: {sku!r} x {n:,}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (max RSS): {peak_mb:,.0f} MB")
     (args.work / "results.json").write_text(json.dumps({**results, "peak_rss_mb": round(peak_mb)}, indent=2))
