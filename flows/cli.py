@@ -103,8 +103,10 @@ def run(
 
 def _files_table(files: list[dict[str, Any]]) -> Table:
     table = Table(title="Files")
-    for col in ("file", "table", "read", "loaded", "quarantined", "duplicate", "corrected"):
-        table.add_column(col, justify="left" if col in ("file", "table") else "right")
+    table.add_column("file", overflow="fold", ratio=3)
+    table.add_column("table", overflow="fold", ratio=1)
+    for col in ("read", "loaded", "quarantined", "duplicate", "corrected"):
+        table.add_column(col, justify="right", no_wrap=True)
     for f in files:
         table.add_row(
             str(f.get("path")),
