@@ -28,13 +28,15 @@ ALL_REGIONS = "ALL"  # events.csv: an event hitting every region
 def significant_event_patterns(patterns: pl.DataFrame, *, fdr_alpha: float = 0.05) -> pl.DataFrame:
     """Return (event_type, region, sku, lift, support, peak_offset_days): the event_uplift patterns
     that raise demand (lift > 1) and pass the false-discovery filter (q_value <= fdr_alpha; a null
-    q_value counts as passed, as patterns.parquet only holds patterns that passed)."""
+    q_value counts as passed, as patterns.parquet only holds patterns that passed), plus the miner's
+    window_start_offset_days where it wrote one."""
+    extra = [c for c in ("window_start_offset_days",) if c in patterns.columns]
     return patterns.filter(
         (pl.col("kind") == "event_uplift")
         & pl.col("event_type").is_not_null()
         & (pl.col("lift") > 1.0)
         & (pl.col("q_value").is_null() | (pl.col("q_value") <= fdr_alpha))
-    ).select("event_type", "region", "sku", "lift", "support", "peak_offset_days")
+    ).select("event_type", "region", "sku", "lift", "support", "peak_offset_days", *extra)
 
 
 def expand_regions(frame: pl.DataFrame, regions: pl.Series) -> pl.DataFrame:
@@ -78,23 +80,24 @@ def _store_pairs(tables: LakeTables, assortment: pl.DataFrame, forecast: pl.Data
     )
 
 
-def _upcoming(
-    tables: LakeTables, pairs: pl.DataFrame, forecast: pl.DataFrame, *, as_of: date, lead_days: int
-) -> pl.DataFrame:
-    """Return (event_type, region, store_id, sku, event_id, window_start, window_end, window_days,
-    baseline_units) for each upcoming event of a region: the forecast's mean over the window's days
-    where the forecast reaches them, else its overall daily mean, times the window's length."""
+def _upcoming(tables: LakeTables, base: pl.DataFrame, forecast: pl.DataFrame, *, as_of: date) -> pl.DataFrame:
+    """Return ``base`` rows (with their pattern's ``lead`` days) joined to each upcoming event of their
+    event type and region, with event_id, window_start, window_end, window_days and baseline_units:
+    the forecast's mean over the window's days where the forecast reaches them, else its overall
+    daily mean, times the window's length."""
     regions = tables.stores["region"]
-    events = (
-        expand_regions(tables.events.filter(pl.col("start_date") > as_of), regions)
+    events = expand_regions(tables.events.filter(pl.col("start_date") > as_of), regions).select(
+        "event_id", "event_type", "region", "start_date", "end_date"
+    )
+    rows = (
+        events.join(base, on=["event_type", "region"])
         .with_columns(
-            window_start=pl.col("start_date") - pl.duration(days=lead_days),
+            window_start=pl.col("start_date") - pl.duration(days=pl.col("lead")),
             window_end=pl.col("end_date"),
         )
         .with_columns(window_days=((pl.col("window_end") - pl.col("window_start")).dt.total_days() + 1))
-        .select("event_id", "event_type", "region", "window_start", "window_end", "window_days")
+        .drop("start_date", "end_date")
     )
-    rows = events.join(pairs, on="region")
     in_window = (
         rows.select("event_id", "region", "store_id", "sku", "window_start", "window_end")
         .join(forecast.select("store_id", "sku", "date", "units"), on=["store_id", "sku"])
@@ -112,33 +115,61 @@ def _upcoming(
     )
 
 
-def _reason(lead_days: int) -> pl.Expr:
+def _reason() -> pl.Expr:
     """One plain sentence: the evidence behind the lift and what to stock by when."""
     words = pl.col("event_type").str.replace_all("_", " ")
     peak = (
         pl.when(pl.col("peak_offset_days") < 0)
-        .then(pl.concat_str(pl.lit(", peaking "), (-pl.col("peak_offset_days")).cast(pl.String),
-                            pl.lit(" days before the start")))
+        .then(
+            pl.concat_str(
+                pl.lit(", peaking "),
+                (-pl.col("peak_offset_days")).cast(pl.String),
+                pl.lit(" days before the start"),
+            )
+        )
         .otherwise(pl.lit(""))
     )
     evidence = pl.concat_str(
-        pl.lit("Around "), words, pl.lit(" events in "), pl.col("region"), pl.lit(" this item sold "),
-        pl.col("lift").round(1).cast(pl.String), pl.lit("x normal ("),
-        pl.col("support").cast(pl.String).fill_null("several"), pl.lit(" events"), peak, pl.lit("); stock "),
-        pl.col("extra_units").round(0).cast(pl.Int64).cast(pl.String), pl.lit(" extra units by "),
+        pl.lit("Around "),
+        words,
+        pl.lit(" events in "),
+        pl.col("region"),
+        pl.lit(" this item sold "),
+        pl.col("lift").round(1).cast(pl.String),
+        pl.lit("x normal ("),
+        pl.col("support").cast(pl.String).fill_null("several"),
+        pl.lit(" events"),
+        peak,
+        pl.lit("); stock "),
+        pl.col("extra_units").round(0).cast(pl.Int64).cast(pl.String),
+        pl.lit(" extra units by "),
     )
     when = (
         pl.when(pl.col("event_id").is_not_null())
-        .then(pl.concat_str(pl.col("_stock_by").cast(pl.String), pl.lit(" for event "), pl.col("event_id"),
-                            pl.lit(" ("), pl.col("window_days").cast(pl.Int64).cast(pl.String),
-                            pl.lit("-day window).")))
-        .otherwise(pl.lit(f"{lead_days} days before the next one starts."))
+        .then(
+            pl.concat_str(
+                pl.col("_stock_by").cast(pl.String),
+                pl.lit(" for event "),
+                pl.col("event_id"),
+                pl.lit(" ("),
+                pl.col("window_days").cast(pl.Int64).cast(pl.String),
+                pl.lit("-day window)."),
+            )
+        )
+        .when(pl.col("lead") > 0)
+        .then(pl.concat_str(pl.col("lead").cast(pl.String), pl.lit(" days before the next one starts.")))
+        .otherwise(pl.lit("the day the next one is announced."))
     )
     return pl.concat_str(evidence, when)
 
 
 def _hypothetical(
-    base: pl.DataFrame, upcoming: pl.DataFrame, events: pl.DataFrame, regions: pl.Series, *, as_of: date,
+    base: pl.DataFrame,
+    upcoming: pl.DataFrame,
+    events: pl.DataFrame,
+    regions: pl.Series,
+    *,
+    as_of: date,
     lead_days: int,
 ) -> pl.DataFrame:
     """Return the ``base`` rows of event type x region pairs with no upcoming event, planned for a
@@ -146,12 +177,19 @@ def _hypothetical(
     planned = upcoming.select("event_type", "region").unique()
     rows = base.join(planned, on=["event_type", "region"], how="anti")
     keys = rows.select("event_type", "region").unique()
-    windows = typical_window_days(events, keys, regions, as_of=as_of, lead_days=lead_days)
-    return rows.join(windows, on=["event_type", "region"], how="left").with_columns(
-        baseline_units=pl.col("daily_units") * pl.col("window_days"),
-        event_id=pl.lit(None, dtype=pl.String),
-        window_start=pl.lit(None, dtype=pl.Date),
-        window_end=pl.lit(None, dtype=pl.Date),
+    # event lengths only; each pattern adds its own lead (0 when its lift was measured from the start)
+    windows = typical_window_days(events, keys, regions, as_of=as_of, lead_days=0)
+    return (
+        rows.join(windows, on=["event_type", "region"], how="left")
+        .with_columns(
+            window_days=pl.col("window_days") + pl.col("lead"),
+        )
+        .with_columns(
+            baseline_units=pl.col("daily_units") * pl.col("window_days"),
+            event_id=pl.lit(None, dtype=pl.String),
+            window_start=pl.lit(None, dtype=pl.Date),
+            window_end=pl.lit(None, dtype=pl.Date),
+        )
     )
 
 
@@ -177,15 +215,31 @@ def plan_prestock(
         .sort("lift", descending=True)
         .unique(["event_type", "region", "sku"], keep="first")
     )
+    # The miner says from which day before the start each lift was measured; the window to stock for
+    # is the one the lift describes (stocking a during-event lift over lead days would overstock).
+    offset = (
+        pl.col("window_start_offset_days")
+        if "window_start_offset_days" in sig.columns
+        else pl.lit(None, pl.Int64)
+    )
+    sig = sig.with_columns(lead=(-offset).fill_null(lead_days).cast(pl.Int64))
     pairs = _store_pairs(tables, assortment, forecast)
     base = sig.join(pairs, on=["region", "sku"])
     keys = ["event_type", "region", "store_id", "sku"]
-    upcoming = _upcoming(tables, pairs, forecast, as_of=as_of, lead_days=lead_days).join(
-        base.drop("daily_units"), on=keys
-    )
+    upcoming = _upcoming(tables, base, forecast, as_of=as_of)
     hypothetical = _hypothetical(base, upcoming, tables.events, regions, as_of=as_of, lead_days=lead_days)
-    cols = [*keys, "lift", "support", "peak_offset_days", "baseline_units", "event_id", "window_start",
-            "window_end", "window_days"]
+    cols = [
+        *keys,
+        "lift",
+        "support",
+        "peak_offset_days",
+        "baseline_units",
+        "event_id",
+        "window_start",
+        "window_end",
+        "window_days",
+        "lead",
+    ]
     capped_lift = pl.col("lift").clip(upper_bound=settings.prestock_max_lift)
     plan = (
         pl.concat([upcoming.select(cols), hypothetical.select(cols)], how="vertical_relaxed")
@@ -193,9 +247,11 @@ def plan_prestock(
         .with_columns(extra_units=pl.col("baseline_units") * (capped_lift - 1))
         # a window that opens before tomorrow can only be stocked from tomorrow
         .with_columns(_stock_by=pl.max_horizontal("window_start", pl.lit(as_of + timedelta(days=1))))
-        .with_columns(reason=_reason(lead_days))
-        .drop("_stock_by")
-        .sort(["event_type", "region", "extra_units", "store_id", "sku"],
-              descending=[False, False, True, False, False])
+        .with_columns(reason=_reason())
+        .drop("_stock_by", "lead")
+        .sort(
+            ["event_type", "region", "extra_units", "store_id", "sku"],
+            descending=[False, False, True, False, False],
+        )
     )
     return conform(plan.drop("support", "peak_offset_days"), PRESTOCK_COLUMNS)
