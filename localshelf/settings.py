@@ -46,9 +46,9 @@ class ModelSettings(BaseModel):
     lags: tuple[int, ...] = Field((28, 35, 42, 56, 364), description="Own-history lags in days (>= horizon).")
     windows: tuple[int, ...] = Field((7, 28, 91), description="Rolling-mean windows in days.")
     num_leaves: int = 63
-    learning_rate: float = 0.05
-    num_boost_round: int = 600
-    early_stopping_rounds: int = 50
+    learning_rate: float = 0.1
+    num_boost_round: int = 500
+    early_stopping_rounds: int = 30
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8

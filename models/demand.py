@@ -16,6 +16,7 @@ with the dispersion ``a`` estimated by moments from the early-stopping (validati
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -177,6 +178,7 @@ def fit_demand_model(tables: LakeTables, *, as_of: date, settings: Settings) -> 
     spec = feature_spec(settings, tables.events)
     names = spec.feature_names()
     cats = _categories(tables)
+    started = time.perf_counter()
     rows = training_rows(tables, spec, as_of=as_of)
     if rows.height == 0:
         raise ValueError(f"No store sales on or before {as_of}: nothing to train the demand model on.")
@@ -185,6 +187,7 @@ def fit_demand_model(tables: LakeTables, *, as_of: date, settings: Settings) -> 
         # too little history to hold days out: validate on a seeded tenth of the rows instead
         is_valid = np.random.default_rng(settings.seed + 1).random(rows.height) < 0.1
     x_all, y_all = to_matrix(rows, names, cats), rows.get_column("units").to_numpy().astype(np.float32)
+    features_s = time.perf_counter() - started
     rng = np.random.default_rng(settings.seed)
     own_idx = [names.index(n) for n in spec.own_history()]
     x_tr, y_tr = _sample_and_mask(
@@ -214,6 +217,8 @@ def fit_demand_model(tables: LakeTables, *, as_of: date, settings: Settings) -> 
         "best_iteration": float(booster.best_iteration),
         "train_rows": float(len(y_tr)),
         "valid_rows": float(len(y_va)),
+        "features_s": round(features_s, 3),
+        "train_s": round(time.perf_counter() - started - features_s, 3),
     }
     dispersion = nb_dispersion(y_va, mu)
     metrics["dispersion"] = dispersion
