@@ -74,7 +74,12 @@ def validate(
 
     parts = None if partitions is None else {k: [tuple(p) for p in v] for k, v in partitions.items()}
     summary = validate_lake(
-        lake, as_of=as_of, min_date=settings.ingest.min_date, partitions=parts, progress=_log
+        lake,
+        as_of=as_of,
+        min_date=settings.ingest.min_date,
+        max_future_days=settings.ingest.max_future_days,
+        partitions=parts,
+        progress=_log,
     )
     result = summary.to_json()
     _log(f"validate: {'passed' if summary.success else 'FAILED'}; Data Docs at {summary.docs_index}")

@@ -147,7 +147,11 @@ def test_forecast_refuses_horizon_beyond_shortest_lag(world: LakeTables, model: 
 
 def test_fit_is_deterministic(world: LakeTables, model: DemandModel) -> None:
     again = fit_demand_model(world, as_of=AS_OF, settings=_settings())
-    assert again.metrics == model.metrics
+
+    def quality(metrics: dict[str, float]) -> dict[str, float]:
+        return {k: v for k, v in metrics.items() if not k.endswith("_s")}  # timings vary
+
+    assert quality(again.metrics) == quality(model.metrics)
 
 
 def test_model_metrics_reported(model: DemandModel) -> None:

@@ -1,0 +1,273 @@
+"""Great Expectations suites generated from the table contracts in ``schemas.py``.
+
+One suite per table, built from its :class:`TableContract` (and, for fact tables, the schema the lake
+keeps), so renaming a column in ``schemas.py`` changes the suite and nothing here. The suites validate
+the *lake* (what ingest loaded), not the raw drop: fact tables are checked against ``LAKE_STORE_SALES``
+and ``LAKE_ONLINE_ORDERS`` (online orders carry ``customer_key`` and ``order_date`` there).
+
+The suites are written for the one adapter in ``validate.py``, which hands GX an Arrow-backed pandas
+frame and adds the derived columns listed in :func:`derived_columns`; the type names below are the
+Python types of Arrow-backed pandas dtypes (``ArrowDtype.type``).
+
+Great Expectations is imported lazily (inside functions), because importing it takes seconds and
+phones home unless ``GX_ANALYTICS_ENABLED=false`` is set first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from data_contracts.schemas import LINEAGE, ONLINE_ORDERS, STORE_SALES, TableContract
+from localshelf.lake import FACT_SCHEMAS, PARTITION_DATE
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    from great_expectations.expectations import Expectation
+
+# Columns ingest adds to each fact table that are always set (customer_key is null for guests). The lake
+# schema and the partition date column come from localshelf.lake (FACT_SCHEMAS, PARTITION_DATE).
+ALWAYS_SET: dict[str, tuple[str, ...]] = {
+    STORE_SALES.name: tuple(LINEAGE.names()),
+    ONLINE_ORDERS.name: ("order_date", *LINEAGE.names()),
+}
+
+# Rules of the input contract that TableContract has no field for; applied wherever the columns exist.
+# (amount, quantity): the amount has the quantity's sign, or is 0 (a refund is negative revenue).
+SIGN_RULES: tuple[tuple[str, str], ...] = (("revenue", "units"),)
+# (later, earlier): the later date is on or after the earlier one.
+ORDERED_DATES: tuple[tuple[str, str], ...] = (("end_date", "start_date"),)
+
+# Suite parameters a fact-partition run must pass (first and last day of the partition's month).
+PARTITION_START = "partition_start"
+PARTITION_END = "partition_end"
+
+# Python type of each polars dtype once it is an Arrow-backed pandas column (ArrowDtype.type).
+_TYPE_NAMES: dict[type[pl.DataType], str] = {
+    pl.String: "str",
+    pl.Float64: "float",
+    pl.Float32: "float",
+    pl.Int64: "int",
+    pl.Int32: "int",
+    pl.Boolean: "bool",
+    pl.Date: "date",
+    pl.Datetime: "datetime",
+}
+
+
+def sign_check_column(amount: str, quantity: str) -> str:
+    """Return the name of the derived boolean column that holds the sign rule of ``amount``/``quantity``."""
+    return f"_{amount}_sign_matches_{quantity}"
+
+
+def derived_columns(schema: pl.Schema) -> list[pl.Expr]:
+    """Return the polars expressions the adapter adds before validation (row-wise pair rules).
+
+    GX has no core expectation for "same sign or zero", so the adapter computes it as a boolean column
+    and the suite checks it is always true. Null operands give null, which the not-null checks catch.
+    """
+    return [
+        ((pl.col(amount) == 0) | (pl.col(amount).sign() == pl.col(quantity).sign())).alias(
+            sign_check_column(amount, quantity)
+        )
+        for amount, quantity in SIGN_RULES
+        if amount in schema and quantity in schema
+    ]
+
+
+def lake_schema(contract: TableContract) -> pl.Schema:
+    """Return the schema the lake keeps ``contract``'s table in."""
+    return FACT_SCHEMAS[contract.name] if contract.kind == "fact" else contract.schema
+
+
+def _required(contract: TableContract, schema: pl.Schema) -> list[str]:
+    """Columns that must never be null in the lake: key, required, and what ingest always sets."""
+    added = ALWAYS_SET.get(contract.name, ())
+    wanted = [*contract.key, *contract.required, *added]
+    return [c for c in dict.fromkeys(wanted) if c in schema]
+
+
+def _type_name(dtype: pl.DataType) -> str | None:
+    return _TYPE_NAMES.get(dtype.base_type())
+
+
+def _x(cls_name: str, rule: str, *, description: str | None = None, **kwargs: Any) -> Expectation:
+    """Build expectation ``cls_name`` tagged with a readable rule name (meta["rule"])."""
+    import great_expectations.expectations as gxe
+
+    cls = getattr(gxe, cls_name)
+    return cls(meta={"rule": rule}, description=description, **kwargs)
+
+
+def _column_expectations(contract: TableContract, schema: pl.Schema) -> list[Expectation]:
+    """Existence and type of every lake column, then non-null for the required ones."""
+    out: list[Expectation] = []
+    for col, dtype in schema.items():
+        # the lake readers select every schema column, so optional ones must exist too (as nulls)
+        out.append(_x("ExpectColumnToExist", f"{col} exists", column=col))
+        type_name = _type_name(dtype)
+        if type_name is not None:
+            out.append(
+                _x("ExpectColumnValuesToBeOfType", f"{col} is {type_name}", column=col, type_=type_name)
+            )
+    out += [
+        _x("ExpectColumnValuesToNotBeNull", f"{c} not null", column=c) for c in _required(contract, schema)
+    ]
+    return out
+
+
+def _key_expectations(contract: TableContract, schema: pl.Schema) -> list[Expectation]:
+    """Unique natural key (compound keys as one expectation)."""
+    key = [c for c in contract.key if c in schema]
+    if not key:
+        return []
+    rule = f"({', '.join(key)}) unique"
+    if len(key) == 1:
+        return [_x("ExpectColumnValuesToBeUnique", rule, column=key[0])]
+    return [_x("ExpectCompoundColumnsToBeUnique", rule, column_list=key)]
+
+
+def _value_expectations(
+    contract: TableContract, schema: pl.Schema, reference_values: Mapping[str, Collection[str]]
+) -> list[Expectation]:
+    """Value ranges, allowed sets and referential integrity from the contract's declarations."""
+    out: list[Expectation] = []
+    for col, (lo, hi) in contract.ranges.items():
+        if col in schema:
+            rule = " and ".join(
+                s for s in (lo is not None and f"{col} >= {lo:g}", hi is not None and f"{col} <= {hi:g}") if s
+            )
+            out.append(_x("ExpectColumnValuesToBeBetween", rule, column=col, min_value=lo, max_value=hi))
+    for col, allowed in contract.allowed.items():
+        if col in schema:
+            out.append(
+                _x(
+                    "ExpectColumnValuesToBeInSet",
+                    f"{col} in {{{', '.join(allowed)}}}",
+                    column=col,
+                    value_set=list(allowed),
+                )
+            )
+    for col, (table, ref_col) in contract.references.items():
+        # without the reference values the check cannot be made; the caller passes what the lake holds
+        if col in schema and col in reference_values:
+            rule = f"{col} exists in {table}.{ref_col}"
+            values = sorted(reference_values[col])
+            # the description replaces GX's rendering, which would print every id into the Data Docs
+            desc = f"{rule} ({len(values)} known values)"
+            out.append(
+                _x("ExpectColumnValuesToBeInSet", rule, description=desc, column=col, value_set=values)
+            )
+    return out
+
+
+def _bounds(col: str, lo: object, hi: object, lo_name: str, hi_name: str | None) -> list[Expectation]:
+    """Column minimum >= ``lo`` and (when ``hi`` is set) maximum <= ``hi``, one rule each.
+
+    Dates are bounded through the column's min and max rather than row by row: GX compares Arrow dates
+    row by row in Python (seconds per 500k rows), while min/max are vectorized and still name the
+    offending extreme (the observed value) in the summary and the Data Docs.
+    """
+    out = [_x("ExpectColumnMinToBeBetween", f"{col} >= {lo_name}", column=col, min_value=lo)]
+    if hi is not None:
+        out.append(_x("ExpectColumnMaxToBeBetween", f"{col} <= {hi_name}", column=col, max_value=hi))
+    return out
+
+
+def _date_expectations(
+    contract: TableContract, schema: pl.Schema, as_of: date | None, min_date: date
+) -> list[Expectation]:
+    """Dates not before ``min_date``; fact dates not after ``as_of``; ordered date pairs."""
+    out: list[Expectation] = []
+    # reference dates (event windows) may lie in the future: only facts are bounded by as_of
+    upper = as_of if contract.kind == "fact" else None
+    for col, dtype in schema.items():
+        if col.startswith("_"):
+            continue  # lineage timestamps are set by ingest, not by the retailer
+        if dtype == pl.Date:
+            out += _bounds(col, min_date, upper, str(min_date), str(upper))
+        elif isinstance(dtype, pl.Datetime):
+            # an instant is up to 14 h away from its local business date (UTC offsets); the local date
+            # column is checked exactly, the instant with a day of slack on each side
+            lo = datetime.combine(min_date - timedelta(days=1), time(), tzinfo=UTC)
+            hi = datetime.combine(upper + timedelta(days=2), time(), tzinfo=UTC) if upper else None
+            out += _bounds(col, lo, hi, f"{min_date} - 1 day (UTC)", f"{upper} + 1 day (UTC)")
+    for later, earlier in ORDERED_DATES:
+        if later in schema and earlier in schema:
+            rule = f"{later} >= {earlier}"
+            pair = {"column_A": later, "column_B": earlier, "or_equal": True}
+            out.append(_x("ExpectColumnPairValuesAToBeGreaterThanB", rule, **pair))
+    return out
+
+
+def _partition_expectations(contract: TableContract) -> list[Expectation]:
+    """Fact rows lie in their partition's month (bounds passed as suite parameters per batch)."""
+    if contract.name not in PARTITION_DATE:
+        return []
+    col = PARTITION_DATE[contract.name]
+    start, end = {"$PARAMETER": PARTITION_START}, {"$PARAMETER": PARTITION_END}
+    return _bounds(col, start, end, "partition start", "partition end")
+
+
+def _sign_expectations(schema: pl.Schema) -> list[Expectation]:
+    """The derived sign-rule columns (see :func:`derived_columns`) are always true."""
+    out: list[Expectation] = []
+    for amount, quantity in SIGN_RULES:
+        if amount in schema and quantity in schema:
+            rule = f"{amount} same sign as {quantity} or 0"
+            col = sign_check_column(amount, quantity)
+            out.append(
+                _x("ExpectColumnValuesToBeInSet", rule, description=rule, column=col, value_set=[True])
+            )
+    return out
+
+
+def suite_name(contract: TableContract) -> str:
+    """Return the suite name of ``contract``'s table."""
+    return f"localshelf.{contract.name}"
+
+
+def build_suite(
+    contract: TableContract,
+    *,
+    reference_values: Mapping[str, Collection[str]] | None = None,
+    as_of: date | None = None,
+    min_date: date = date(2000, 1, 1),
+) -> gx.ExpectationSuite:
+    """Return the suite of ``contract``'s table as the lake keeps it.
+
+    Required columns exist with their types, keys and required columns are non-null, the natural key is
+    unique, declared ranges and allowed sets hold, referential columns hold known ids
+    (``reference_values``: column -> allowed ids; a column not given is not checked), dates lie in
+    ``[min_date, as_of]`` (``as_of`` bounds fact tables only; None leaves it open), ordered date pairs
+    hold (an event ends on or after its start), amounts have their quantity's sign, and fact rows lie
+    in their partition's month (suite parameters
+    ``partition_start``/``partition_end``). Suite name: ``localshelf.<table>``.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    schema = lake_schema(contract)
+    expectations = [
+        *_column_expectations(contract, schema),
+        *_key_expectations(contract, schema),
+        *_value_expectations(contract, schema, reference_values or {}),
+        *_date_expectations(contract, schema, as_of, min_date),
+        *_partition_expectations(contract),
+        *_sign_expectations(schema),
+    ]
+    return gx.ExpectationSuite(name=suite_name(contract), expectations=expectations)
+
+
+def rule_name(expectation: Any) -> str:
+    """Return the readable rule name of a suite expectation (or its GX type and column as a fallback)."""
+    meta = getattr(expectation, "meta", None) or {}
+    if "rule" in meta:
+        return str(meta["rule"])
+    kwargs = getattr(expectation, "kwargs", {}) or {}
+    target = kwargs.get("column") or ",".join(kwargs.get("column_list", []))
+    return f"{getattr(expectation, 'type', 'expectation')}({target})"

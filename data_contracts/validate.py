@@ -1,0 +1,341 @@
+"""Validate the lake against the generated suites and write Great Expectations Data Docs into it.
+
+Every reference table is one batch; every fact table is validated one monthly partition at a time, so
+memory stays bounded by the largest partition. Polars frames become pandas at one adapter
+(:func:`to_gx_frame`), Arrow-backed, so strings stay in Arrow memory instead of becoming Python
+objects. The GX context is ephemeral and built once per call, with one suite and one validation
+definition per table; only the Data Docs site is on disk, in ``lake/_docs``.
+
+Nothing here raises on a failed expectation: :func:`validate_lake` returns a summary and the caller
+decides (the flow stops, since ingest should have quarantined every bad row).
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from data_contracts.rules import latest_allowed
+from data_contracts.schemas import FACT_TABLES, REFERENCE_TABLES, TableContract
+from data_contracts.suites import PARTITION_END, PARTITION_START, build_suite, derived_columns, rule_name
+from localshelf.lake import PART_FILE, LakePaths
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core.validation_definition import ValidationDefinition
+    from great_expectations.data_context import AbstractDataContext
+
+DOCS_SITE = "lake_docs"
+# "SUMMARY" keeps a few unexpected values per failed rule for the Data Docs, without the full row lists
+RESULT_FORMAT = "SUMMARY"
+
+
+@dataclass
+class ValidationSummary:
+    """What :func:`validate_lake` found: overall success, per-table results, and where the docs are."""
+
+    success: bool
+    # table -> {"batches", "rows", "expectations", "failed": [rule names], "success", "failures": [...]}
+    tables: dict[str, dict] = field(default_factory=dict)
+    docs_index: str | None = None
+
+    def to_json(self) -> dict:
+        """Return the summary as JSON-ready data (goes into run.json under "validation")."""
+        return {"success": self.success, "tables": self.tables, "docs_index": self.docs_index}
+
+    def failure_lines(self) -> list[str]:
+        """Return one readable line per failed rule and batch, e.g. for the flow's error message."""
+        return [
+            f"{table} [{f['batch']}]: {f['rule']}"
+            + (f" ({f['unexpected']} rows)" if f.get("unexpected") else "")
+            + (f" (observed {f['observed']})" if f.get("observed") else "")
+            + (f" - {f['error']}" if f.get("error") else "")
+            for table, rec in self.tables.items()
+            for f in rec.get("failures", [])
+        ]
+
+
+def to_gx_frame(df: pl.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with the suites' derived columns, as an Arrow-backed pandas frame (the one adapter)."""
+    return df.with_columns(derived_columns(df.schema)).to_pandas(use_pyarrow_extension_array=True)
+
+
+def _gx_context(docs_dir: Path) -> AbstractDataContext:
+    """Return an ephemeral GX context whose only Data Docs site is ``docs_dir``, progress bars off."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    for site in list(context.list_data_docs_sites()):
+        context.delete_data_docs_site(site)  # the default site would write into a temp folder
+    context.add_data_docs_site(
+        DOCS_SITE,
+        {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return context
+
+
+@contextmanager
+def _no_batch_fingerprint() -> Iterator[None]:
+    """Within the block, GX does not fingerprint pandas batches; restores its setting on exit.
+
+    GX hashes every batch under ``HASH_THRESHOLD`` bytes (1 GB) row by row for a batch marker nothing
+    here reads; on Arrow-backed frames that turns each column into Python objects: about a second and a
+    full copy of the data per 500k rows. There is no public switch, so the module constant is lowered.
+    """
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    saved = engine.HASH_THRESHOLD
+    engine.HASH_THRESHOLD = 0
+    try:
+        yield
+    finally:
+        engine.HASH_THRESHOLD = saved
+
+
+def _reference_ids(lake: LakePaths, table: str, column: str) -> set[str]:
+    """Return the distinct non-null values of ``table.column`` in the lake (empty when unreadable)."""
+    path = lake.table(table) / PART_FILE
+    try:
+        values = pl.read_parquet(path, columns=[column], hive_partitioning=False).get_column(column)
+    except (OSError, pl.exceptions.PolarsError):
+        # a missing or broken reference table fails its own suite; here it just knows no ids
+        return set()
+    return set(values.drop_nulls().cast(pl.String).unique().to_list())
+
+
+def _validation_definition(
+    context: AbstractDataContext,
+    contract: TableContract,
+    lake: LakePaths,
+    as_of: date | None,
+    min_date: date,
+) -> ValidationDefinition:
+    """Register ``contract``'s suite, a dataframe asset and their validation definition in ``context``."""
+    import great_expectations as gx
+
+    refs = {col: _reference_ids(lake, table, ref) for col, (table, ref) in contract.references.items()}
+    suite = context.suites.add(build_suite(contract, reference_values=refs, as_of=as_of, min_date=min_date))
+    asset = context.data_sources.get("lake").add_dataframe_asset(name=contract.name)
+    batch = asset.add_batch_definition_whole_dataframe("batch")
+    return context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"validate.{contract.name}", data=batch, suite=suite)
+    )
+
+
+def _exception_message(result: Any) -> str | None:
+    """Return the exception GX caught while evaluating one expectation, if any."""
+    info = result.exception_info or {}
+    # GX 1.x keeps either one {"raised_exception": ...} dict or one such dict per failed metric
+    candidates = [info] if "raised_exception" in info else list(info.values())
+    for item in candidates:
+        if isinstance(item, dict) and item.get("raised_exception"):
+            return str(item.get("exception_message") or "error")
+    return None
+
+
+def _failures(result: ExpectationSuiteValidationResult, batch: str) -> list[dict]:
+    """Return one record per failed expectation of a batch's validation result."""
+    out: list[dict] = []
+    for r in result.results:
+        if r.success:
+            continue
+        rec: dict[str, Any] = {"batch": batch, "rule": rule_name(r.expectation_config)}
+        rec["column"] = r.expectation_config.kwargs.get("column")
+        unexpected = (r.result or {}).get("unexpected_count")
+        if unexpected is not None:
+            rec["unexpected"] = int(unexpected)
+        elif (r.result or {}).get("observed_value") is not None:
+            rec["observed"] = str(r.result["observed_value"])  # aggregate rules: the offending min/max
+        error = _exception_message(r)
+        if error:
+            rec["error"] = error[:300]
+        out.append(rec)
+    return out
+
+
+def _month_bounds(year: int, month: int) -> tuple[date, date]:
+    """Return the first and last day of a month."""
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _fact_partitions(lake: LakePaths, name: str) -> list[tuple[int, int]]:
+    """Return the (year, month) partitions of fact table ``name`` present in the lake, in order."""
+    found: set[tuple[int, int]] = set()
+    for folder in lake.table(name).glob("year=*/month=*"):
+        try:
+            found.add((int(folder.parent.name.split("=", 1)[1]), int(folder.name.split("=", 1)[1])))
+        except ValueError:
+            continue  # not a partition folder this layout writes
+    return sorted(found)
+
+
+def _read_partition(folder: Path) -> pl.DataFrame | None:
+    """Return all rows of one partition folder (None when it holds no data file)."""
+    files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith((".", "_")))
+    return pl.read_parquet(files, hive_partitioning=False) if files else None
+
+
+@dataclass
+class _TableRun:
+    """Accumulates one table's batches into its summary record."""
+
+    expectations: int
+    batches: int = 0
+    rows: int = 0
+    failures: list[dict] = field(default_factory=list)
+
+    def record(self) -> dict:
+        failed = list(dict.fromkeys(f["rule"] for f in self.failures))
+        return {
+            "batches": self.batches,
+            "rows": self.rows,
+            "expectations": self.expectations,
+            "failed": failed,
+            "success": not failed,
+            "failures": self.failures,
+        }
+
+
+def _run_batch(
+    vd: ValidationDefinition,
+    df: pl.DataFrame,
+    *,
+    label: str,
+    run_started: datetime,
+    params: Mapping[str, Any] | None = None,
+) -> list[dict]:
+    """Validate one batch (converted at the adapter) and return its failures."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run_id = RunIdentifier(run_name=label, run_time=run_started)
+    result = vd.run(
+        batch_parameters={"dataframe": to_gx_frame(df)},
+        expectation_parameters=dict(params or {}),
+        result_format=RESULT_FORMAT,
+        run_id=run_id,
+    )
+    return _failures(result, label.split(" ", 1)[-1])
+
+
+def _validate_reference(
+    vd: ValidationDefinition, lake: LakePaths, contract: TableContract, run: _TableRun, started: datetime
+) -> None:
+    """Validate one reference table as a single batch (skipped when it was never dropped)."""
+    path = lake.table(contract.name) / PART_FILE
+    if not path.exists():
+        return
+    df = pl.read_parquet(path, hive_partitioning=False)
+    run.batches, run.rows = 1, df.height
+    run.failures += _run_batch(vd, df, label=f"{contract.name} all", run_started=started)
+
+
+def _validate_fact(
+    vd: ValidationDefinition,
+    lake: LakePaths,
+    contract: TableContract,
+    months: Iterable[tuple[int, int]],
+    run: _TableRun,
+    started: datetime,
+    progress: Callable[[str], None],
+) -> None:
+    """Validate the given monthly partitions of one fact table, one batch each.
+
+    Unique-key checks run per partition: store-sales keys contain the date, so they cannot repeat across
+    months; an online order's (order_id, line_number) is only checked within its order_date's month.
+    """
+    for year, month in sorted(set(months)):
+        label = f"{year:04d}-{month:02d}"
+        try:
+            df = _read_partition(lake.partition(contract.name, year, month))
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            run.failures.append(
+                {"batch": label, "rule": "partition is readable Parquet", "error": str(exc)[:300]}
+            )
+            continue
+        if df is None:
+            continue  # a partition a load touched but left empty has nothing to check
+        start, end = _month_bounds(year, month)
+        run.batches += 1
+        run.rows += df.height
+        run.failures += _run_batch(
+            vd,
+            df,
+            label=f"{contract.name} {label}",
+            run_started=started,
+            params={PARTITION_START: start, PARTITION_END: end},
+        )
+        del df  # free the partition before reading the next one
+        progress(f"validated {contract.name} {label}")
+
+
+def validate_lake(
+    lake: LakePaths,
+    *,
+    as_of: date | None = None,
+    min_date: date = date(2000, 1, 1),
+    partitions: Mapping[str, Iterable[tuple[int, int]]] | None = None,
+    progress: Callable[[str], None] | None = None,
+    max_future_days: int = 0,
+) -> ValidationSummary:
+    """Validate every reference table and each fact partition; write Data Docs into ``lake.docs``.
+
+    ``partitions`` limits the facts to the (year, month) pairs given per table (those a load touched;
+    a table not named is not validated). Fact dates may not lie after ``as_of`` (default: today) plus
+    ``max_future_days`` (the bound ingest quarantines by) nor before ``min_date``. The Data Docs
+    show this run's batches only: GX drops pages whose results it no longer holds, so a fixed
+    partition's old failure does not linger. Returns the summary; never raises on a failed expectation.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    with _no_batch_fingerprint():
+        return _validate_lake(lake, latest_allowed(as_of, max_future_days), min_date, partitions, progress)
+
+
+def _validate_lake(
+    lake: LakePaths,
+    as_of: date,
+    min_date: date,
+    partitions: Mapping[str, Iterable[tuple[int, int]]] | None,
+    progress: Callable[[str], None] | None,
+) -> ValidationSummary:
+    """:func:`validate_lake` with its defaults resolved."""
+    say = progress or (lambda _msg: None)
+    context = _gx_context(lake.docs)
+    context.data_sources.add_pandas("lake")
+    started = datetime.now(UTC)
+    tables: dict[str, dict] = {}
+    for contract in (*REFERENCE_TABLES, *FACT_TABLES):
+        vd = _validation_definition(context, contract, lake, as_of, min_date)
+        run = _TableRun(expectations=len(vd.suite.expectations))
+        if contract.kind == "reference":
+            _validate_reference(vd, lake, contract, run, started)
+            say(f"validated {contract.name}")
+        else:
+            months = (
+                _fact_partitions(lake, contract.name)
+                if partitions is None
+                else partitions.get(contract.name, ())
+            )
+            _validate_fact(vd, lake, contract, months, run, started, say)
+        tables[contract.name] = run.record()
+    lake.docs.mkdir(parents=True, exist_ok=True)
+    urls = context.build_data_docs(site_names=[DOCS_SITE])
+    docs_index = str(lake.docs / "index.html") if DOCS_SITE in urls else None
+    return ValidationSummary(
+        success=all(t["success"] for t in tables.values()), tables=tables, docs_index=docs_index
+    )
