@@ -170,3 +170,27 @@ def test_a_rerun_of_the_same_drop_loads_nothing(demo_run: tuple[OutPaths, Path])
     for counts in report.tables.values():
         assert counts["rows_loaded"] == 0
         assert counts["rows_duplicate"] + counts["rows_quarantined"] == counts["rows_read"]
+
+
+def test_backtest_writes_the_planners_files(demo_run: tuple[OutPaths, Path], tmp_path: Path) -> None:
+    from flows.backtest import BacktestParams, localshelf_backtest
+
+    out, _ = demo_run
+    root = out.root.parent
+    settings = load_settings(hmac_secret=(root / "secret.txt").read_text().strip())
+    report = localshelf_backtest(
+        BacktestParams(drop=root / "drop", out=tmp_path, folds=1, horizon=28), settings=settings
+    )
+    backtest = tmp_path / "backtest"
+    assert Path(report) == backtest / "report.html" and Path(report).stat().st_size > 0
+    metrics = pl.read_parquet(backtest / "forecast_metrics.parquet")
+    assert {"cutoff", "model", "level", "wape", "mae", "bias", "rmsse", "wrmsse"} <= set(metrics.columns)
+    assert {"lightgbm", "seasonal_naive", "moving_average"} <= set(metrics["model"])
+    assert {"total", "region", "category", "store"} <= set(metrics["level"])
+    total = dict(metrics.filter(pl.col("level") == "total").select("model", "wape").rows())
+    assert total["lightgbm"] < total["moving_average"]
+    events = pl.read_parquet(backtest / "event_backtest.parquet")
+    assert {"event_id", "precision", "recall"} <= set(events.columns) and events.height > 0
+    coverage = pl.read_parquet(backtest / "assortment_backtest.parquet")
+    assert set(coverage["strategy"]) == {"advised", "today", "standard"}
+    assert coverage["demand_covered_share"].is_between(0, 1).all()
