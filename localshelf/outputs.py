@@ -56,6 +56,35 @@ PRESTOCK_COLUMNS = pl.Schema(
         "reason": pl.String,
     }
 )
+# The backtest tables (output contract, backtest/)
+FORECAST_METRICS_COLUMNS = pl.Schema(
+    {
+        "cutoff": pl.Date,
+        "model": pl.String,
+        "level": pl.String,
+        "wape": pl.Float64,
+        "mae": pl.Float64,
+        "bias": pl.Float64,
+        "rmsse": pl.Float64,
+        "wrmsse": pl.Float64,
+    }
+)
+EVENT_BACKTEST_COLUMNS = pl.Schema(
+    {
+        "event_id": pl.String,
+        "event_type": pl.String,
+        "region": pl.String,
+        "start_date": pl.Date,
+        "flagged": pl.Int64,
+        "actual_risers": pl.Int64,
+        "hits": pl.Int64,
+        "precision": pl.Float64,
+        "recall": pl.Float64,
+    }
+)
+ASSORTMENT_BACKTEST_COLUMNS = pl.Schema(
+    {"cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64}
+)
 PATTERN_KINDS = ("event_uplift", "local_affinity", "latent_demand")
 ASSORTMENT_ACTIONS = ("add", "drop", "keep")
 

@@ -15,7 +15,10 @@ import polars as pl
 from localshelf import charts
 from localshelf.lake import LakePaths, read_reference
 from localshelf.outputs import (
+    ASSORTMENT_BACKTEST_COLUMNS,
     ASSORTMENT_COLUMNS,
+    EVENT_BACKTEST_COLUMNS,
+    FORECAST_METRICS_COLUMNS,
     PATTERN_COLUMNS,
     PATTERN_KINDS,
     PRESTOCK_COLUMNS,
@@ -28,35 +31,6 @@ CHANGES_SHOWN = 60
 PATTERNS_SHOWN = 40
 PRESTOCK_SHOWN = 30
 LEVEL_ORDER = ("total", "region", "category", "store")
-# The backtest tables (output contract, backtest/): read through these so a missing column is null.
-FORECAST_METRICS_COLUMNS = pl.Schema(
-    {
-        "cutoff": pl.Date,
-        "model": pl.String,
-        "level": pl.String,
-        "wape": pl.Float64,
-        "mae": pl.Float64,
-        "bias": pl.Float64,
-        "rmsse": pl.Float64,
-        "wrmsse": pl.Float64,
-    }
-)
-EVENT_BACKTEST_COLUMNS = pl.Schema(
-    {
-        "event_id": pl.String,
-        "event_type": pl.String,
-        "region": pl.String,
-        "start_date": pl.Date,
-        "flagged": pl.Int64,
-        "actual_risers": pl.Int64,
-        "hits": pl.Int64,
-        "precision": pl.Float64,
-        "recall": pl.Float64,
-    }
-)
-ASSORTMENT_BACKTEST_COLUMNS = pl.Schema(
-    {"cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64}
-)
 KIND_TEXT = {
     "event_uplift": ("Event uplift", "Products that sell far above normal around an event type in a region."),
     "local_affinity": (

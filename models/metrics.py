@@ -20,6 +20,7 @@ import polars as pl
 
 from features.panel import PAIR, build_panel
 from localshelf.lake import LakeTables
+from localshelf.outputs import FORECAST_METRICS_COLUMNS
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "total": ("_all",),
@@ -29,18 +30,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
 }
 KEY_COLUMNS = ("cutoff", *PAIR, "date", "y")
 WEIGHT_DAYS = 28  # revenue window behind the WRMSSE weights
-METRIC_SCHEMA = pl.Schema(
-    {
-        "cutoff": pl.Date,
-        "model": pl.String,
-        "level": pl.String,
-        "wape": pl.Float64,
-        "mae": pl.Float64,
-        "bias": pl.Float64,
-        "rmsse": pl.Float64,
-        "wrmsse": pl.Float64,
-    }
-)
+METRIC_SCHEMA = FORECAST_METRICS_COLUMNS
 
 
 def point_errors(df: pl.DataFrame, model: str) -> dict[str, float | None]:
