@@ -92,7 +92,11 @@ def _times_axis(ax: Axes, values: Sequence[float]) -> None:
 
 
 def _pattern_label(row: dict[str, object], kind: str) -> str:
-    parts = [row.get("sku"), row.get("event_type") if kind == "event_uplift" else None, row.get("region")]
+    parts = [
+        row.get("name") or row.get("sku"),
+        row.get("event_type") if kind == "event_uplift" else None,
+        row.get("region"),
+    ]
     return label(" \u00b7 ".join(str(p) for p in parts if p is not None))
 
 

@@ -181,6 +181,7 @@ def _prestock_sections(prestock: pl.DataFrame) -> list[dict[str, Any]]:
             pl.col("extra_units").sum(),
             pl.col("lift").first(),
             pl.col("reason").first(),
+            pl.col("name").first(),
         )
         .sort("extra_units", descending=True, nulls_last=True)
     )
@@ -247,7 +248,7 @@ def render_report(out: OutPaths, run_info: dict[str, Any]) -> Path:
         frames[n] if frames[n] is not None else pl.DataFrame(schema=tables[n][1]) for n in tables
     )
     regions = _store_regions(run_info, prestock)
-    assortment = _product_names(run_info, assortment)
+    assortment, patterns, prestock = (_product_names(run_info, df) for df in (assortment, patterns, prestock))
     context = {
         "summary": _summary(run_info, assortment, patterns),
         "findings": _findings(patterns, assortment),
