@@ -27,7 +27,14 @@ from data_contracts.rules import LOCAL_DATE_SUFFIX, ROW, RuleContext, check_rows
 from data_contracts.schemas import FACT_TABLES, ONLINE_ORDERS, QUARANTINE, TableContract
 from localshelf.commit import Commit, lake_lock, read_history, recover, stage_history
 from localshelf.ingest_refs import load_references
-from localshelf.lake import FACT_SCHEMAS, PARTITION_DATE, LakePaths, partition_file, quarantine_file
+from localshelf.lake import (
+    FACT_SCHEMAS,
+    PARTITION_DATE,
+    LakePaths,
+    partition_file,
+    quarantine_file,
+    scan_fact,
+)
 from localshelf.merge import CONFLICT_RULE, FILE_IDX, merge_partition
 from localshelf.readers import ContractError, SourceFile, file_format, iter_raw, open_source
 from localshelf.settings import Settings
@@ -251,9 +258,20 @@ def _stage_quarantine(load: _Load) -> None:
     folder = load.commit.folder / "spool" / "quarantine"
     if not folder.exists():
         return
-    rows = pl.scan_parquet(sorted(folder.glob("*.parquet"))).sort("table", "file", "row_number")
+    # A re-run quarantines the same rows again (they still count in its accounting) but writes only
+    # those not already in the lake, so the quarantine table does not grow with every re-load.
+    same = ["table", "file", "row_number", "rule", "raw"]
+    known = scan_fact(load.lake, "quarantine").select(same)
+    rows = (
+        pl.scan_parquet(sorted(folder.glob("*.parquet")))
+        .join(known, on=same, how="anti", nulls_equal=True)
+        .sort("table", "file", "row_number")
+        .collect()
+    )
+    if rows.height == 0:
+        return
     final = quarantine_file(load.lake, load.commit.load_id, load.now.year, load.now.month)
-    rows.sink_parquet(load.commit.stage(final))
+    rows.write_parquet(load.commit.stage(final))
 
 
 def _warn_totals(load: _Load, settings_ratio: float, share: float) -> None:

@@ -184,3 +184,14 @@ def test_customer_id_never_reaches_the_lake(tmp_path: Path) -> None:
     expected = hmac.new(SECRET.encode(), planted.encode(), hashlib.sha256).hexdigest()
     assert orders["customer_key"].to_list() == [expected, expected, None]
     assert "customer_id" not in orders.columns
+
+
+def test_a_re_run_counts_its_quarantined_rows_but_does_not_store_them_twice(tmp_path: Path) -> None:
+    bad = SALES.rstrip("\n") + "\n2024-08-02,999,B2,1,2.0,5,no\n"
+    drop, lake = make_drop(tmp_path / "drop", sales=bad), LakePaths(tmp_path / "lake")
+    first, second = _load(drop, lake), _load(drop, lake)
+    for report in (first, second):
+        assert report.tables["store_sales"]["rows_quarantined"] == 1
+        assert report.quarantine_reasons == {"unknown store_id": 1}
+    stored = scan_fact(lake, "quarantine").collect()
+    assert stored.select("rule", "row_number").rows() == [("unknown store_id", 5)]
