@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.memory import peak_rss_mb  # noqa: E402
 
 
 def _child(kind: str, drop: Path, target: Path) -> dict:
     """Run one loader in this (child) process; returns rows, seconds and peak RSS."""
-    import resource
-
     sys.path.insert(0, str(ROOT))
     start = time.perf_counter()
     if kind == "duckdb":
@@ -67,7 +68,7 @@ def _child(kind: str, drop: Path, target: Path) -> dict:
             summary = validate_lake(lake, partitions=report.changed_partitions)
             assert summary.success, summary.to_json()
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {
         "rows": rows,
         "seconds": round(seconds, 2),

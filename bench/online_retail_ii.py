@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import sys
 import time
@@ -33,6 +32,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.memory import peak_rss_mb  # noqa: E402
 from localshelf.ingest import ingest_drop  # noqa: E402
 from localshelf.lake import LakePaths  # noqa: E402
 from localshelf.settings import load_settings  # noqa: E402
@@ -172,7 +172,7 @@ def main() -> None:
     print("\nmost quarantined codes over both loads (rule, sku, lines):")
     for rule, sku, n in top.rows():
         print(f"  {rule}: {sku!r} x {n:,}")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(f"\npeak memory (max RSS): {peak_mb:,.0f} MB")
     (args.work / "results.json").write_text(json.dumps({**results, "peak_rss_mb": round(peak_mb)}, indent=2))
 
