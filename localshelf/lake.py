@@ -38,6 +38,11 @@ class LakePaths:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        # Absolute from the start: tools handed these paths (Great Expectations' Data Docs site, a
+        # subprocess with another working directory) must not depend on where the run started.
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
     def table(self, name: str) -> Path:
         """Folder of table ``name``."""
         return self.root / f"table={name}"

@@ -95,6 +95,9 @@ class OutPaths:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
     @property
     def forecast(self) -> Path:
         return self.root / "forecast.parquet"
