@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -100,21 +103,26 @@ class _Load:
     batch_rows: int
     secret: bytes | None
     report: IngestReport = field(default_factory=IngestReport)
-    spooled: int = 0
+    # several fact files are read at once (threads): staging names and shared counts are guarded
+    _names: itertools.count = field(default_factory=itertools.count)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def spool(self, kind: str, df: pl.DataFrame) -> None:
         """Write ``df`` to a new staging file under ``spool/<kind>/`` (kept until commit)."""
         folder = self.commit.folder / "spool" / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        df.write_parquet(folder / f"{self.spooled:06d}.parquet", compression="uncompressed")
-        self.spooled += 1
+        with self._lock:
+            name = f"{next(self._names):06d}.parquet"
+            folder.mkdir(parents=True, exist_ok=True)
+        df.write_parquet(folder / name, compression="uncompressed")
 
     def quarantine(self, table: str, file: str, bad: pl.DataFrame) -> None:
         """Spool rows that broke a rule (columns _source_row, rule, column, raw) and count their rules."""
         if bad.height == 0:
             return
-        for rule, n in bad.group_by("rule").len().iter_rows():
-            self.report.quarantine_reasons[rule] = self.report.quarantine_reasons.get(rule, 0) + n
+        reasons = self.report.quarantine_reasons
+        with self._lock:
+            for rule, n in bad.group_by("rule").len().iter_rows():
+                reasons[rule] = reasons.get(rule, 0) + n
         rows = bad.select(
             pl.lit(table).alias("table"),
             pl.lit(file).alias("file"),
@@ -200,9 +208,11 @@ def _to_lake(good: pl.DataFrame, src: SourceFile, idx: int, load: _Load) -> pl.D
     ).select(*(pl.col(c).cast(t) for c, t in schema.items()), FILE_IDX)
 
 
-def _stream_fact(src: SourceFile, idx: int, ctx: RuleContext, load: _Load, postal: pl.Series | None) -> None:
-    """Read one fact file batch by batch: quarantine, spool good rows per partition, count."""
-    record = load.report.add_file(src.rel, src.path, src.contract.name)
+def _stream_fact(
+    src: SourceFile, idx: int, record: dict, ctx: RuleContext, load: _Load, postal: pl.Series | None
+) -> None:
+    """Read one fact file batch by batch: quarantine, spool good rows per partition, count into
+    ``record`` (this file's own; runs in a worker thread beside other files)."""
     table, date_col = src.contract.name, PARTITION_DATE[src.contract.name]
     unmapped = 0
     for raw in iter_raw(src, load.batch_rows):
@@ -319,10 +329,18 @@ def _run_load(
         known=known, latest_date=latest_allowed(as_of, ing.max_future_days), earliest_date=ing.min_date
     )
     postal = refs["postal_regions"]["postal_code"] if "postal_regions" in refs else None
-    for name, srcs in sources.items():
-        for idx, src in enumerate(srcs):
-            say(f"reading {src.rel}")
-            _stream_fact(src, idx, ctx, load, postal if name == ONLINE_ORDERS.name else None)
+    # files are read in parallel (polars and pyarrow work outside the GIL); each file has its own
+    # record, created here in load order, and its own _file_idx, so the outcome does not depend on timing
+    with ThreadPoolExecutor(max_workers=ing.read_workers, thread_name_prefix="ingest") as pool:
+        running = []
+        for name, srcs in sources.items():
+            for idx, src in enumerate(srcs):
+                say(f"reading {src.rel}")
+                record = load.report.add_file(src.rel, src.path, name)
+                orders_postal = postal if name == ONLINE_ORDERS.name else None
+                running.append(pool.submit(_stream_fact, src, idx, record, ctx, load, orders_postal))
+        for job in running:
+            job.result()  # re-raises a file's ContractError; the commit is then discarded
     say("merging with the lake")
     _merge_all(load)
     _stage_quarantine(load)

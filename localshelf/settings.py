@@ -25,6 +25,11 @@ class IngestSettings(BaseModel):
     """How drops are read into the lake."""
 
     batch_rows: int = Field(500_000, gt=0, description="Rows per batch when streaming a fact file.")
+    read_workers: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        gt=0,
+        description="Fact files read, checked and staged at once (threads; default: cores, at most 4).",
+    )
     max_future_days: int = Field(
         0, ge=0, description="Fact dates may lie at most this many days after the as-of date."
     )

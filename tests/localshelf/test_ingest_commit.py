@@ -195,3 +195,25 @@ def test_a_re_run_counts_its_quarantined_rows_but_does_not_store_them_twice(tmp_
         assert report.quarantine_reasons == {"unknown store_id": 1}
     stored = scan_fact(lake, "quarantine").collect()
     assert stored.select("rule", "row_number").rows() == [("unknown store_id", 5)]
+
+
+def test_parallel_reading_gives_the_same_load_as_one_file_at_a_time(tmp_path: Path) -> None:
+    drop = make_drop(tmp_path / "drop")
+    write(drop / "store_sales" / "pos_2.csv", CHANGED + "2024-08-03,001,A1,x,1.0,1,no\n")
+    later = SALES.replace("2024-09-01", "2024-10-01") + "bad,001,A1,1,1,1,no\n"
+    write(drop / "store_sales" / "pos_3.csv", later)
+    write(drop / "online_orders" / "web_2.csv", ORDERS.replace("o1,", "o3,"))
+    results = []
+    for workers in (1, 4):
+        lake = LakePaths(tmp_path / f"lake{workers}")
+        report = _load(drop, lake, read_workers=workers)
+        quarantine = scan_fact(lake, "quarantine").collect().drop("quarantined_at")
+        facts = [_facts(lake, name) for name in ("store_sales", "online_orders")]
+        results.append((report, quarantine.sort("file", "row_number"), facts))
+    (one, q1, f1), (many, q4, f4) = results
+    for part in ("tables", "files", "quarantine_reasons"):
+        assert getattr(one, part) == getattr(many, part)
+    assert one.tables["store_sales"]["rows_quarantined"] == 2
+    assert_frame_equal(q1, q4)
+    for a, b in zip(f1, f4, strict=True):
+        assert_frame_equal(a, b)
