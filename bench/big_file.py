@@ -62,7 +62,7 @@ def write_drop(drop: Path, gigabytes: float, seed: int = 3) -> int:
     with path.open("wb") as out:
         header = True
         while path.stat().st_size < gigabytes * 2**30:
-            days = [day + timedelta(days=d) for d in range(30)]
+            days = np.array([day + timedelta(days=d) for d in range(30)], dtype="datetime64[D]")
             units = rng.poisson(3.0, size=per_day * len(days)).astype(np.int64)
             chunk = pl.DataFrame(
                 {

@@ -4,6 +4,7 @@ A table arrives as all-string columns (identifiers keep their leading zeros). ``
 every column with the contract's dtype and tests each row against the contract's rules, in a fixed
 order, so a broken row is tagged with the FIRST rule it broke:
 
+0. ``wrong number of fields``        a CSV row the reader could not split into the header's columns
 1. ``missing required value``        a required column is empty
 2. ``unparseable date`` / ``unparseable timestamp`` / ``timestamp without UTC offset`` /
    ``not a number`` / ``not an integer`` / ``not a boolean``    the value does not parse
@@ -41,6 +42,9 @@ _NAIVE_TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
 # Suffix of the column that keeps a timestamp's local date (the date as written, in its own offset).
 LOCAL_DATE_SUFFIX = "__local_date"
 ROW = "_source_row"
+# Set (JSON: field counts and the line) on a CSV row with the wrong number of fields; null otherwise.
+MALFORMED = "_malformed"
+MALFORMED_RULE = "wrong number of fields"
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,9 @@ def check_rows(raw: pl.DataFrame, contract: TableContract, ctx: RuleContext) -> 
         )
     )
     rules = rules_for(contract, ctx)
+    malformed = MALFORMED in raw.columns
+    if malformed:  # before every other rule: the row's values are not there to test
+        rules = [(MALFORMED_RULE, None, pl.col(MALFORMED).is_not_null()), *rules]
     # the index of the first rule broken (one expression per rule, evaluated once)
     first = [pl.when(broken).then(pl.lit(i, pl.Int32)) for i, (_, _, broken) in enumerate(rules)]
     tagged = parsed.with_columns(pl.coalesce(first or [pl.lit(None, pl.Int32)]).alias("__rule")).collect()
@@ -226,7 +233,9 @@ def check_rows(raw: pl.DataFrame, contract: TableContract, ctx: RuleContext) -> 
             "column": pl.Series([r[1] for r in rules], dtype=pl.String).gather(
                 tagged["__rule"].filter(broken)
             ),
-            "raw": bad_raw.select(raw_json(names)).to_series(),
+            "raw": bad_raw.select(
+                pl.coalesce(pl.col(MALFORMED), raw_json(names)) if malformed else raw_json(names)
+            ).to_series(),
         },
         schema={ROW: pl.Int64, "rule": pl.String, "column": pl.String, "raw": pl.String},
     )

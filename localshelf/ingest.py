@@ -34,11 +34,20 @@ from localshelf.lake import (
     FACT_SCHEMAS,
     PARTITION_DATE,
     LakePaths,
+    fact_partitions,
     partition_file,
     quarantine_file,
     scan_fact,
 )
-from localshelf.merge import CONFLICT_RULE, FILE_IDX, merge_partition
+from localshelf.merge import (
+    CONFLICT_RULE,
+    FILE_IDX,
+    PART,
+    WINNER,
+    cross_partition_moves,
+    merge_partition,
+    value_columns,
+)
 from localshelf.readers import ContractError, SourceFile, file_format, iter_raw, open_source
 from localshelf.settings import Settings
 
@@ -232,6 +241,71 @@ def _stream_fact(
         load.report.warn(table, "no rows", src.rel, f"{src.rel}: the file holds no rows")
 
 
+def _label_key(label: str) -> tuple[int, int]:
+    """(year, month) of a spool folder name "year-month"."""
+    year, month = (int(x) for x in label.split("-"))
+    return year, month
+
+
+def _moves(load: _Load, contract: TableContract, spooled: dict[str, list[Path]]) -> pl.DataFrame | None:
+    """For a table whose key does not hold its partition date, the versions of keys that the load
+    moves to another month (see merge.cross_partition_moves); None when keys cannot move."""
+    if PARTITION_DATE[contract.name] in contract.key or not spooled:
+        return None
+    keys = list(contract.key)
+    values = value_columns(FACT_SCHEMAS[contract.name], contract.key)
+    staged = pl.concat(
+        [
+            pl.scan_parquet(files).select(*keys, *values, FILE_IDX, ROW, pl.lit(label).alias(PART))
+            for label, files in spooled.items()
+        ]
+    )
+    lake_keys = [
+        pl.scan_parquet(final).select(keys).with_columns(pl.lit(f"{year}-{month}").alias(PART))
+        for year, month in fact_partitions(load.lake, contract.name)
+        if (final := partition_file(load.lake, contract.name, year, month)).exists()
+    ]
+    empty = pl.LazyFrame(schema={**{k: FACT_SCHEMAS[contract.name][k] for k in keys}, PART: pl.String})
+    lake = pl.concat(lake_keys) if lake_keys else empty
+    return cross_partition_moves(staged, lake, key=contract.key, values=values)
+
+
+def _merge_inputs(
+    load: _Load,
+    table: str,
+    key: list[str],
+    label: str,
+    spooled: dict[str, list[Path]],
+    moves: pl.DataFrame | None,
+) -> tuple[pl.LazyFrame | None, pl.LazyFrame | None, bool]:
+    """The lake's and the load's rows to merge into partition ``label``: its own, less the keys whose
+    newest version lies in another month, plus the versions of keys whose newest version lies here.
+    Returns (existing, staged, whether lake rows leave this partition)."""
+    year, month = _label_key(label)
+    final = partition_file(load.lake, table, year, month)
+    existing = pl.scan_parquet(final) if final.exists() else None
+    staged = pl.scan_parquet(spooled[label]) if label in spooled else None
+    if moves is None or moves.height == 0:
+        return existing, staged, False
+    leaving = moves.filter(pl.col(PART) == label)
+    lake_out = leaving.filter(pl.col("in_lake")).select(key)
+    staged_out = leaving.filter(~pl.col("in_lake")).select(key)
+    if existing is not None and lake_out.height:
+        existing = existing.join(lake_out.lazy(), on=key, how="anti")
+    if staged is not None and staged_out.height:
+        staged = staged.join(staged_out.lazy(), on=key, how="anti")
+    for (source, in_lake), arriving in moves.filter(pl.col(WINNER) == label).group_by(PART, "in_lake"):
+        keys = arriving.select(key).lazy()
+        if in_lake:
+            lake_file = partition_file(load.lake, table, *_label_key(str(source)))
+            rows = pl.scan_parquet(lake_file).join(keys, on=key, how="semi")
+            existing = rows if existing is None else pl.concat([existing, rows])
+        else:
+            rows = pl.scan_parquet(spooled[str(source)]).join(keys, on=key, how="semi")
+            staged = rows if staged is None else pl.concat([staged, rows])
+    return existing, staged, lake_out.height > 0
+
+
 def _merge_all(load: _Load) -> None:
     """Merge every spooled partition with the lake and stage the partitions that changed."""
     root = load.commit.folder / "spool"
@@ -241,25 +315,32 @@ def _merge_all(load: _Load) -> None:
     }
     for contract in FACT_TABLES:
         folder = root / contract.name
-        parts = sorted(folder.iterdir()) if folder.exists() else []
-        for part in parts:
-            year, month = (int(x) for x in part.name.split("-"))
-            final = partition_file(load.lake, contract.name, year, month)
-            existing = pl.scan_parquet(final) if final.exists() else None
-            staged = pl.scan_parquet(sorted(part.glob("*.parquet")))
-            result = merge_partition(existing, staged, key=contract.key, schema=FACT_SCHEMAS[contract.name])
-            records = by_idx[contract.name]
-            for idx, loaded, duplicate, corrected, conflict in result.counts.iter_rows():
-                r = records[idx]
-                r["rows_loaded"] += loaded
-                r["rows_duplicate"] += duplicate
-                r["rows_corrected"] += corrected
-                r["rows_quarantined"] += conflict
-            for idx, conflicts in result.conflicts.group_by(FILE_IDX):
-                bad = conflicts.select(ROW, pl.lit(CONFLICT_RULE).alias("rule"), "column", "raw")
-                load.quarantine(contract.name, records[idx[0]]["path"], bad)
-            if result.changed:
-                result.rows.write_parquet(load.commit.stage(final))
+        spooled = {p.name: sorted(p.glob("*.parquet")) for p in folder.iterdir()} if folder.exists() else {}
+        moves = _moves(load, contract, spooled)
+        labels = set(spooled) | (set(moves[PART]) if moves is not None else set())
+        schema, keys = FACT_SCHEMAS[contract.name], list(contract.key)
+        records = by_idx[contract.name]
+        for label in sorted(labels, key=_label_key):
+            year, month = _label_key(label)
+            existing, staged, removed = _merge_inputs(load, contract.name, keys, label, spooled, moves)
+            if staged is None:  # only lake rows left this month (their newer version lies elsewhere)
+                assert existing is not None
+                rows = existing.select(schema.names()).sort(keys).collect()
+                changed = removed
+            else:
+                result = merge_partition(existing, staged, key=contract.key, schema=schema)
+                for idx, loaded, duplicate, corrected, conflict in result.counts.iter_rows():
+                    r = records[idx]
+                    r["rows_loaded"] += loaded
+                    r["rows_duplicate"] += duplicate
+                    r["rows_corrected"] += corrected
+                    r["rows_quarantined"] += conflict
+                for idx, conflicts in result.conflicts.group_by(FILE_IDX):
+                    bad = conflicts.select(ROW, pl.lit(CONFLICT_RULE).alias("rule"), "column", "raw")
+                    load.quarantine(contract.name, records[idx[0]]["path"], bad)
+                rows, changed = result.rows, result.changed or removed
+            if changed:
+                rows.write_parquet(load.commit.stage(partition_file(load.lake, contract.name, year, month)))
                 load.report.changed_partitions.setdefault(contract.name, []).append((year, month))
 
 

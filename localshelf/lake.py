@@ -93,6 +93,17 @@ def _parquet_files(folder: Path) -> list[Path]:
     )
 
 
+def fact_partitions(lake: LakePaths, name: str) -> list[tuple[int, int]]:
+    """Return the (year, month) partitions of fact table ``name`` present in the lake, in order."""
+    found: set[tuple[int, int]] = set()
+    for folder in lake.table(name).glob("year=*/month=*"):
+        try:
+            found.add((int(folder.parent.name.split("=", 1)[1]), int(folder.name.split("=", 1)[1])))
+        except ValueError:
+            continue  # not a partition folder this layout writes
+    return sorted(found)
+
+
 def scan_fact(lake: LakePaths, name: str) -> pl.LazyFrame:
     """Lazily scan fact table ``name`` (empty frame of the right schema when nothing is loaded)."""
     schema = FACT_SCHEMAS[name]

@@ -86,6 +86,49 @@ def _counts(flagged: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+PART = "__part"  # "year-month" of the partition a row lies in (the spool folder's name)
+WINNER = "__winner"  # the partition a key's newest version lies in
+
+
+def value_columns(schema: pl.Schema, key: tuple[str, ...]) -> list[str]:
+    """The columns compared to tell a duplicate from a correction (key and lineage aside)."""
+    return [c for c in schema.names() if c not in key and c not in LINEAGE.names()]
+
+
+def cross_partition_moves(
+    staged: pl.LazyFrame, lake_keys: pl.LazyFrame, *, key: tuple[str, ...], values: list[str]
+) -> pl.DataFrame:
+    """Where a key's versions lie in other partitions than its newest version (tables whose key does
+    not hold the partition date: a corrected online order may move to another month).
+
+    ``staged``: the load's rows (key, values, _file_idx, _source_row, __part); ``lake_keys``: the lake's
+    keys with their __part. The newest staged version of a key wins, leaving out rows that contradict
+    another row of the same key in their own file (they are quarantined, never win). Returns one row
+    per (key, __part) holding a version outside the winner's partition, with __winner and ``in_lake``
+    (the version is the lake's); every version of such a key is to be merged in the winner's partition.
+    """
+    keys = list(key)
+    rows = staged.with_columns(pl.struct(values).hash().alias(_H))
+    contradicted = (pl.col(_H).n_unique().over([*keys, FILE_IDX]) > 1).alias("__conflict")
+    winners = (
+        rows.with_columns(contradicted)
+        .filter(~pl.col("__conflict"))
+        .sort([*keys, FILE_IDX, "_source_row"])
+        .group_by(keys)
+        .agg(pl.col(PART).last().alias(WINNER))
+    )
+    in_staged = rows.select(*keys, PART).unique().with_columns(pl.lit(False).alias("in_lake"))
+    in_lake = lake_keys.select(*keys, PART).with_columns(pl.lit(True).alias("in_lake"))
+    return (
+        pl.concat([in_staged, in_lake])
+        .join(winners, on=keys, how="inner")
+        .filter(pl.col(PART) != pl.col(WINNER))
+        .unique(maintain_order=False)
+        .sort([PART, *keys, "in_lake"])
+        .collect()
+    )
+
+
 def merge_partition(
     existing: pl.LazyFrame | None, staged: pl.LazyFrame, *, key: tuple[str, ...], schema: pl.Schema
 ) -> MergeResult:
@@ -94,7 +137,7 @@ def merge_partition(
     Returns the partition's new rows, per-file counts and the rows quarantined as conflicts.
     """
     keys = list(key)
-    values = [c for c in schema.names() if c not in key and c not in LINEAGE.names()]
+    values = value_columns(schema, key)
     parts = [staged.with_columns(pl.col(FILE_IDX).cast(pl.Int64))]
     if existing is not None:
         parts.insert(

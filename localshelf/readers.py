@@ -1,7 +1,9 @@
 """Reading a drop's files as all-string batches, whatever their format.
 
 CSV (optionally gzip) is read with pyarrow's streaming reader, every column as a string, so
-identifiers keep their leading zeros and memory does not grow with the file. Parquet is read with
+identifiers keep their leading zeros and memory does not grow with the file. A row with the wrong
+number of fields does not stop the file: it comes back in its place (its own row number) with the
+line in ``_malformed`` and the rules quarantine it. Parquet is read with
 ``iter_batches`` and its typed columns are turned into the same strings, so one set of row rules
 applies to every format. Headers match the contract case-insensitively and ignoring spaces.
 """
@@ -11,10 +13,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -22,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from data_contracts.rules import ROW
+from data_contracts.rules import MALFORMED, PERSONAL, ROW
 from data_contracts.schemas import TableContract
 
 FACT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -126,7 +130,32 @@ def open_source(path: Path, rel: str, contract: TableContract) -> SourceFile:
     return SourceFile(path, rel, contract, fmt, columns, extra, empty=False)
 
 
-def _csv_batches(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
+@dataclass(frozen=True)
+class _Malformed:
+    """A CSV row with the wrong number of fields (skipped by the parser, kept for the quarantine)."""
+
+    row: int  # 1-based data row number
+    raw: str  # JSON: expected and actual field counts and the line (masked if the table is personal)
+
+
+def _malformed_handler(src: SourceFile, found: list[_Malformed]) -> Callable[[Any], str]:
+    """Return pyarrow's invalid-row handler: keep the row in ``found`` and skip it."""
+    personal = any(c in PERSONAL for c in src.contract.schema.names())
+
+    def handle(row: Any) -> str:
+        if row.number is None:  # pyarrow could not say where: the file is an error, as before
+            return "error"
+        line = "*** (not shown: the table holds personal data)" if personal else row.text
+        raw = {"expected_fields": row.expected_columns, "fields": row.actual_columns, "line": line}
+        # pyarrow counts the header as row 1: data row = number - 1
+        found.append(_Malformed(row.number - 1, json.dumps(raw, ensure_ascii=False)))
+        return "skip"
+
+    return handle
+
+
+def _csv_batches(src: SourceFile, batch_rows: int, found: list[_Malformed]) -> Iterator[pa.RecordBatch]:
+    """Stream the contract's columns as strings; rows with the wrong field count go to ``found``."""
     header = _csv_header(src.path, src.fmt, src.rel, src.contract.name) or []
     # positional names: extra columns may repeat or collide; only the contract's ones are converted
     positional = [f"c{i}" for i in range(len(header))]
@@ -139,8 +168,9 @@ def _csv_batches(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
             column_names=positional,
             skip_rows=1,
             block_size=min(max(batch_rows * 64, 1 << 16), 1 << 28),
-            use_threads=False,
+            use_threads=False,  # serial parsing: row numbers of skipped rows are exact
         ),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=_malformed_handler(src, found)),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(wanted, pa.string()),
             include_columns=wanted,
@@ -194,26 +224,66 @@ def _parquet_batches(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatc
         )
 
 
+def _numbered(
+    df: pl.DataFrame, start: int, skipped: list[_Malformed], *, last: bool = False
+) -> tuple[pl.DataFrame, int]:
+    """Give ``df``'s rows their data row numbers from ``start`` on, leaving out the numbers of the
+    malformed rows, and put those rows (all columns null, ``_malformed`` set) in their places.
+
+    Returns the frame and the next row number. Malformed rows after the batch stay in ``skipped``
+    unless ``last`` (the end of the file) takes them all.
+    """
+    n = df.height
+    taken = np.array(sorted(m.row for m in skipped if m.row >= start), dtype=np.int64)
+    end = start + n
+    while True:  # the good rows take the numbers the parser did not skip: widen until n are free
+        inside = int(np.searchsorted(taken, end))
+        if start + n + inside == end:
+            break
+        end = start + n + inside
+    numbers = np.arange(start, end, dtype=np.int64)
+    if inside:
+        numbers = numbers[~np.isin(numbers, taken[:inside])]
+    here = list(skipped) if last else [m for m in skipped if m.row < end]
+    for m in here:
+        skipped.remove(m)
+    df = df.with_columns(pl.Series(ROW, numbers), pl.lit(None, pl.String).alias(MALFORMED))
+    if here:
+        bad = pl.DataFrame(
+            {ROW: [m.row for m in here], MALFORMED: [m.raw for m in here]},
+            schema={ROW: pl.Int64, MALFORMED: pl.String},
+        )
+        df = pl.concat([df, bad], how="diagonal_relaxed").sort(ROW)
+        end = max(end, int(bad[ROW].max()) + 1)
+    return df, end
+
+
 def iter_raw(src: SourceFile, batch_rows: int) -> Iterator[pl.DataFrame]:
     """Yield the file's rows in batches: every contract column as String (absent optional columns
-    as nulls) plus ``_source_row``, the 1-based data row number. Raises ContractError when the file
-    turns out unreadable part-way (the caller discards whatever it staged)."""
+    as nulls), ``_source_row`` (the 1-based data row number) and ``_malformed`` (null, or the JSON of
+    a CSV row with the wrong number of fields). Raises ContractError when the file turns out
+    unreadable part-way (the caller discards whatever it staged)."""
     if src.empty:
         return
     names = src.contract.schema.names()
+    columns = [*names, ROW, MALFORMED]
     start = 1
-    batches = _parquet_batches(src, batch_rows) if src.fmt == "parquet" else _csv_batches(src, batch_rows)
+    skipped: list[_Malformed] = []
+    if src.fmt == "parquet":
+        batches = _parquet_batches(src, batch_rows)
+    else:
+        batches = _csv_batches(src, batch_rows, skipped)
     try:
         for batch in batches:
             df = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
-            n = df.height
-            df = df.with_columns(
-                *(pl.lit(None, pl.String).alias(c) for c in names if c not in src.columns),
-                pl.Series(ROW, np.arange(start, start + n, dtype=np.int64)),
-            ).select(*names, ROW)
-            start += n
-            yield df
+            df = df.with_columns(pl.lit(None, pl.String).alias(c) for c in names if c not in src.columns)
+            df, start = _numbered(df, start, skipped)
+            yield df.select(columns)
+        if skipped:  # malformed rows after the last good one
+            empty = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
+            df, start = _numbered(empty, start, skipped, last=True)
+            yield df.select(columns)
     except ContractError:
         raise
     except _READ_ERRORS as exc:
@@ -225,6 +295,6 @@ def iter_raw(src: SourceFile, batch_rows: int) -> Iterator[pl.DataFrame]:
 
 def read_whole(src: SourceFile, batch_rows: int) -> pl.DataFrame:
     """Return the whole file as one all-string frame (reference tables are small)."""
-    schema = {**dict.fromkeys(src.contract.schema.names(), pl.String), ROW: pl.Int64}
+    schema = {**dict.fromkeys(src.contract.schema.names(), pl.String), ROW: pl.Int64, MALFORMED: pl.String}
     frames = list(iter_raw(src, batch_rows))
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
@@ -356,10 +357,20 @@ def test_optional_reference_tables_absent_is_fine(tmp_path: Path) -> None:
     assert summary.tables["events"]["batches"] == 0
 
 
-def test_adapter_is_arrow_backed_with_derived_columns() -> None:
+def test_adapter_keeps_text_in_arrow_numbers_in_numpy_with_derived_columns() -> None:
     df = pl.DataFrame(
-        {"units": [1.0, -1.0, 0.0, 2.0], "revenue": [2.0, 1.0, 0.0, None], "sku": ["a", "b", "c", "d"]}
+        {
+            "units": [1.0, -1.0, 0.0, 2.0],
+            "revenue": [2.0, 1.0, 0.0, None],
+            "sku": ["a", "b", "c", "d"],
+            "line": [1, 2, 3, 4],
+            "gap": [1, None, 3, 4],
+        }
     )
     out = to_gx_frame(df)
-    assert all(isinstance(t, pd.ArrowDtype) for t in out.dtypes)
+    # numbers in NumPy (GX's range checks are vectorized only there), null float as NaN
+    assert (out["units"].dtype, out["revenue"].dtype, out["line"].dtype) == (np.float64, np.float64, np.int64)
+    assert out["revenue"].isna().tolist() == [False, False, False, True]
+    # text, booleans and integers with nulls stay Arrow-backed
+    assert all(isinstance(out[c].dtype, pd.ArrowDtype) for c in ("sku", "gap", "_revenue_sign_matches_units"))
     assert out["_revenue_sign_matches_units"].tolist() == [True, False, True, pd.NA]

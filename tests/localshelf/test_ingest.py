@@ -206,3 +206,39 @@ def test_load_under_half_the_previous_warns(tmp_path: Path) -> None:
     small = make_drop(tmp_path / "d2", sales=HEADER + "\n2024-08-01,001,A1,3,4.5,10,no\n")
     report = _load(small, lake)
     assert [w["rule"] for w in report.warnings] == ["load much smaller than the previous one"]
+
+
+@pytest.mark.parametrize("batch_rows", [2, 1000])
+def test_rows_with_the_wrong_number_of_fields_are_quarantined_in_place(
+    tmp_path: Path, batch_rows: int
+) -> None:
+    lines = SALES.splitlines()
+    # data rows: 1 good, 2 short, 3 good, 4 long, 5 good, 6 good, 7 short (last line)
+    text = "\n".join(
+        [lines[0], lines[1], "2024-08-01,001", lines[2], lines[3] + ",x,y", lines[4]]
+        + ["2024-08-05,002,B2,1,2.0,5,no", "2024-08-06,002"]
+    )
+    drop = make_drop(tmp_path / "drop", sales=text + "\n")
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(drop, lake, batch_rows=batch_rows)
+    sales = report.tables["store_sales"]
+    assert (sales["rows_read"], sales["rows_loaded"], sales["rows_quarantined"]) == (7, 4, 3)
+    assert report.quarantine_reasons == {"wrong number of fields": 3}
+    q = _quarantine(lake)
+    assert q["row_number"].to_list() == [2, 4, 7]
+    assert json.loads(q["raw"][1]) == {"expected_fields": 7, "fields": 9, "line": lines[3] + ",x,y"}
+    # the good rows keep their own row numbers
+    loaded = scan_fact(lake, "store_sales").collect().sort("_source_row")
+    assert loaded["_source_row"].to_list() == [1, 3, 5, 6]
+    _assert_counts_add_up(report)
+
+
+def test_a_malformed_order_line_does_not_show_the_customer(tmp_path: Path) -> None:
+    drop = make_drop(tmp_path / "drop")
+    with (drop / "online_orders" / "web.csv").open("a") as fh:
+        fh.write("o9,1,2024-08-29T10:00:00+00:00,A1,1,1.5,02134,CUST-SECRET-9,ship\n")  # 9 of 10 fields
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(drop, lake)
+    assert report.quarantine_reasons == {"wrong number of fields": 1}
+    raw = _quarantine(lake)["raw"][0]
+    assert "CUST-SECRET" not in raw and json.loads(raw)["fields"] == 9

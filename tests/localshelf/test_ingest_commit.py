@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from data_contracts.validate import validate_lake
 from localshelf.commit import CRASH_ENV, LakeLockedError, read_history, recover
 from localshelf.ingest import IngestReport, ingest_drop
 from localshelf.lake import LakePaths, scan_fact
@@ -217,3 +218,55 @@ def test_parallel_reading_gives_the_same_load_as_one_file_at_a_time(tmp_path: Pa
     assert_frame_equal(q1, q4)
     for a, b in zip(f1, f4, strict=True):
         assert_frame_equal(a, b)
+
+
+MOVED = ORDERS.replace("o1,1,2024-08-29T23:03:11-05:00", "o1,1,2024-09-02T10:00:00-05:00")
+
+
+def _order_lines(lake: LakePaths) -> list[tuple[str, int, date]]:
+    return _facts(lake, "online_orders").select("order_id", "line_number", "order_date").rows()
+
+
+def test_a_correction_that_moves_an_order_line_to_another_month_leaves_no_old_version(
+    tmp_path: Path,
+) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    _load(make_drop(tmp_path / "d1"), lake)
+    report = _load(make_drop(tmp_path / "d2", orders=MOVED), lake)
+    orders = report.tables["online_orders"]
+    assert (orders["rows_loaded"], orders["rows_corrected"], orders["rows_duplicate"]) == (1, 1, 2)
+    assert _order_lines(lake) == [
+        ("o1", 1, date(2024, 9, 2)),
+        ("o1", 2, date(2024, 8, 29)),
+        ("o2", 1, date(2024, 8, 30)),
+    ]
+    assert report.changed_partitions["online_orders"] == [(2024, 8), (2024, 9)]
+    before = _snapshot(lake)
+    again = _load(make_drop(tmp_path / "d3", orders=MOVED), lake)
+    assert again.tables["online_orders"]["rows_loaded"] == 0 and again.changed_partitions == {}
+    assert _snapshot(lake) == before
+
+
+def test_within_one_load_the_later_file_moves_the_line(tmp_path: Path) -> None:
+    drop = make_drop(tmp_path / "drop")
+    write(drop / "online_orders" / "web_2.csv", MOVED)
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(drop, lake)
+    first, second = (f for f in report.files if f["table"] == "online_orders")
+    assert (first["rows_loaded"], first["rows_corrected"]) == (3, 0)
+    assert (second["rows_loaded"], second["rows_corrected"], second["rows_duplicate"]) == (1, 1, 2)
+    assert ("o1", 1, date(2024, 9, 2)) in _order_lines(lake) and len(_order_lines(lake)) == 3
+
+
+def test_a_month_whose_lines_all_moved_is_left_empty(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    _load(make_drop(tmp_path / "d1"), lake)
+    all_moved = ORDERS.replace("2024-08-29T23:03:11", "2024-10-01T09:00:00").replace(
+        "2024-08-30T08:00:00", "2024-10-02T09:00:00"
+    )
+    report = _load(make_drop(tmp_path / "d2", orders=all_moved), lake)
+    assert report.tables["online_orders"]["rows_corrected"] == 3
+    assert {d.month for *_, d in _order_lines(lake)} == {10}
+    assert (2024, 8) in report.changed_partitions["online_orders"]
+    summary = validate_lake(lake, as_of=AS_OF, partitions=report.changed_partitions)
+    assert summary.success, summary.failure_lines()
