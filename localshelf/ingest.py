@@ -79,10 +79,9 @@ class IngestReport:
         """Record a warn-severity finding (the load goes on)."""
         self.warnings.append({"table": table, "rule": rule, "file": file, "message": message})
 
-    def add_file(self, rel: str, path: Path | None, table: str) -> dict[str, Any]:
-        """Start the counts of one file; returns its (mutable) record. Without ``path`` the caller
-        fills in "sha256" (a reader thread hashes its own file)."""
-        record: dict[str, Any] = {"path": rel, "sha256": _sha256(path) if path else None, "table": table}
+    def add_file(self, rel: str, path: Path, table: str) -> dict[str, Any]:
+        """Start the counts of one file; returns its (mutable) record."""
+        record: dict[str, Any] = {"path": rel, "sha256": _sha256(path), "table": table}
         record.update(dict.fromkeys(COUNTS, 0))
         self.files.append(record)
         return record
@@ -223,7 +222,6 @@ def _stream_fact(
 ) -> None:
     """Read one fact file batch by batch: quarantine, spool good rows per partition, count into
     ``record`` (this file's own; runs in a worker thread beside other files)."""
-    record["sha256"] = _sha256(src.path)
     table, date_col = src.contract.name, PARTITION_DATE[src.contract.name]
     unmapped = 0
     for raw in iter_raw(src, load.batch_rows):
@@ -419,7 +417,7 @@ def _run_load(
         for name, srcs in sources.items():
             for idx, src in enumerate(srcs):
                 say(f"reading {src.rel}")
-                record = load.report.add_file(src.rel, None, name)
+                record = load.report.add_file(src.rel, src.path, name)
                 orders_postal = postal if name == ONLINE_ORDERS.name else None
                 running.append(pool.submit(_stream_fact, src, idx, record, ctx, load, orders_postal))
         for job in running:
