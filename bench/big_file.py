@@ -82,9 +82,9 @@ def write_drop(drop: Path, gigabytes: float, seed: int = 3) -> int:
 
 def _child(drop: Path, lake: Path) -> dict:
     sys.path.insert(0, str(ROOT))
-    from localshelf.ingest import ingest_drop
-    from localshelf.lake import LakePaths
-    from localshelf.settings import load_settings
+    from flows.lake.ingest import ingest_drop
+    from flows.lake.paths import LakePaths
+    from flows.settings import load_settings
 
     start = time.perf_counter()
     report = ingest_drop(drop, LakePaths(lake), load_settings())

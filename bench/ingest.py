@@ -56,10 +56,10 @@ def _child(kind: str, drop: Path, target: Path) -> dict:
         )
         rows = con.execute(f"SELECT count(*) FROM '{target / 'store_sales.parquet'}'").fetchone()[0]
     else:
-        from data_contracts.validate import validate_lake
-        from localshelf.ingest import ingest_drop
-        from localshelf.lake import LakePaths
-        from localshelf.settings import load_settings
+        from flows.lake.ingest import ingest_drop
+        from flows.lake.paths import LakePaths
+        from flows.lake.validation import validate_lake
+        from flows.settings import load_settings
 
         lake = LakePaths(target)
         report = ingest_drop(drop, lake, load_settings(hmac_secret="bench"))
@@ -102,7 +102,7 @@ def main() -> None:
     drop = args.drop
     if drop is None:
         sys.path.insert(0, str(ROOT))
-        from localshelf.demo import generate_demo
+        from flows.demo.generate import generate_demo
 
         start = time.perf_counter()
         drop = generate_demo(args.work / f"demo_{args.size}", size=args.size, seed=1).drop

@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.memory import peak_rss_mb  # noqa: E402
-from localshelf.ingest import ingest_drop  # noqa: E402
-from localshelf.lake import LakePaths  # noqa: E402
-from localshelf.settings import load_settings  # noqa: E402
+from flows.lake.ingest import ingest_drop  # noqa: E402
+from flows.lake.paths import LakePaths  # noqa: E402
+from flows.settings import load_settings  # noqa: E402
 
 PRODUCT_CODE = r"^\d{5}"
 

@@ -220,3 +220,15 @@ QUARANTINE = pl.Schema(
         "quarantined_at": pl.Datetime("us", "UTC"),
     }
 )
+
+FACT_SCHEMAS: dict[str, pl.Schema] = {
+    "store_sales": LAKE_STORE_SALES,
+    "online_orders": LAKE_ONLINE_ORDERS,
+    "quarantine": QUARANTINE,
+}
+
+# The date column whose year and month name a fact row's partition.
+PARTITION_DATE: dict[str, str] = {"store_sales": "date", "online_orders": "order_date"}
+
+# The region value of events.csv (and of chain-wide rows) that means "every region". Matched exactly.
+CHAIN_WIDE = "ALL"

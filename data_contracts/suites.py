@@ -22,15 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from data_contracts.schemas import LINEAGE, ONLINE_ORDERS, STORE_SALES, TableContract
-from localshelf.lake import FACT_SCHEMAS, PARTITION_DATE
+from data_contracts.schemas import (
+    FACT_SCHEMAS,
+    LINEAGE,
+    ONLINE_ORDERS,
+    PARTITION_DATE,
+    STORE_SALES,
+    TableContract,
+)
 
 if TYPE_CHECKING:
     import great_expectations as gx
     from great_expectations.expectations import Expectation
 
 # Columns ingest adds to each fact table that are always set (customer_key is null for guests). The lake
-# schema and the partition date column come from localshelf.lake (FACT_SCHEMAS, PARTITION_DATE).
+# schema and the partition date column come from data_contracts.schemas (FACT_SCHEMAS, PARTITION_DATE).
 ALWAYS_SET: dict[str, tuple[str, ...]] = {
     STORE_SALES.name: tuple(LINEAGE.names()),
     ONLINE_ORDERS.name: ("order_date", *LINEAGE.names()),

@@ -1,4 +1,4 @@
-"""Validate the lake against the generated suites and write Great Expectations Data Docs into it.
+"""The Great Expectations runner: validate frames it is handed against the generated suites.
 
 Every reference table is one batch; every fact table is validated one monthly partition at a time, so
 memory stays bounded by the largest partition. Polars frames become pandas at one adapter
@@ -6,27 +6,24 @@ memory stays bounded by the largest partition. Polars frames become pandas at on
 objects. The GX context is ephemeral and built once per call, with one suite and one validation
 definition per table; only the Data Docs site is on disk, in ``lake/_docs``.
 
-Nothing here raises on a failed expectation: :func:`validate_lake` returns a summary and the caller
-decides (the flow stops, since ingest should have quarantined every bad row).
+Nothing here reads the lake: ``flows.lake.validation`` walks it and hands each batch over. Nothing
+raises on a failed expectation: the caller gets a summary and decides.
 """
 
 from __future__ import annotations
 
 import calendar
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from data_contracts.rules import latest_allowed
-from data_contracts.schemas import FACT_TABLES, REFERENCE_TABLES, TableContract
-from data_contracts.suites import PARTITION_END, PARTITION_START, build_suite, derived_columns, rule_name
-from localshelf.lake import PART_FILE, LakePaths, fact_partitions
+from data_contracts.schemas import TableContract
+from data_contracts.suites import build_suite, derived_columns, rule_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +32,7 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
 DOCS_SITE = "lake_docs"
+DATA_SOURCE = "lake"
 # "SUMMARY" keeps a few unexpected values per failed rule for the Data Docs, without the full row lists
 RESULT_FORMAT = "SUMMARY"
 
@@ -80,7 +78,7 @@ def to_gx_frame(df: pl.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _gx_context(docs_dir: Path) -> AbstractDataContext:
+def gx_context(docs_dir: Path) -> AbstractDataContext:
     """Return an ephemeral GX context whose only Data Docs site is ``docs_dir``, progress bars off."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -102,7 +100,7 @@ def _gx_context(docs_dir: Path) -> AbstractDataContext:
 
 
 @contextmanager
-def _no_batch_fingerprint() -> Iterator[None]:
+def no_batch_fingerprint() -> Iterator[None]:
     """Within the block, GX does not fingerprint pandas batches; restores its setting on exit.
 
     GX hashes every batch under ``HASH_THRESHOLD`` bytes (1 GB) row by row for a batch marker nothing
@@ -119,30 +117,20 @@ def _no_batch_fingerprint() -> Iterator[None]:
         engine.HASH_THRESHOLD = saved
 
 
-def _reference_ids(lake: LakePaths, table: str, column: str) -> set[str]:
-    """Return the distinct non-null values of ``table.column`` in the lake (empty when unreadable)."""
-    path = lake.table(table) / PART_FILE
-    try:
-        values = pl.read_parquet(path, columns=[column], hive_partitioning=False).get_column(column)
-    except (OSError, pl.exceptions.PolarsError):
-        # a missing or broken reference table fails its own suite; here it just knows no ids
-        return set()
-    return set(values.drop_nulls().cast(pl.String).unique().to_list())
-
-
-def _validation_definition(
+def validation_definition(
     context: AbstractDataContext,
     contract: TableContract,
-    lake: LakePaths,
+    references: Mapping[str, set[str]],
     as_of: date | None,
     min_date: date,
 ) -> ValidationDefinition:
     """Register ``contract``'s suite, a dataframe asset and their validation definition in ``context``."""
     import great_expectations as gx
 
-    refs = {col: _reference_ids(lake, table, ref) for col, (table, ref) in contract.references.items()}
-    suite = context.suites.add(build_suite(contract, reference_values=refs, as_of=as_of, min_date=min_date))
-    asset = context.data_sources.get("lake").add_dataframe_asset(name=contract.name)
+    suite = context.suites.add(
+        build_suite(contract, reference_values=dict(references), as_of=as_of, min_date=min_date)
+    )
+    asset = context.data_sources.get(DATA_SOURCE).add_dataframe_asset(name=contract.name)
     batch = asset.add_batch_definition_whole_dataframe("batch")
     return context.validation_definitions.add(
         gx.ValidationDefinition(name=f"validate.{contract.name}", data=batch, suite=suite)
@@ -180,19 +168,13 @@ def _failures(result: ExpectationSuiteValidationResult, batch: str) -> list[dict
     return out
 
 
-def _month_bounds(year: int, month: int) -> tuple[date, date]:
+def month_bounds(year: int, month: int) -> tuple[date, date]:
     """Return the first and last day of a month."""
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
-def _read_partition(folder: Path) -> pl.DataFrame | None:
-    """Return all rows of one partition folder (None when it holds no data file)."""
-    files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith((".", "_")))
-    return pl.read_parquet(files, hive_partitioning=False) if files else None
-
-
 @dataclass
-class _TableRun:
+class TableRun:
     """Accumulates one table's batches into its summary record."""
 
     expectations: int
@@ -212,7 +194,7 @@ class _TableRun:
         }
 
 
-def _run_batch(
+def run_batch(
     vd: ValidationDefinition,
     df: pl.DataFrame,
     *,
@@ -231,111 +213,3 @@ def _run_batch(
         run_id=run_id,
     )
     return _failures(result, label.split(" ", 1)[-1])
-
-
-def _validate_reference(
-    vd: ValidationDefinition, lake: LakePaths, contract: TableContract, run: _TableRun, started: datetime
-) -> None:
-    """Validate one reference table as a single batch (skipped when it was never dropped)."""
-    path = lake.table(contract.name) / PART_FILE
-    if not path.exists():
-        return
-    df = pl.read_parquet(path, hive_partitioning=False)
-    run.batches, run.rows = 1, df.height
-    run.failures += _run_batch(vd, df, label=f"{contract.name} all", run_started=started)
-
-
-def _validate_fact(
-    vd: ValidationDefinition,
-    lake: LakePaths,
-    contract: TableContract,
-    months: Iterable[tuple[int, int]],
-    run: _TableRun,
-    started: datetime,
-    progress: Callable[[str], None],
-) -> None:
-    """Validate the given monthly partitions of one fact table, one batch each.
-
-    Unique-key checks run per partition: store-sales keys contain the date, so they cannot repeat across
-    months; an online order's (order_id, line_number) is only checked within its order_date's month.
-    """
-    for year, month in sorted(set(months)):
-        label = f"{year:04d}-{month:02d}"
-        try:
-            df = _read_partition(lake.partition(contract.name, year, month))
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            run.failures.append(
-                {"batch": label, "rule": "partition is readable Parquet", "error": str(exc)[:300]}
-            )
-            continue
-        if df is None or df.height == 0:
-            continue  # a partition a load touched but left empty has nothing to check
-        start, end = _month_bounds(year, month)
-        run.batches += 1
-        run.rows += df.height
-        run.failures += _run_batch(
-            vd,
-            df,
-            label=f"{contract.name} {label}",
-            run_started=started,
-            params={PARTITION_START: start, PARTITION_END: end},
-        )
-        del df  # free the partition before reading the next one
-        progress(f"validated {contract.name} {label}")
-
-
-def validate_lake(
-    lake: LakePaths,
-    *,
-    as_of: date | None = None,
-    min_date: date = date(2000, 1, 1),
-    partitions: Mapping[str, Iterable[tuple[int, int]]] | None = None,
-    progress: Callable[[str], None] | None = None,
-    max_future_days: int = 0,
-) -> ValidationSummary:
-    """Validate every reference table and each fact partition; write Data Docs into ``lake.docs``.
-
-    ``partitions`` limits the facts to the (year, month) pairs given per table (those a load touched;
-    a table not named is not validated). Fact dates may not lie after ``as_of`` (default: today) plus
-    ``max_future_days`` (the bound ingest quarantines by) nor before ``min_date``. The Data Docs
-    show this run's batches only: GX drops pages whose results it no longer holds, so a fixed
-    partition's old failure does not linger. Returns the summary; never raises on a failed expectation.
-    """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    with _no_batch_fingerprint():
-        return _validate_lake(lake, latest_allowed(as_of, max_future_days), min_date, partitions, progress)
-
-
-def _validate_lake(
-    lake: LakePaths,
-    as_of: date,
-    min_date: date,
-    partitions: Mapping[str, Iterable[tuple[int, int]]] | None,
-    progress: Callable[[str], None] | None,
-) -> ValidationSummary:
-    """:func:`validate_lake` with its defaults resolved."""
-    say = progress or (lambda _msg: None)
-    context = _gx_context(lake.docs)
-    context.data_sources.add_pandas("lake")
-    started = datetime.now(UTC)
-    tables: dict[str, dict] = {}
-    for contract in (*REFERENCE_TABLES, *FACT_TABLES):
-        vd = _validation_definition(context, contract, lake, as_of, min_date)
-        run = _TableRun(expectations=len(vd.suite.expectations))
-        if contract.kind == "reference":
-            _validate_reference(vd, lake, contract, run, started)
-            say(f"validated {contract.name}")
-        else:
-            months = (
-                fact_partitions(lake, contract.name)
-                if partitions is None
-                else partitions.get(contract.name, ())
-            )
-            _validate_fact(vd, lake, contract, months, run, started, say)
-        tables[contract.name] = run.record()
-    lake.docs.mkdir(parents=True, exist_ok=True)
-    urls = context.build_data_docs(site_names=[DOCS_SITE])
-    docs_index = str(lake.docs / "index.html") if DOCS_SITE in urls else None
-    return ValidationSummary(
-        success=all(t["success"] for t in tables.values()), tables=tables, docs_index=docs_index
-    )

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from data_contracts.schemas import CHAIN_WIDE
 from features.naming import feature_name
 
 CALENDAR_KINDS = ("dow", "day_of_month", "week_of_year", "month", "day_of_year")
@@ -56,7 +57,7 @@ def event_days(
     spread = (
         known.lazy()
         .join(all_regions, how="cross")
-        .filter((pl.col("region") == pl.col("region_all")) | (pl.col("region").str.to_uppercase() == "ALL"))
+        .filter((pl.col("region") == pl.col("region_all")) | (pl.col("region") == CHAIN_WIDE))
     )
     days = (
         spread.select(

@@ -27,7 +27,7 @@ from features.lags import (
 )
 
 if TYPE_CHECKING:  # a plain bundle of frames; features never read the lake themselves
-    from localshelf.lake import LakeTables
+    from data_contracts.tables import LakeTables
 
 PAIR = ("store_id", "sku")
 

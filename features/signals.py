@@ -12,7 +12,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
-ALL_REGIONS = "ALL"  # events.csv region meaning "every region"
+from data_contracts.schemas import CHAIN_WIDE
+
 WEEK = "1w"
 
 
@@ -124,11 +125,11 @@ def event_instances(events: pl.LazyFrame, regions: pl.LazyFrame, *, lead_days: i
     (start_date - lead_days).
     """
     everywhere = (
-        events.filter(pl.col("region") == ALL_REGIONS)
+        events.filter(pl.col("region") == CHAIN_WIDE)
         .drop("region")
         .join(regions.select("region").unique(), how="cross")
     )
-    named = events.filter(pl.col("region") != ALL_REGIONS)
+    named = events.filter(pl.col("region") != CHAIN_WIDE)
     cols = ["event_id", "event_type", "region", "start_date", "end_date"]
     return (
         pl.concat([named.select(cols), everywhere.select(cols)])

@@ -12,11 +12,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+from data_contracts.tables import LakeTables
 from flows import tasks
+from flows.lake.outputs import OutPaths, write_table
+from flows.lake.paths import LakePaths, load_tables
 from flows.pipeline import package_versions
-from localshelf.lake import LakePaths, LakeTables
-from localshelf.outputs import OutPaths, write_table
-from localshelf.settings import Settings, load_settings
+from flows.settings import Settings, load_settings
 
 
 class BacktestParams(BaseModel):
@@ -26,7 +27,11 @@ class BacktestParams(BaseModel):
     out: Path
     lake: Path | None = Field(None, description="The lake; default: OUT/lake.")
     folds: int = Field(3, gt=0, description="Held-out windows (n_windows).")
-    horizon: int = Field(28, gt=0, description="Days per window (h, also the step between cutoffs).")
+    horizon: int | None = Field(
+        None,
+        gt=0,
+        description="Days per window (h, also the step between cutoffs); default: settings.horizon.",
+    )
 
 
 def fold_cutoffs(as_of: date, *, folds: int, horizon: int) -> list[date]:
@@ -36,13 +41,13 @@ def fold_cutoffs(as_of: date, *, folds: int, horizon: int) -> list[date]:
 
 def _advise_at(settings: Settings):
     """The whole advice pipeline (patterns -> model -> candidates -> assortment) as of a cutoff."""
-    from models.assortment import candidate_pairs, recommend_assortment
+    from models.advice.assortment import candidate_pairs, recommend_assortment
     from models.demand import fit_demand_model, forecast_demand
-    from models.patterns import mine_patterns
+    from models.mining.patterns import mine_patterns
 
     def advise(tables: LakeTables, cutoff: date) -> pl.DataFrame:
         patterns = mine_patterns(tables, as_of=cutoff, settings=settings.mining)
-        model = fit_demand_model(tables, as_of=cutoff, settings=settings)
+        model = fit_demand_model(tables, as_of=cutoff, settings=settings.demand())
         candidates = candidate_pairs(tables, patterns)
         fc = forecast_demand(model, tables, candidates.select("store_id", "sku"), horizon=settings.horizon)
         return recommend_assortment(tables, candidates, fc, patterns, settings=settings.assortment)
@@ -53,12 +58,14 @@ def _advise_at(settings: Settings):
 @task(name="forecast-backtest", cache_policy=NO_CACHE)
 def forecast_backtest(lake: LakePaths, out: OutPaths, settings: Settings, folds: int, horizon: int) -> Path:
     """Cross-validate LightGBM against seasonal-naive and moving-average baselines."""
-    from models.forecast_backtest import BacktestConfig, cross_validate
-    from models.metrics import forecast_metrics
+    from models.evaluation.forecast_backtest import BacktestConfig, cross_validate
+    from models.evaluation.metrics import forecast_metrics
 
-    tables = LakeTables.load(lake)
+    tables = load_tables(lake)
     cv = cross_validate(
-        tables, config=BacktestConfig(n_windows=folds, h=horizon, step_size=horizon), settings=settings
+        tables,
+        config=BacktestConfig(n_windows=folds, h=horizon, step_size=horizon),
+        settings=settings.demand(),
     )
     path = out.backtest / "forecast_metrics.parquet"
     write_table(forecast_metrics(cv, tables), path)
@@ -68,13 +75,16 @@ def forecast_backtest(lake: LakePaths, out: OutPaths, settings: Settings, folds:
 @task(name="event-backtest", cache_policy=NO_CACHE)
 def event_backtest(lake: LakePaths, out: OutPaths, settings: Settings) -> Path:
     """Precision/recall of pre-stock flags on held-out events."""
-    from models.advice_backtest import event_backtest as run_event_backtest
-    from models.patterns import mine_patterns
+    from models.evaluation.advice_backtest import event_backtest as run_event_backtest
+    from models.mining.patterns import mine_patterns
 
     result = run_event_backtest(
-        LakeTables.load(lake),
+        load_tables(lake),
         mine=lambda t, cutoff: mine_patterns(t, as_of=cutoff, settings=settings.mining),
         min_lift=settings.mining.min_lift,
+        lead_days=settings.mining.event_lead_days,
+        baseline_days=settings.mining.event_baseline_days,
+        fdr_alpha=settings.mining.fdr_alpha,
     )
     path = out.backtest / "event_backtest.parquet"
     write_table(result, path)
@@ -86,10 +96,10 @@ def assortment_backtest(
     lake: LakePaths, out: OutPaths, settings: Settings, cutoffs: list[date], horizon: int
 ) -> Path:
     """Demand the advised assortment would have carried, beside today's and a chain-wide standard."""
-    from models.advice_backtest import assortment_backtest as run_assortment_backtest
+    from models.evaluation.advice_backtest import assortment_backtest as run_assortment_backtest
 
     result = run_assortment_backtest(
-        LakeTables.load(lake), cutoffs=cutoffs, horizon=horizon, advise=_advise_at(settings)
+        load_tables(lake), cutoffs=cutoffs, horizon=horizon, advise=_advise_at(settings)
     )
     path = out.backtest / "assortment_backtest.parquet"
     write_table(result, path)
@@ -100,6 +110,7 @@ def assortment_backtest(
 def localshelf_backtest(params: BacktestParams, settings: Settings | None = None) -> str:
     """Load the drop, then backtest forecasts, event flags and assortments; returns backtest/report.html."""
     settings = settings or load_settings(horizon=params.horizon)
+    horizon = params.horizon or settings.horizon
     lake = LakePaths(params.lake or params.out / "lake")
     out = OutPaths(params.out)
     out.backtest.mkdir(parents=True, exist_ok=True)
@@ -114,18 +125,18 @@ def localshelf_backtest(params: BacktestParams, settings: Settings | None = None
     loaded = timed("ingest", tasks.ingest, params.drop, lake, settings, None)
     timed("validate", tasks.validate, lake, settings, None, loaded.get("changed_partitions"))
     as_of = tasks.resolve_as_of(lake, None)
-    cutoffs = fold_cutoffs(as_of, folds=params.folds, horizon=params.horizon)
-    get_run_logger().info(f"backtest cutoffs {[c.isoformat() for c in cutoffs]}, horizon {params.horizon}")
-    timed("forecast", forecast_backtest, lake, out, settings, params.folds, params.horizon)
+    cutoffs = fold_cutoffs(as_of, folds=params.folds, horizon=horizon)
+    get_run_logger().info(f"backtest cutoffs {[c.isoformat() for c in cutoffs]}, horizon {horizon}")
+    timed("forecast", forecast_backtest, lake, out, settings, params.folds, horizon)
     timed("events", event_backtest, lake, out, settings)
-    timed("assortment", assortment_backtest, lake, out, settings, cutoffs, params.horizon)
+    timed("assortment", assortment_backtest, lake, out, settings, cutoffs, horizon)
 
-    from localshelf.report import render_backtest_report
+    from flows.report.report import render_backtest_report
 
     info = {
         "as_of": as_of.isoformat(),
         "cutoffs": [c.isoformat() for c in cutoffs],
-        "horizon": params.horizon,
+        "horizon": horizon,
         "versions": package_versions(),
         "tables": loaded["tables"],
         "timings_s": timings,

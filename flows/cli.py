@@ -53,8 +53,8 @@ def _fail(message: str) -> None:
 
 
 def _run_job(drop: Path, out: Path, lake: Path | None, as_of: date | None, horizon: int | None) -> Path:
+    from flows.lake.ingest import ContractError
     from flows.pipeline import RunParams, localshelf_run
-    from localshelf.ingest import ContractError
 
     try:
         report = localshelf_run(RunParams(drop=drop, out=out, lake=lake, as_of=as_of, horizon=horizon))
@@ -72,8 +72,8 @@ def demo(
     ] = Size.medium,
 ) -> None:
     """Generate a demo drop with planted patterns and run the whole job on it."""
-    from localshelf.demo import generate_demo
-    from localshelf.truth import compare_with_truth
+    from flows.demo.generate import generate_demo
+    from flows.demo.truth import compare_with_truth
 
     console.print(f"[bold]1/2[/] generating the {size.value} demo world (seed {seed}) in {out}/ ...")
     paths = generate_demo(out, size=size.value, seed=seed)
@@ -94,7 +94,9 @@ def run(
     out: Annotated[Path, typer.Option(help="The output folder (output contract).")],
     lake: Annotated[Path | None, typer.Option(help="The lake folder (default: settings.lake_dir).")] = None,
     as_of: AsOf = None,
-    horizon: Annotated[int, typer.Option(help="Forecast horizon in days.", min=1)] = 28,
+    horizon: Annotated[
+        int | None, typer.Option(help="Forecast horizon in days (default: settings.horizon).", min=1)
+    ] = None,
 ) -> None:
     """Run the whole job on a drop: ingest, validate, model, mine, recommend, report."""
     report = _run_job(drop, out, lake, _parse_date(as_of), horizon)
@@ -129,9 +131,9 @@ def ingest(
     as_of: AsOf = None,
 ) -> None:
     """Load a drop into the lake and print what happened to every row of every file."""
-    from localshelf.ingest import ContractError, ingest_drop
-    from localshelf.lake import LakePaths
-    from localshelf.settings import load_settings
+    from flows.lake.ingest import ContractError, ingest_drop
+    from flows.lake.paths import LakePaths
+    from flows.settings import load_settings
 
     settings = load_settings()
     try:
@@ -158,8 +160,10 @@ def backtest(
     ],
     out: Annotated[Path, typer.Option(help="The output folder; results go to OUT/backtest/.")],
     folds: Annotated[int, typer.Option(help="Number of held-out windows.", min=1)] = 3,
-    horizon: Annotated[int, typer.Option(help="Days per held-out window.", min=1)] = 28,
-    lake: Annotated[Path | None, typer.Option(help="The lake folder (default: settings.lake_dir).")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(help="Days per held-out window (default: settings.horizon).", min=1)
+    ] = None,
+    lake: Annotated[Path | None, typer.Option(help="The lake folder (default: OUT/lake).")] = None,
 ) -> None:
     """Did the model and the advice beat simple baselines on held-out time?"""
     from flows.backtest import BacktestParams, localshelf_backtest

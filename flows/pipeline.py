@@ -14,9 +14,9 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from flows import tasks
-from localshelf.lake import LakePaths
-from localshelf.outputs import OutPaths
-from localshelf.settings import Settings, load_settings
+from flows.lake.outputs import OutPaths, write_text
+from flows.lake.paths import LakePaths
+from flows.settings import Settings, load_settings
 
 VERSIONED_PACKAGES = (
     "localshelf",
@@ -55,10 +55,7 @@ def package_versions() -> dict[str, str]:
 
 def write_run_json(out: OutPaths, info: dict[str, Any]) -> None:
     """Write run.json atomically."""
-    out.root.mkdir(parents=True, exist_ok=True)
-    tmp = out.run_json.with_name(".run.json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    tmp.replace(out.run_json)
+    write_text(out.run_json, json.dumps(info, indent=2, default=str))
 
 
 def _timed(timings: dict[str, float], stage: str, started: float) -> None:
@@ -72,6 +69,7 @@ def localshelf_run(params: RunParams, settings: Settings | None = None) -> str:
     if params.horizon is not None:
         settings = settings.model_copy(update={"horizon": params.horizon})
     lake = LakePaths(params.lake or settings.lake_dir)
+    requested_as_of = params.as_of or settings.as_of
     out = OutPaths(params.out)
     out.root.mkdir(parents=True, exist_ok=True)
     logger = get_run_logger()
@@ -79,12 +77,12 @@ def localshelf_run(params: RunParams, settings: Settings | None = None) -> str:
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    loaded = tasks.ingest(params.drop, lake, settings, params.as_of)
+    loaded = tasks.ingest(params.drop, lake, settings, requested_as_of)
     _timed(timings, "ingest", t)
     t = time.perf_counter()
-    validation = tasks.validate(lake, settings, params.as_of, loaded.get("changed_partitions"))
+    validation = tasks.validate(lake, settings, requested_as_of, loaded.get("changed_partitions"))
     _timed(timings, "validate", t)
-    as_of = tasks.resolve_as_of(lake, params.as_of)
+    as_of = tasks.resolve_as_of(lake, requested_as_of)
     logger.info(f"as-of date {as_of}, horizon {settings.horizon} days")
 
     t = time.perf_counter()

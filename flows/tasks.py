@@ -10,22 +10,21 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from localshelf.lake import LakePaths, LakeTables
-from localshelf.outputs import (
+from data_contracts.outputs import (
     ASSORTMENT_COLUMNS,
     FORECAST_COLUMNS,
     PATTERN_COLUMNS,
     PRESTOCK_COLUMNS,
-    OutPaths,
     conform,
-    write_table,
 )
-from localshelf.settings import Settings
+from flows.lake.outputs import OutPaths, write_table
+from flows.lake.paths import LakePaths, load_tables
+from flows.settings import Settings
 
 
 def _no_retry_on_contract_error(task: Any, task_run: Any, state: Any) -> bool:
     """Retry I/O failures, but never a broken data contract: re-reading bad input cannot fix it."""
-    from localshelf.ingest import ContractError
+    from flows.lake.ingest import ContractError
 
     try:
         state.result()
@@ -49,7 +48,7 @@ def _log(message: str) -> None:
 )
 def ingest(drop: Path, lake: LakePaths, settings: Settings, as_of: date | None) -> dict[str, Any]:
     """Load the drop into the lake; returns the ingest report as run.json-shaped dict (+ partitions)."""
-    from localshelf.ingest import ingest_drop
+    from flows.lake.ingest import ingest_drop
 
     report = ingest_drop(drop, lake, settings, as_of=as_of, progress=_log)
     for name, counts in report.tables.items():
@@ -70,7 +69,7 @@ def validate(
     lake: LakePaths, settings: Settings, as_of: date | None, partitions: dict[str, list[list[int]]] | None
 ) -> dict[str, Any]:
     """Run the Great Expectations suites over what the load touched; stop the run if the contract broke."""
-    from data_contracts.validate import validate_lake
+    from flows.lake.validation import validate_lake
 
     parts = None if partitions is None else {k: [tuple(p) for p in v] for k, v in partitions.items()}
     summary = validate_lake(
@@ -94,7 +93,7 @@ def resolve_as_of(lake: LakePaths, requested: date | None) -> date:
     """The forecast origin: the requested date, else the last store-sales date in the lake."""
     if requested is not None:
         return requested
-    tables = LakeTables.load(lake)
+    tables = load_tables(lake)
     last = tables.store_sales.select(pl.col("date").max()).collect().item()
     if last is None:
         raise ValueError(f"The lake at {lake.root} holds no store sales: nothing to forecast from.")
@@ -106,7 +105,7 @@ def train(lake: LakePaths, out: OutPaths, settings: Settings, as_of: date) -> di
     """Fit the LightGBM demand model on history up to as_of; returns its path and metrics."""
     from models.demand import fit_demand_model
 
-    model = fit_demand_model(LakeTables.load(lake), as_of=as_of, settings=settings)
+    model = fit_demand_model(load_tables(lake), as_of=as_of, settings=settings.demand())
     path = out.work / "demand_model"
     model.save(path)
     _log(f"train: {len(model.feature_names)} features, metrics {model.metrics}")
@@ -116,10 +115,10 @@ def train(lake: LakePaths, out: OutPaths, settings: Settings, as_of: date) -> di
 @task(name="mine", cache_policy=NO_CACHE)
 def mine(lake: LakePaths, out: OutPaths, settings: Settings, as_of: date) -> Path:
     """Mine event uplift, local affinity and latent demand; writes patterns.parquet."""
-    from models.patterns import mine_patterns
+    from models.mining.patterns import mine_patterns
 
     patterns = conform(
-        mine_patterns(LakeTables.load(lake), as_of=as_of, settings=settings.mining), PATTERN_COLUMNS
+        mine_patterns(load_tables(lake), as_of=as_of, settings=settings.mining), PATTERN_COLUMNS
     )
     write_table(patterns, out.patterns)
     counts = patterns.group_by("kind").len().sort("kind").rows()
@@ -132,10 +131,10 @@ def forecast(
     lake: LakePaths, out: OutPaths, settings: Settings, model_path: Path, patterns_path: Path
 ) -> Path:
     """Forecast every carried pair and every add candidate; writes a work file of all candidates."""
-    from models.assortment import candidate_pairs
+    from models.advice.assortment import candidate_pairs
     from models.demand import DemandModel, forecast_demand
 
-    tables = LakeTables.load(lake)
+    tables = load_tables(lake)
     candidates = candidate_pairs(tables, pl.read_parquet(patterns_path))
     write_table(candidates, out.work / "candidates.parquet")
     model = DemandModel.load(Path(model_path))
@@ -151,10 +150,10 @@ def recommend(
     lake: LakePaths, out: OutPaths, settings: Settings, as_of: date, forecast_path: Path, patterns_path: Path
 ) -> dict[str, int]:
     """Choose each store's assortment and the pre-stock plan; writes assortment, prestock and forecast."""
-    from models.assortment import recommend_assortment
-    from models.prestock import plan_prestock
+    from models.advice.assortment import recommend_assortment
+    from models.advice.prestock import plan_prestock
 
-    tables = LakeTables.load(lake)
+    tables = load_tables(lake)
     patterns = pl.read_parquet(patterns_path)
     fc_all = pl.read_parquet(forecast_path)
     candidates = pl.read_parquet(out.work / "candidates.parquet")
@@ -189,7 +188,7 @@ def recommend(
 @task(name="report", cache_policy=NO_CACHE)
 def report(out: OutPaths, run_info: dict[str, Any]) -> Path:
     """Write report.html from the output tables and run.json."""
-    from localshelf.report import render_report
+    from flows.report.report import render_report
 
     path = render_report(out, run_info)
     _log(f"report: {path}")

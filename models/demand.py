@@ -24,15 +24,42 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, Field
 from scipy import stats
 
+from data_contracts.outputs import FORECAST_COLUMNS
+from data_contracts.tables import LakeTables
 from features.calendar import event_types
 from features.panel import CATEGORICAL, PAIR, FeatureSpec, demand_features
-from localshelf.lake import LakeTables
-from localshelf.outputs import FORECAST_COLUMNS
-from localshelf.settings import Settings
 
 COLD_START_SHARE = 0.15  # share of training rows whose own history is hidden (see module docstring)
+
+
+class ModelSettings(BaseModel):
+    """LightGBM demand model."""
+
+    lags: tuple[int, ...] = Field((28, 35, 42, 56, 364), description="Own-history lags in days (>= horizon).")
+    windows: tuple[int, ...] = Field((7, 28, 91), description="Rolling-mean windows in days.")
+    num_leaves: int = 63
+    learning_rate: float = 0.1
+    num_boost_round: int = 500
+    early_stopping_rounds: int = 30
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    objective: str = Field("tweedie", description="LightGBM objective; tweedie suits sparse daily counts.")
+    max_train_rows: int = Field(3_000_000, gt=0, description="Sample training rows above this count.")
+    valid_days: int = Field(28, gt=0, description="Most recent days held out for early stopping.")
+
+
+class DemandSettings(BaseModel):
+    """What the demand model is told: its own settings plus the run's horizon, seed and threads."""
+
+    model: ModelSettings = ModelSettings()
+    horizon: int = Field(28, gt=0, description="Forecast horizon in days.")
+    seed: int = 42
+    num_threads: int = Field(1, gt=0, description="Threads for LightGBM.")
+    event_lead_days: int = Field(7, ge=0, description="Days before an event's start counted in its window.")
 
 
 @dataclass
@@ -77,7 +104,7 @@ class DemandModel:
         )
 
 
-def feature_spec(settings: Settings, events: pl.DataFrame) -> FeatureSpec:
+def feature_spec(settings: DemandSettings, events: pl.DataFrame) -> FeatureSpec:
     """Return the features a model trained with ``settings`` uses: lags shorter than the horizon are
     dropped (they would need forecasts of the horizon's own days), windows end ``horizon`` days back."""
     horizon = settings.horizon
@@ -86,7 +113,7 @@ def feature_spec(settings: Settings, events: pl.DataFrame) -> FeatureSpec:
         windows=tuple(sorted(set(settings.model.windows))),
         horizon=horizon,
         event_types=tuple(event_types(events)),
-        event_lead_days=settings.mining.event_lead_days,
+        event_lead_days=settings.event_lead_days,
         stale_days=max(settings.model.windows),
     )
 
@@ -110,7 +137,7 @@ def _categories(tables: LakeTables) -> dict[str, list[str]]:
     return {c: sorted(source[c].get_column(c).drop_nulls().unique().to_list()) for c in CATEGORICAL}
 
 
-def _lgb_params(settings: Settings) -> dict[str, object]:
+def _lgb_params(settings: DemandSettings) -> dict[str, object]:
     """Return LightGBM parameters from settings; deterministic given the seed."""
     m = settings.model
     return {
@@ -171,7 +198,7 @@ def _valid_metrics(y: np.ndarray, mu: np.ndarray) -> dict[str, float]:
     }
 
 
-def fit_demand_model(tables: LakeTables, *, as_of: date, settings: Settings) -> DemandModel:
+def fit_demand_model(tables: LakeTables, *, as_of: date, settings: DemandSettings) -> DemandModel:
     """Return a model trained on history up to ``as_of``; the last ``settings.model.valid_days`` days
     are held out for early stopping and for the interval dispersion. Raises ValueError without history.
     """

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from data_contracts.schemas import CONTRACTS, LAKE_ONLINE_ORDERS, LAKE_STORE_SALES
-from localshelf.lake import LakeTables
+from data_contracts.tables import LakeTables
 
 START = date(2024, 1, 1)
 WEEKLY = np.array([0.7, 0.8, 0.9, 1.0, 1.3, 1.6, 0.7])  # Monday .. Sunday

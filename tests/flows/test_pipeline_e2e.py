@@ -9,25 +9,25 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from localshelf.outputs import (
+from data_contracts.outputs import (
     ASSORTMENT_ACTIONS,
     ASSORTMENT_COLUMNS,
     FORECAST_COLUMNS,
     PATTERN_COLUMNS,
     PATTERN_KINDS,
     PRESTOCK_COLUMNS,
-    OutPaths,
 )
-from localshelf.settings import load_settings
-from localshelf.truth import compare_with_truth
+from flows.demo.truth import compare_with_truth
+from flows.lake.outputs import OutPaths
+from flows.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> tuple[OutPaths, Path]:
+    from flows.demo.generate import generate_demo
     from flows.pipeline import RunParams, localshelf_run
-    from localshelf.demo import generate_demo
 
     root = tmp_path_factory.mktemp("demo")
     paths = generate_demo(root, size="small", seed=7)
@@ -160,8 +160,8 @@ def test_report_opens_from_disk(demo_run: tuple[OutPaths, Path]) -> None:
 
 
 def test_a_rerun_of_the_same_drop_loads_nothing(demo_run: tuple[OutPaths, Path]) -> None:
-    from localshelf.ingest import ingest_drop
-    from localshelf.lake import LakePaths
+    from flows.lake.ingest import ingest_drop
+    from flows.lake.paths import LakePaths
 
     out, _ = demo_run
     root = out.root.parent

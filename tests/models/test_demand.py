@@ -11,11 +11,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from data_contracts.tables import LakeTables
 from features.panel import FeatureSpec
-from localshelf.lake import LakeTables
-from localshelf.settings import ModelSettings, Settings
 from models.demand import (
     DemandModel,
+    DemandSettings,
+    ModelSettings,
     feature_spec,
     fit_demand_model,
     forecast_demand,
@@ -30,11 +31,11 @@ HORIZON = 28
 COLD = ("S2", "K5")  # never sold: the cold-start pair
 
 
-def _settings() -> Settings:
+def _settings() -> DemandSettings:
     model = ModelSettings(
         lags=(28, 35), windows=(7, 28), num_leaves=15, min_data_in_leaf=20, num_boost_round=300
     )
-    return Settings(horizon=HORIZON, num_threads=1, seed=7, model=model)
+    return DemandSettings(horizon=HORIZON, num_threads=1, seed=7, model=model)
 
 
 @pytest.fixture(scope="module")

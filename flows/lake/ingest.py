@@ -1,0 +1,474 @@
+"""Loading a drop into the lake: every row accounted for, atomic, idempotent, private.
+
+Order of work (nothing reaches the lake before the final commit):
+
+1. find the drop's files; check every header against its contract (a missing column stops the load);
+2. read the reference tables whole, apply their row rules, refuse duplicate keys;
+3. stream each fact file in batches: parse, apply the row rules, quarantine broken rows, hash
+   customer ids, spool good rows to staging files per monthly partition;
+4. merge partition by partition with what the lake holds (duplicates, corrections, newest wins);
+5. publish every new file at once through the commit journal (flows.lake.commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from data_contracts.privacy import customer_key
+from data_contracts.rules import LOCAL_DATE_SUFFIX, ROW, RuleContext, check_rows, latest_allowed
+from data_contracts.schemas import (
+    FACT_SCHEMAS,
+    FACT_TABLES,
+    ONLINE_ORDERS,
+    PARTITION_DATE,
+    QUARANTINE,
+    TableContract,
+)
+from flows.lake.commit import Commit, lake_lock, read_history, recover, stage_history
+from flows.lake.merge import (
+    CONFLICT_RULE,
+    FILE_IDX,
+    PART,
+    WINNER,
+    cross_partition_moves,
+    merge_partition,
+    value_columns,
+)
+from flows.lake.paths import (
+    LakePaths,
+    fact_partitions,
+    partition_file,
+    quarantine_file,
+    scan_fact,
+)
+from flows.lake.readers import ContractError, SourceFile, file_format, iter_raw, open_source
+from flows.lake.refs import load_references
+from flows.settings import Settings
+
+__all__ = ["ContractError", "IngestReport", "ingest_drop"]
+
+COUNTS = ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "rows_corrected")
+
+
+@dataclass
+class IngestReport:
+    """What a load did to every row of every file (the run.json "tables"/"files" blocks)."""
+
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
+    files: list[dict] = field(default_factory=list)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[dict] = field(default_factory=list)
+    changed_partitions: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the run.json-shaped summary: tables, files, quarantine_reasons, warnings."""
+        return {
+            "tables": self.tables,
+            "files": self.files,
+            "quarantine_reasons": self.quarantine_reasons,
+            "warnings": self.warnings,
+        }
+
+    def warn(self, table: str, rule: str, file: str | None, message: str) -> None:
+        """Record a warn-severity finding (the load goes on)."""
+        self.warnings.append({"table": table, "rule": rule, "file": file, "message": message})
+
+    def add_file(self, rel: str, path: Path, table: str) -> dict[str, Any]:
+        """Start the counts of one file; returns its (mutable) record."""
+        record: dict[str, Any] = {"path": rel, "sha256": _sha256(path), "table": table}
+        record.update(dict.fromkeys(COUNTS, 0))
+        self.files.append(record)
+        return record
+
+    def total_tables(self) -> None:
+        """Sum the per-file counts into per-table counts (fact tables always present)."""
+        for contract in FACT_TABLES:
+            self.tables.setdefault(contract.name, dict.fromkeys(COUNTS, 0))
+        for record in self.files:
+            totals = self.tables.setdefault(record["table"], dict.fromkeys(COUNTS, 0))
+            for k in COUNTS:
+                totals[k] += record[k]
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+@dataclass
+class _Load:
+    """The state of one load while it runs."""
+
+    drop: Path
+    lake: LakePaths
+    commit: Commit
+    now: datetime
+    batch_rows: int
+    secret: bytes | None
+    report: IngestReport = field(default_factory=IngestReport)
+    # several fact files are read at once (threads): staging names and shared counts are guarded
+    _names: itertools.count = field(default_factory=itertools.count)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def spool(self, kind: str, df: pl.DataFrame) -> None:
+        """Write ``df`` to a new staging file under ``spool/<kind>/`` (kept until commit)."""
+        folder = self.commit.folder / "spool" / kind
+        with self._lock:
+            name = f"{next(self._names):06d}.parquet"
+            folder.mkdir(parents=True, exist_ok=True)
+        df.write_parquet(folder / name, compression="uncompressed")
+
+    def quarantine(self, table: str, file: str, bad: pl.DataFrame) -> None:
+        """Spool rows that broke a rule (columns _source_row, rule, column, raw) and count their rules."""
+        if bad.height == 0:
+            return
+        reasons = self.report.quarantine_reasons
+        with self._lock:
+            for rule, n in bad.group_by("rule").len().iter_rows():
+                reasons[rule] = reasons.get(rule, 0) + n
+        rows = bad.select(
+            pl.lit(table).alias("table"),
+            pl.lit(file).alias("file"),
+            pl.col(ROW).alias("row_number"),
+            "rule",
+            "column",
+            "raw",
+            pl.lit(self.now).alias("quarantined_at"),
+        ).cast(dict(QUARANTINE))
+        self.spool("quarantine", rows)
+
+
+def _find_fact_files(drop: Path, contract: TableContract, report: IngestReport) -> list[Path]:
+    """Return the fact files of one table's folder, in load order (by name: a later name wins)."""
+    folder = drop / contract.file_stem
+    if not folder.is_dir():
+        return []
+    files = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if file_format(path) is None:
+            rel = path.relative_to(drop).as_posix()
+            report.warn(contract.name, "ignored file", rel, f"{rel}: not .csv, .csv.gz or .parquet; ignored")
+            continue
+        files.append(path)
+    return files
+
+
+def _open_facts(drop: Path, report: IngestReport) -> dict[str, list[SourceFile]]:
+    """Open every fact file's header up front, so a missing column stops the load before any work."""
+    sources = {}
+    for contract in FACT_TABLES:
+        paths = _find_fact_files(drop, contract, report)
+        sources[contract.name] = [open_source(p, p.relative_to(drop).as_posix(), contract) for p in paths]
+    if not sources["store_sales"]:
+        raise ContractError(
+            "store_sales",
+            "missing required file",
+            f"{drop / 'store_sales'} holds no .csv, .csv.gz or .parquet file",
+        )
+    for src in (s for srcs in sources.values() for s in srcs):
+        if src.extra:
+            report.warn(
+                src.contract.name,
+                "extra columns",
+                src.rel,
+                f"{src.rel}: ignored columns {', '.join(src.extra)}",
+            )
+    return sources
+
+
+def _customer_keys(ids: pl.Series, secret: bytes | None, rel: str) -> pl.Series:
+    """HMAC-SHA256 (hex) of each customer id, computed once per distinct id; null for guests."""
+    present = ids.drop_nulls().unique()
+    if present.len() == 0:
+        return pl.Series(ids.name, [None] * ids.len(), dtype=pl.String)
+    if secret is None:
+        raise ContractError(
+            "online_orders",
+            "customer ids without a secret",
+            "orders carry customer_id but no key is set to hash them: set LOCALSHELF_HMAC_SECRET",
+            file=rel,
+        )
+    hashed = [customer_key(v, secret) for v in present.to_list()]
+    return ids.replace_strict(present, pl.Series(hashed, dtype=pl.String), default=None)
+
+
+def _to_lake(good: pl.DataFrame, src: SourceFile, idx: int, load: _Load) -> pl.DataFrame:
+    """Turn checked rows into lake rows: private data hashed, local date, lineage, file order."""
+    extra: list[pl.Expr | pl.Series] = []
+    if src.contract.name == ONLINE_ORDERS.name:
+        extra = [
+            _customer_keys(good["customer_id"], load.secret, src.rel).alias("customer_key"),
+            pl.col("ordered_at" + LOCAL_DATE_SUFFIX).alias("order_date"),
+        ]
+    schema = FACT_SCHEMAS[src.contract.name]
+    return good.with_columns(
+        *extra,
+        pl.lit(src.rel).alias("_source_file"),
+        pl.lit(load.now).alias("_loaded_at"),
+        pl.lit(idx, pl.Int64).alias(FILE_IDX),
+    ).select(*(pl.col(c).cast(t) for c, t in schema.items()), FILE_IDX)
+
+
+def _stream_fact(
+    src: SourceFile, idx: int, record: dict, ctx: RuleContext, load: _Load, postal: pl.Series | None
+) -> None:
+    """Read one fact file batch by batch: quarantine, spool good rows per partition, count into
+    ``record`` (this file's own; runs in a worker thread beside other files)."""
+    table, date_col = src.contract.name, PARTITION_DATE[src.contract.name]
+    unmapped = 0
+    for raw in iter_raw(src, load.batch_rows):
+        record["rows_read"] += raw.height
+        checked = check_rows(raw, src.contract, ctx)
+        record["rows_quarantined"] += checked.bad.height
+        load.quarantine(table, src.rel, checked.bad)
+        rows = _to_lake(checked.good, src, idx, load)
+        if postal is not None:
+            unmapped += rows.filter(~pl.col("ship_postal_code").is_in(postal.implode())).height
+        for (year, month), part in rows.group_by(
+            pl.col(date_col).dt.year().alias("y"), pl.col(date_col).dt.month().alias("m")
+        ):
+            load.spool(f"{table}/{year}-{month}", part)
+    record["unmapped"] = unmapped
+    if record["rows_read"] == 0:
+        load.report.warn(table, "no rows", src.rel, f"{src.rel}: the file holds no rows")
+
+
+def _label_key(label: str) -> tuple[int, int]:
+    """(year, month) of a spool folder name "year-month"."""
+    year, month = (int(x) for x in label.split("-"))
+    return year, month
+
+
+def _moves(load: _Load, contract: TableContract, spooled: dict[str, list[Path]]) -> pl.DataFrame | None:
+    """For a table whose key does not hold its partition date, the versions of keys that the load
+    moves to another month (see merge.cross_partition_moves); None when keys cannot move."""
+    if PARTITION_DATE[contract.name] in contract.key or not spooled:
+        return None
+    keys = list(contract.key)
+    values = value_columns(FACT_SCHEMAS[contract.name], contract.key)
+    staged = pl.concat(
+        [
+            pl.scan_parquet(files).select(*keys, *values, FILE_IDX, ROW, pl.lit(label).alias(PART))
+            for label, files in spooled.items()
+        ]
+    )
+    lake_keys = [
+        pl.scan_parquet(final).select(keys).with_columns(pl.lit(f"{year}-{month}").alias(PART))
+        for year, month in fact_partitions(load.lake, contract.name)
+        if (final := partition_file(load.lake, contract.name, year, month)).exists()
+    ]
+    empty = pl.LazyFrame(schema={**{k: FACT_SCHEMAS[contract.name][k] for k in keys}, PART: pl.String})
+    lake = pl.concat(lake_keys) if lake_keys else empty
+    return cross_partition_moves(staged, lake, key=contract.key, values=values)
+
+
+def _merge_inputs(
+    load: _Load,
+    table: str,
+    key: list[str],
+    label: str,
+    spooled: dict[str, list[Path]],
+    moves: pl.DataFrame | None,
+) -> tuple[pl.LazyFrame | None, pl.LazyFrame | None, bool]:
+    """The lake's and the load's rows to merge into partition ``label``: its own, less the keys whose
+    newest version lies in another month, plus the versions of keys whose newest version lies here.
+    Returns (existing, staged, whether lake rows leave this partition)."""
+    year, month = _label_key(label)
+    final = partition_file(load.lake, table, year, month)
+    existing = pl.scan_parquet(final) if final.exists() else None
+    staged = pl.scan_parquet(spooled[label]) if label in spooled else None
+    if moves is None or moves.height == 0:
+        return existing, staged, False
+    leaving = moves.filter(pl.col(PART) == label)
+    lake_out = leaving.filter(pl.col("in_lake")).select(key)
+    staged_out = leaving.filter(~pl.col("in_lake")).select(key)
+    if existing is not None and lake_out.height:
+        existing = existing.join(lake_out.lazy(), on=key, how="anti")
+    if staged is not None and staged_out.height:
+        staged = staged.join(staged_out.lazy(), on=key, how="anti")
+    for (source, in_lake), arriving in moves.filter(pl.col(WINNER) == label).group_by(PART, "in_lake"):
+        keys = arriving.select(key).lazy()
+        if in_lake:
+            lake_file = partition_file(load.lake, table, *_label_key(str(source)))
+            rows = pl.scan_parquet(lake_file).join(keys, on=key, how="semi")
+            existing = rows if existing is None else pl.concat([existing, rows])
+        else:
+            rows = pl.scan_parquet(spooled[str(source)]).join(keys, on=key, how="semi")
+            staged = rows if staged is None else pl.concat([staged, rows])
+    return existing, staged, lake_out.height > 0
+
+
+def _merge_all(load: _Load) -> None:
+    """Merge every spooled partition with the lake and stage the partitions that changed."""
+    root = load.commit.folder / "spool"
+    by_idx = {
+        name: {i: r for i, r in enumerate(f for f in load.report.files if f["table"] == name)}
+        for name in PARTITION_DATE
+    }
+    for contract in FACT_TABLES:
+        folder = root / contract.name
+        spooled = {p.name: sorted(p.glob("*.parquet")) for p in folder.iterdir()} if folder.exists() else {}
+        moves = _moves(load, contract, spooled)
+        labels = set(spooled) | (set(moves[PART]) if moves is not None else set())
+        schema, keys = FACT_SCHEMAS[contract.name], list(contract.key)
+        records = by_idx[contract.name]
+        for label in sorted(labels, key=_label_key):
+            year, month = _label_key(label)
+            existing, staged, removed = _merge_inputs(load, contract.name, keys, label, spooled, moves)
+            if staged is None:  # only lake rows left this month (their newer version lies elsewhere)
+                assert existing is not None
+                rows = existing.select(schema.names()).sort(keys).collect()
+                changed = removed
+            else:
+                result = merge_partition(existing, staged, key=contract.key, schema=schema)
+                for idx, loaded, duplicate, corrected, conflict in result.counts.iter_rows():
+                    r = records[idx]
+                    r["rows_loaded"] += loaded
+                    r["rows_duplicate"] += duplicate
+                    r["rows_corrected"] += corrected
+                    r["rows_quarantined"] += conflict
+                for idx, conflicts in result.conflicts.group_by(FILE_IDX):
+                    bad = conflicts.select(ROW, pl.lit(CONFLICT_RULE).alias("rule"), "column", "raw")
+                    load.quarantine(contract.name, records[idx[0]]["path"], bad)
+                rows, changed = result.rows, result.changed or removed
+            if changed:
+                rows.write_parquet(load.commit.stage(partition_file(load.lake, contract.name, year, month)))
+                load.report.changed_partitions.setdefault(contract.name, []).append((year, month))
+
+
+def _stage_quarantine(load: _Load) -> None:
+    """Stage this load's quarantined rows as one file in the month of the load."""
+    folder = load.commit.folder / "spool" / "quarantine"
+    if not folder.exists():
+        return
+    # A re-run quarantines the same rows again (they still count in its accounting) but writes only
+    # those not already in the lake, so the quarantine table does not grow with every re-load.
+    same = ["table", "file", "row_number", "rule", "raw"]
+    known = scan_fact(load.lake, "quarantine").select(same)
+    rows = (
+        pl.scan_parquet(sorted(folder.glob("*.parquet")))
+        .join(known, on=same, how="anti", nulls_equal=True)
+        .sort("table", "file", "row_number")
+        .collect()
+    )
+    if rows.height == 0:
+        return
+    final = quarantine_file(load.lake, load.commit.load_id, load.now.year, load.now.month)
+    rows.write_parquet(load.commit.stage(final))
+
+
+def _warn_totals(load: _Load, settings_ratio: float, share: float) -> None:
+    """Warnings over whole tables: unmapped postal codes, a load much smaller than the previous one."""
+    report = load.report
+    orders = [f for f in report.files if f["table"] == ONLINE_ORDERS.name]
+    good = sum(f["rows_read"] - f["rows_quarantined"] for f in orders)
+    unmapped = sum(f.pop("unmapped", 0) for f in report.files)
+    if good and unmapped / good > share:
+        report.warn(
+            ONLINE_ORDERS.name,
+            "unmapped ship_postal_code",
+            None,
+            f"{unmapped / good:.1%} of online order lines ship to a postal code not in postal_regions "
+            f"(warning above {share:.1%}): their demand has no region",
+        )
+    history = read_history(load.lake)
+    previous = history[-1]["tables"] if history else {}
+    for name in PARTITION_DATE:
+        before = previous.get(name, {}).get("rows_read", 0)
+        now = report.tables[name]["rows_read"]
+        if before and now < settings_ratio * before:
+            report.warn(
+                name,
+                "load much smaller than the previous one",
+                None,
+                f"{name}: this load read {now:,} rows, "
+                f"under {settings_ratio:.0%} of the previous load's {before:,}",
+            )
+
+
+def _run_load(
+    drop: Path, load: _Load, settings_: Settings, as_of: date | None, say: Callable[[str], None]
+) -> None:
+    """Do steps 1-4 of the module docstring, staging every file to publish in ``load.commit``."""
+    ing = settings_.ingest
+    sources = _open_facts(drop, load.report)
+    has_orders = bool(sources[ONLINE_ORDERS.name])
+    refs = load_references(drop, load, has_orders=has_orders, say=say)
+    known = {
+        ("stores", "store_id"): refs["stores"]["store_id"],
+        ("products", "sku"): refs["products"]["sku"],
+    }
+    ctx = RuleContext(
+        known=known, latest_date=latest_allowed(as_of, ing.max_future_days), earliest_date=ing.min_date
+    )
+    postal = refs["postal_regions"]["postal_code"] if "postal_regions" in refs else None
+    # files are read in parallel (polars and pyarrow work outside the GIL); each file has its own
+    # record, created here in load order, and its own _file_idx, so the outcome does not depend on timing
+    with ThreadPoolExecutor(max_workers=ing.read_workers, thread_name_prefix="ingest") as pool:
+        running = []
+        for name, srcs in sources.items():
+            for idx, src in enumerate(srcs):
+                say(f"reading {src.rel}")
+                record = load.report.add_file(src.rel, src.path, name)
+                orders_postal = postal if name == ONLINE_ORDERS.name else None
+                running.append(pool.submit(_stream_fact, src, idx, record, ctx, load, orders_postal))
+        for job in running:
+            job.result()  # re-raises a file's ContractError; the commit is then discarded
+    say("merging with the lake")
+    _merge_all(load)
+    _stage_quarantine(load)
+    load.report.total_tables()
+    _warn_totals(load, ing.min_load_ratio, ing.unmapped_postal_warn_share)
+    record = {"load_id": load.commit.load_id, "finished_at": datetime.now(UTC).isoformat(), "drop": str(drop)}
+    stage_history(load.commit, {**record, "tables": load.report.tables})
+
+
+def ingest_drop(
+    drop: Path,
+    lake: LakePaths,
+    settings: Settings,
+    *,
+    as_of: date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Load ``drop`` into ``lake`` all-or-nothing, holding the lake's writer lock.
+
+    Returns the report of what happened to every row. Raises ContractError (nothing written) when the
+    drop breaks the input contract, LakeLockedError when another load holds the lake too long.
+    """
+    say = progress or (lambda _: None)
+    drop = Path(drop)
+    if not drop.is_dir():
+        raise ContractError("drop", "missing drop folder", f"{drop} is not a folder")
+    with lake_lock(lake, settings.ingest.lock_timeout_s):
+        recover(lake, say)
+        now = datetime.now(UTC)
+        commit = Commit(lake, f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
+        secret = settings.hmac_secret.get_secret_value().encode() if settings.hmac_secret else None
+        load = _Load(drop, lake, commit, now, settings.ingest.batch_rows, secret)
+        try:
+            _run_load(drop, load, settings, as_of, say)
+            say(f"publishing {len(commit.moves)} files")
+            commit.commit()
+        finally:
+            commit.discard()
+    report = load.report
+    say(
+        ", ".join(
+            f"{n}: {t['rows_loaded']:,} of {t['rows_read']:,} rows loaded" for n, t in report.tables.items()
+        )
+    )
+    return report

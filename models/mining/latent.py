@@ -1,0 +1,164 @@
+"""Latent demand: SKUs a region buys online although none of its stores carries them.
+
+* Candidates: (region, SKU) with online units shipped to the region's postal codes and no store of the
+  region carrying the SKU in today's assortment.
+* Is the online rate real? Per full week, observed = the SKU's online units to the region, expected =
+  the region's online units of all SKUs x the SKU's share of online units in the *rest* of the chain.
+  One-sided t-test of the weekly log ratios (``models.mining.stats``): a SKU that the region buys
+  online only as much as everyone else does is not latent demand.
+* Size: estimated store units per store-week = mean weekly online units x the region's store-to-online
+  ratio of the category (sum over carried SKUs of per-store weekly store units / sum of their weekly
+  online units to the region; chain-wide category ratio when the region has none). lift = that /
+  median per-store weekly units of the category's carried SKUs in the region (chain-wide median when
+  the region carries none). The 95% interval carries only the weekly noise of the online rate (not the
+  uncertainty of the ratio or the median).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from features.signals import carried_weeks, full_weeks, online_region_units, weekly_store_units
+from models.mining.settings import MiningSettings
+from models.mining.stats import weekly_ratio_test
+
+KEYS = ("region", "sku")
+
+
+def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyFrame:
+    """Observed and expected online units per candidate (region, SKU) and week (zero weeks included).
+
+    ``online`` has region, sku, week, units (full weeks only); ``carried_pairs`` the (region, sku)
+    pairs some store of the region carries. Returns columns region, sku, week, observed, expected.
+    """
+    region_total = online.group_by("region", "week").agg(pl.col("units").sum().alias("total"))
+    chain_sku = online.group_by("sku", "week").agg(pl.col("units").sum().alias("chain_units"))
+    chain_total = region_total.group_by("week").agg(pl.col("total").sum().alias("chain_total"))
+    candidates = (
+        online.group_by(KEYS)
+        .agg(pl.col("units").sum())
+        .filter(pl.col("units") > 0)
+        .select(KEYS)
+        .join(carried_pairs, on=list(KEYS), how="anti")
+    )
+    rest_share = (pl.col("chain_units") - pl.col("observed")) / (pl.col("chain_total") - pl.col("total"))
+    return (
+        candidates.join(region_total.filter(pl.col("total") > 0), on="region")
+        .join(online.rename({"units": "observed"}), on=["region", "sku", "week"], how="left")
+        .join(chain_sku, on=["sku", "week"], how="left")
+        .join(chain_total, on="week")
+        .with_columns(pl.col("observed").fill_null(0.0), pl.col("chain_units").fill_null(0.0))
+        .filter(pl.col("chain_total") > pl.col("total"))  # a rest of the chain to compare with
+        .select(
+            "region",
+            "sku",
+            "week",
+            "observed",
+            (pl.col("total") * rest_share.clip(lower_bound=0)).alias("expected"),
+        )
+    )
+
+
+def _yardstick(carried: pl.LazyFrame, by: list[str], suffix: str) -> pl.LazyFrame:
+    """Store-to-online ratio and median store rate of carried SKUs per ``by`` (null when undefined)."""
+    ratio = pl.col("store_rate").sum() / pl.col("online_rate").sum()
+    median = pl.col("store_rate").median()
+    return carried.group_by(by).agg(
+        pl.when(pl.col("online_rate").sum() > 0).then(ratio).alias(f"ratio{suffix}"),
+        pl.when(median > 0).then(median).alias(f"median{suffix}"),
+    )
+
+
+def category_yardsticks(
+    sales: pl.LazyFrame, online: pl.LazyFrame, products: pl.LazyFrame, *, first: date, as_of: date
+) -> pl.LazyFrame:
+    """Per region and category: store-to-online ratio and median per-store weekly units of carried SKUs.
+
+    Returns columns region, category, ratio, median_units (chain-wide fallbacks already applied; null
+    where even the chain has no data).
+    """
+    store_rate = (
+        carried_weeks(sales)
+        .pipe(full_weeks, first=first, as_of=as_of)
+        .join(
+            weekly_store_units(sales).select("store_id", "sku", "week", "units"),
+            on=["store_id", "sku", "week"],
+            how="left",
+        )
+        .group_by(KEYS)
+        .agg((pl.col("units").fill_null(0.0).sum() / pl.len()).alias("store_rate"))
+    )
+    n_weeks = online.group_by("region").agg(pl.col("week").n_unique().alias("n_weeks"))
+    online_rate = (
+        online.group_by(KEYS)
+        .agg(pl.col("units").sum())
+        .join(n_weeks, on="region")
+        .select(*KEYS, (pl.col("units") / pl.col("n_weeks")).alias("online_rate"))
+    )
+    carried = (
+        store_rate.join(online_rate, on=list(KEYS), how="left")
+        .with_columns(pl.col("online_rate").fill_null(0.0))
+        .join(products.select("sku", "category"), on="sku")
+    )
+    regions = online.select("region").unique()
+    categories = products.select("category").unique()
+    return (
+        regions.join(categories, how="cross")
+        .join(_yardstick(carried, ["region", "category"], ""), on=["region", "category"], how="left")
+        .join(_yardstick(carried, ["category"], "_chain"), on="category", how="left")
+        .select(
+            "region",
+            "category",
+            pl.coalesce("ratio", "ratio_chain").alias("ratio"),
+            pl.coalesce("median", "median_chain").alias("median_units"),
+        )
+    )
+
+
+def latent_hypotheses(
+    sales: pl.LazyFrame,
+    online_orders: pl.LazyFrame,
+    refs: dict[str, pl.LazyFrame],
+    *,
+    first: date,
+    as_of: date,
+    settings: MiningSettings,
+) -> pl.DataFrame:
+    """Every latent demand hypothesis tested (one-sided), sized as store units.
+
+    ``refs`` holds LazyFrames ``stores``, ``products``, ``postal_regions``, ``assortment``. Returns
+    region, sku, support, lift, ci_low, ci_high, p_value, online_weekly, est_store_weekly.
+    """
+    online = online_region_units(online_orders, refs["postal_regions"], as_of=as_of).pipe(
+        full_weeks, first=first, as_of=as_of
+    )
+    carried_pairs = (
+        refs["assortment"]
+        .join(refs["stores"].select("store_id", "region"), on="store_id")
+        .select(KEYS)
+        .unique()
+    )
+    weekly, yards = pl.collect_all(
+        [
+            latent_weekly(online, carried_pairs),
+            category_yardsticks(sales, online, refs["products"], first=first, as_of=as_of),
+        ]
+    )
+    tested = weekly_ratio_test(weekly, KEYS, alternative="greater", min_weeks=settings.min_weeks)
+    rates = weekly.group_by(KEYS).agg((pl.col("observed").sum() / pl.len()).alias("online_weekly"))
+    sized = (
+        tested.join(rates, on=list(KEYS))
+        .join(refs["products"].select("sku", "category").collect(), on="sku")
+        .join(yards, on=["region", "category"], how="left")
+        .with_columns((pl.col("online_weekly") * pl.col("ratio")).alias("est_store_weekly"))
+        .with_columns((pl.col("est_store_weekly") / pl.col("median_units")).alias("size"))
+    )
+    # an untestable size (no yardstick) keeps the test in the FDR family but can never be reported
+    size = sized["size"].fill_nan(None).fill_null(0.0).to_numpy()
+    spread = np.exp(1.96 * sized["se_log"].to_numpy())
+    return sized.with_columns(
+        pl.Series("lift", size), pl.Series("ci_low", size / spread), pl.Series("ci_high", size * spread)
+    ).select(*KEYS, "support", "lift", "ci_low", "ci_high", "p_value", "online_weekly", "est_store_weekly")

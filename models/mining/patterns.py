@@ -1,0 +1,179 @@
+"""Pattern mining entry point: event uplift, local affinity and latent demand, one FDR filter over all.
+
+Every hypothesis tested in the run (all kinds together) enters one Benjamini-Hochberg adjustment
+(``scipy.stats.false_discovery_control``); a pattern is reported when q <= ``fdr_alpha`` and its lift
+clears the kind's threshold (event uplift >= ``min_lift``; affinity >= ``min_affinity_lift`` or <= its
+inverse; latent demand >= ``min_latent_lift``). Event uplift is tested on two windows per (event_type,
+region, sku) (with and without the lead days, see ``models.mining.event_uplift``); both count in the FDR
+family and the passing one with the larger lift is reported, its window in ``window_start_offset_days``.
+
+Sort order ("strongest first"): by kind (event_uplift, local_affinity, latent_demand, as in
+``flows.lake.outputs.PATTERN_KINDS``), then by |log lift| (a 0.5x affinity ranks with a 2x one) descending,
+then by q_value ascending. Besides the contract columns the frame keeps ``EXTRA_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from data_contracts.outputs import PATTERN_COLUMNS, PATTERN_KINDS, conform
+from data_contracts.tables import LakeTables
+from features.signals import clean_store_sales, event_instances
+from models.mining.affinity import affinity_hypotheses
+from models.mining.event_uplift import event_uplift_hypotheses
+from models.mining.latent import latent_hypotheses
+from models.mining.settings import MiningSettings
+
+# kept after the contract columns: the raw p-value, and for event_uplift the window the lift refers to,
+# [start_date + window_start_offset_days, end_date] (negative: lead days before the event included)
+EXTRA_COLUMNS = ("p_value", "window_start_offset_days")
+
+
+def _event_rows(
+    tables: LakeTables, sales: pl.LazyFrame, *, as_of: date, settings: MiningSettings
+) -> pl.DataFrame:
+    """Event uplift hypotheses as pattern rows (before FDR)."""
+    regions = tables.stores.lazy().select("region")
+    hyp = event_uplift_hypotheses(sales, tables.events.lazy(), regions, as_of=as_of, settings=settings)
+    return hyp.with_columns(pl.lit("event_uplift").alias("kind"))
+
+
+def _weekly_rows(
+    tables: LakeTables, sales: pl.LazyFrame, *, first: date, as_of: date, settings: MiningSettings
+) -> list[pl.DataFrame]:
+    """Local affinity and latent demand hypotheses as pattern rows (before FDR)."""
+    instances = event_instances(
+        tables.events.lazy().filter(pl.col("start_date") <= as_of),
+        tables.stores.lazy().select("region"),
+        lead_days=settings.event_lead_days,
+    )
+    affinity = affinity_hypotheses(sales, instances, first=first, as_of=as_of, settings=settings)
+    refs = {
+        name: getattr(tables, name).lazy() for name in ("stores", "products", "postal_regions", "assortment")
+    }
+    latent = latent_hypotheses(sales, tables.online_orders, refs, first=first, as_of=as_of, settings=settings)
+    return [
+        affinity.with_columns(pl.lit("local_affinity").alias("kind")),
+        latent.with_columns(pl.lit("latent_demand").alias("kind")),
+    ]
+
+
+def apply_fdr(hypotheses: pl.DataFrame, settings: MiningSettings) -> pl.DataFrame:
+    """Add q_value (Benjamini-Hochberg over every row) and keep the rows that pass q and lift thresholds.
+
+    ``hypotheses`` has kind, lift, p_value. Returns the passing rows with q_value added.
+    """
+    if hypotheses.height == 0:
+        return hypotheses.with_columns(pl.lit(None, dtype=pl.Float64).alias("q_value"))
+    p = np.clip(hypotheses["p_value"].fill_nan(1.0).fill_null(1.0).to_numpy(), 0.0, 1.0)
+    q = stats.false_discovery_control(p, method="bh")
+    kind, lift = pl.col("kind"), pl.col("lift")
+    big_enough = (
+        ((kind == "event_uplift") & (lift >= settings.min_lift))
+        | (
+            (kind == "local_affinity")
+            & ((lift >= settings.min_affinity_lift) | (lift <= 1 / settings.min_affinity_lift))
+        )
+        | ((kind == "latent_demand") & (lift >= settings.min_latent_lift))
+    )
+    passed = hypotheses.with_columns(pl.Series("q_value", q)).filter(
+        (pl.col("q_value") <= settings.fdr_alpha) & big_enough.fill_null(False)
+    )
+    # an event pattern tested on two windows is reported once, on the window with the larger lift
+    keys = ["kind", "region", "sku", "event_type"]
+    return passed.sort("lift", descending=True).unique(keys, keep="first", maintain_order=True)
+
+
+def _fmt(x: float) -> str:
+    """A lift as a merchandiser reads it: 6.8, 1.35, 0.62."""
+    return f"{x:.1f}" if x >= 2 else f"{x:.2f}"
+
+
+def _peak_phrase(offset: int | None) -> str:
+    if offset is None:
+        return ""
+    if offset == 0:
+        return ", peaking on the day the event starts"
+    days = f"{abs(offset)} day{'s' if abs(offset) != 1 else ''}"
+    return f", peaking {days} {'before' if offset < 0 else 'after'} the event starts"
+
+
+def explain(row: dict) -> str:
+    """One plain English sentence for a pattern row (needs name and the kind's extra columns)."""
+    name, region, lift = row["name"] or row["sku"], row["region"], row["lift"]
+    ci = f"95% CI {_fmt(row['ci_low'])}-{_fmt(row['ci_high'])}x"
+    if row["kind"] == "event_uplift":
+        event = str(row["event_type"]).replace("_", " ")
+        lead = -(row.get("window_start_offset_days") or 0)
+        when = f"In the {lead} days before and during" if lead > 0 else "During"
+        return (
+            f"{when} {event} events in {region}, {name} sold {_fmt(lift)}x its normal rate "
+            f"({ci}, {row['support']} events){_peak_phrase(row['peak_offset_days'])}."
+        )
+    if row["kind"] == "local_affinity":
+        direction = "more" if lift > 1 else "less"
+        return (
+            f"In {region}, {name} sells {direction} than elsewhere: {_fmt(lift)}x its chain-wide share of "
+            f"sales in the stores that carry it ({ci}, {row['support']} weeks)."
+        )
+    return (
+        f"Shoppers in {region} bought {row['online_weekly']:.1f} units a week of {name} online although no "
+        f"store there carries it: about {row['est_store_weekly']:.1f} units per store a week, "
+        f"{_fmt(lift)}x the median carried {row['category']} item ({ci}, {row['support']} weeks)."
+    )
+
+
+def _finish(passed: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
+    """Attach category and explanation, sort strongest first and conform to PATTERN_COLUMNS."""
+    named = passed.join(products.select("sku", "name", "category"), on="sku", how="left")
+    explanations = [explain(r) for r in named.iter_rows(named=True)]
+    kind_rank = pl.col("kind").replace_strict(list(PATTERN_KINDS), list(range(len(PATTERN_KINDS))))
+    strength = pl.col("lift").clip(lower_bound=1e-9).log().abs()
+    ordered = named.with_columns(pl.Series("explanation", explanations, dtype=pl.String)).sort(
+        [kind_rank, strength, pl.col("q_value"), "region", "sku"],
+        descending=[False, True, False, False, False],
+    )
+    return conform(ordered, PATTERN_COLUMNS).select(*PATTERN_COLUMNS.names(), *EXTRA_COLUMNS)
+
+
+def mine_patterns(tables: LakeTables, *, as_of: date, settings: MiningSettings) -> pl.DataFrame:
+    """Every pattern that passed the significance filter, strongest first, with the columns of
+    flows.lake.outputs.PATTERN_COLUMNS (plus EXTRA_COLUMNS). Only data dated on or before ``as_of`` is used.
+    """
+    sales = clean_store_sales(tables.store_sales, tables.stores.lazy(), as_of=as_of).cache()
+    first = sales.select(pl.col("date").min()).collect().item()
+    if first is None:
+        return _finish(
+            pl.DataFrame(schema=_HYPOTHESIS_SCHEMA).with_columns(pl.lit(None, pl.Float64).alias("q_value")),
+            tables.products,
+        )
+    parts = [
+        _event_rows(tables, sales, as_of=as_of, settings=settings),
+        *_weekly_rows(tables, sales, first=first, as_of=as_of, settings=settings),
+    ]
+    hypotheses = pl.concat([conform(p, _HYPOTHESIS_SCHEMA).select(_HYPOTHESIS_SCHEMA.names()) for p in parts])
+    return _finish(apply_fdr(hypotheses, settings), tables.products)
+
+
+# columns every kind's hypotheses are brought to before the shared FDR step
+_HYPOTHESIS_SCHEMA = pl.Schema(
+    {
+        "kind": pl.String,
+        "region": pl.String,
+        "sku": pl.String,
+        "event_type": pl.String,
+        "lift": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "support": pl.Int64,
+        "p_value": pl.Float64,
+        "peak_offset_days": pl.Int64,
+        "window_start_offset_days": pl.Int64,
+        "online_weekly": pl.Float64,
+        "est_store_weekly": pl.Float64,
+    }
+)

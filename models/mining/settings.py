@@ -1,0 +1,18 @@
+"""Settings of pattern mining and its significance filter."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class MiningSettings(BaseModel):
+    """Pattern mining and its significance filter."""
+
+    fdr_alpha: float = Field(0.05, gt=0, lt=1, description="Benjamini-Hochberg level over all hypotheses.")
+    event_lead_days: int = Field(7, ge=0, description="Days before an event's start counted in its window.")
+    event_baseline_days: int = Field(56, gt=0, description="Days before the window used as baseline.")
+    min_event_support: int = Field(2, ge=1, description="Fewest events behind an event_uplift pattern.")
+    min_lift: float = Field(1.3, gt=1, description="Smallest event lift worth reporting.")
+    min_affinity_lift: float = Field(1.25, gt=1, description="Smallest local-affinity lift (or 1/lift).")
+    min_latent_lift: float = Field(0.25, gt=0, description="Smallest latent-demand lift worth reporting.")
+    min_weeks: int = Field(8, ge=1, description="Fewest weeks behind a weekly pattern.")
