@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -19,7 +19,22 @@ from flows.lake.paths import reference_file
 from flows.lake.readers import ContractError, open_source, read_whole
 
 if TYPE_CHECKING:
-    from flows.lake.ingest import _Load
+    from flows.lake.commit import Commit
+    from flows.lake.paths import LakePaths
+
+
+class LoadState(Protocol):
+    """What loading the reference tables needs of the running load (``flows.lake.ingest``)."""
+
+    lake: LakePaths
+    commit: Commit
+    batch_rows: int
+
+    @property
+    def report(self) -> Any: ...
+
+    def quarantine(self, table: str, file: str, bad: pl.DataFrame) -> None: ...
+
 
 # Required reference tables; postal_regions only when the drop has online orders.
 REQUIRED = ("stores", "products", "assortment")
@@ -58,7 +73,7 @@ def _known(tables: dict[str, pl.DataFrame]) -> dict[tuple[str, str], pl.Series]:
 
 
 def load_references(
-    drop: Path, load: _Load, *, has_orders: bool, say: Callable[[str], None]
+    drop: Path, load: LoadState, *, has_orders: bool, say: Callable[[str], None]
 ) -> dict[str, pl.DataFrame]:
     """Read, check and stage every reference table of the drop.
 
