@@ -23,12 +23,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/localshelf demo --out $(DEMO_DIR) --size $(SIZE)
 
-test: $(STAMP)
-	$(BIN)/python -m ruff check .
+test: lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
