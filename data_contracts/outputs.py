@@ -39,6 +39,10 @@ ASSORTMENT_COLUMNS = pl.Schema(
         "expected_weekly_units": pl.Float64,
         "expected_weekly_revenue": pl.Float64,
         "reason": pl.String,
+        "name": pl.String,
+        "subcategory": pl.String,
+        "region": pl.String,
+        "replaces": pl.String,
     }
 )
 PRESTOCK_COLUMNS = pl.Schema(
@@ -51,6 +55,11 @@ PRESTOCK_COLUMNS = pl.Schema(
         "extra_units": pl.Float64,
         "lift": pl.Float64,
         "reason": pl.String,
+        "event_name": pl.String,
+        "window_start": pl.Date,
+        "window_end": pl.Date,
+        "stock_by": pl.Date,
+        "order_units": pl.Int64,
     }
 )
 # The backtest tables (output contract, backtest/)

@@ -70,6 +70,7 @@ PRODUCTS = TableContract(
             "subcategory": pl.String,
             "brand": pl.String,
             "regular_price": pl.Float64,
+            "case_pack": pl.Int64,  # optional: units per case when ordering
         }
     ),
     required=("sku", "name", "category", "regular_price"),
@@ -77,7 +78,7 @@ PRODUCTS = TableContract(
     kind="reference",
     file_stem="products",
     identifiers=("sku",),
-    ranges={"regular_price": (0.0, None)},
+    ranges={"regular_price": (0.0, None), "case_pack": (1, None)},
 )
 
 POSTAL_REGIONS = TableContract(
@@ -182,12 +183,26 @@ ONLINE_ORDERS = TableContract(
     references={"sku": ("products", "sku"), "pickup_store_id": ("stores", "store_id")},
 )
 
+# SKUs a store (or ALL stores) must carry: the assortment advice never drops them. store_id is not a
+# reference to stores: ALL is allowed.
+MUST_CARRY = TableContract(
+    name="must_carry",
+    schema=pl.Schema({"store_id": pl.String, "sku": pl.String}),
+    required=("store_id", "sku"),
+    key=("store_id", "sku"),
+    kind="reference",
+    file_stem="must_carry",
+    identifiers=("store_id", "sku"),
+    references={"sku": ("products", "sku")},
+)
+
 REFERENCE_TABLES: tuple[TableContract, ...] = (
     STORES,
     PRODUCTS,
     POSTAL_REGIONS,
     ASSORTMENT,
     SHELF_CAPACITY,
+    MUST_CARRY,
     EVENTS,
 )
 FACT_TABLES: tuple[TableContract, ...] = (STORE_SALES, ONLINE_ORDERS)

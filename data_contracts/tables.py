@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
+
+from data_contracts.schemas import MUST_CARRY
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class LakeTables:
     events: pl.DataFrame
     store_sales: pl.LazyFrame
     online_orders: pl.LazyFrame
+    # optional in the drop (must_carry.csv): empty when the retailer gave none
+    must_carry: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MUST_CARRY.schema))
 
     def has_shelf_capacity(self) -> bool:
         return self.shelf_capacity.height > 0

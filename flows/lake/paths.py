@@ -112,7 +112,10 @@ def read_reference(lake: LakePaths, name: str) -> pl.DataFrame:
     path = lake.table(name) / PART_FILE
     if not path.exists():
         return pl.DataFrame(schema=schema)
-    return pl.read_parquet(path).select(list(schema.names()))
+    df = pl.read_parquet(path)
+    # a lake loaded before an optional column joined the contract lacks it: null, as in a drop without it
+    missing = [pl.lit(None, dtype=schema[c]).alias(c) for c in schema.names() if c not in df.columns]
+    return df.with_columns(missing).select(list(schema.names()))
 
 
 def load_tables(lake: LakePaths) -> LakeTables:

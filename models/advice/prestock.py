@@ -1,15 +1,24 @@
-"""Event pre-stock plans: how many extra units each store should hold before an event.
+"""Order-ready pre-stock plans: how many units each store orders, and by when, for an event.
 
-For every significant event_uplift pattern (event type x region x SKU) and every store of the region
-that carries or is advised to carry the SKU:
+For every event (listed upcoming, or one a planner asks about), every significant event_uplift pattern
+of its type in its region (lift > 1, q <= fdr_alpha; ``ALL`` patterns and events reach every region) and
+every store of the region that carries or is advised to carry the SKU:
 
-    baseline_units = forecast daily mean x window days
-    extra_units    = baseline_units x (min(lift, prestock_max_lift) - 1)
+* window: from the day the pattern's lift was measured from (``window_start_offset_days``, else
+  ``lead_days`` before the start) to the event's end_date;
+* baseline_units: the forecast over the window's days (its mean day beyond the forecast's horizon);
+* extra_units = baseline x (lift - 1), with the lift capped at ``prestock_max_lift``;
+* buffer = baseline x (lift at ``service_level`` - lift): the lift's quantile from its 95% interval,
+  read as a log-normal spread, so an uncertain lift gets more buffer;
+* stock on hand: where ``on_hand`` is known, the last count minus the forecast demand until the window
+  opens is the stock expected on hand; what exceeds the window's own baseline (which regular
+  replenishment covers) is netted off the extra units;
+* order_units: extra + buffer - that surplus, rounded up to whole units, or whole cases where
+  products.csv has ``case_pack``; never negative;
+* stock_by: the earlier of the window's first day and the peak day, less ``lead_time_days``; never before
+  the day after as_of.
 
-The window is ``lead_days`` before the event plus its length. An upcoming event in ``tables.events``
-(start_date > as_of) gets plan rows for its own dates (forecast days inside its window where the
-forecast reaches them); otherwise the plan is for a hypothetical next event of the typical length of
-past events of that type in that region.
+Rows are sorted by stock_by, so the first line is the first order to place.
 """
 
 from __future__ import annotations
@@ -17,240 +26,251 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import polars as pl
+from scipy import stats
 
 from data_contracts.outputs import PRESTOCK_COLUMNS, conform
-from data_contracts.schemas import CHAIN_WIDE
-from data_contracts.tables import LakeTables
+from models.advice.reasons import units
 from models.advice.settings import AssortmentSettings
+
+ALL_REGIONS = "ALL"  # events.csv: an event hitting every region
+EVENT_COLUMNS = ("event_id", "event_type", "name", "region", "start_date", "end_date")
 
 
 def significant_event_patterns(patterns: pl.DataFrame, *, fdr_alpha: float = 0.05) -> pl.DataFrame:
-    """Return (event_type, region, sku, lift, support, peak_offset_days): the event_uplift patterns
-    that raise demand (lift > 1) and pass the false-discovery filter (q_value <= fdr_alpha; a null
-    q_value counts as passed, as patterns.parquet only holds patterns that passed), plus the miner's
-    window_start_offset_days where it wrote one."""
-    extra = [c for c in ("window_start_offset_days",) if c in patterns.columns]
-    return patterns.filter(
-        (pl.col("kind") == "event_uplift")
-        & pl.col("event_type").is_not_null()
-        & (pl.col("lift") > 1.0)
-        & (pl.col("q_value").is_null() | (pl.col("q_value") <= fdr_alpha))
-    ).select("event_type", "region", "sku", "lift", "support", "peak_offset_days", *extra)
+    """Return (event_type, region, sku, lift, ci_low, ci_high, support, peak_offset_days,
+    window_start_offset_days): the event_uplift patterns that raise demand (lift > 1) and pass the
+    false-discovery filter (a null q_value counts as passed: patterns.parquet holds only those)."""
+    offset = (
+        pl.col("window_start_offset_days")
+        if "window_start_offset_days" in patterns.columns
+        else pl.lit(None, pl.Int64)
+    )
+    return (
+        patterns.filter(
+            (pl.col("kind") == "event_uplift")
+            & pl.col("event_type").is_not_null()
+            & (pl.col("lift") > 1.0)
+            & (pl.col("q_value").is_null() | (pl.col("q_value") <= fdr_alpha))
+        )
+        .select(
+            "event_type",
+            "region",
+            "sku",
+            "lift",
+            "ci_low",
+            "ci_high",
+            "support",
+            "peak_offset_days",
+            window_start_offset_days=offset.cast(pl.Int64),
+        )  # fmt: skip
+        .sort("lift", descending=True)
+        .unique(["event_type", "region", "sku"], keep="first", maintain_order=True)
+    )
 
 
 def expand_regions(frame: pl.DataFrame, regions: pl.Series) -> pl.DataFrame:
     """Return ``frame`` with each row of region ALL repeated once for every region in ``regions``."""
-    chain_wide = pl.col("region") == CHAIN_WIDE
+    chain_wide = pl.col("region") == ALL_REGIONS
     every = pl.DataFrame({"_region": regions.unique().sort()})
     spread = frame.filter(chain_wide).join(every, how="cross").with_columns(region=pl.col("_region"))
     return pl.concat([frame.filter(~chain_wide), spread.drop("_region")]).unique(maintain_order=True)
 
 
-def typical_window_days(
-    events: pl.DataFrame, keys: pl.DataFrame, regions: pl.Series, *, as_of: date, lead_days: int
-) -> pl.DataFrame:
-    """Return ``keys`` (event_type, region) with window_days: lead_days + the mean length in days of
-    past events (start_date <= as_of) of that type in that region, else of that type chain-wide, else
-    of one day (an event type the events table no longer lists)."""
-    past = events.filter(pl.col("start_date") <= as_of)
-    length = ((pl.col("end_date") - pl.col("start_date")).dt.total_days() + 1).mean().cast(pl.Float64)
-    by_region = expand_regions(past, regions).group_by("event_type", "region").agg(region_days=length)
-    by_type = past.group_by("event_type").agg(type_days=length)
+def latest_on_hand(store_sales: pl.LazyFrame, *, as_of: date, days: int = 14) -> pl.DataFrame:
+    """Return (store_id, sku, on_hand, on_hand_date): each pair's last end-of-day stock count within the
+    ``days`` up to as_of (pairs without a count are absent)."""
     return (
-        keys.join(by_region, on=["event_type", "region"], how="left")
-        .join(by_type, on="event_type", how="left")
-        .with_columns(window_days=pl.coalesce("region_days", "type_days", pl.lit(1.0)) + lead_days)
-        .drop("region_days", "type_days")
-    )
-
-
-def _store_pairs(tables: LakeTables, assortment: pl.DataFrame, forecast: pl.DataFrame) -> pl.DataFrame:
-    """Return (store_id, region, sku, daily_units) for pairs the store will carry (add or keep)."""
-    daily = forecast.group_by("store_id", "sku").agg(
-        daily_units=pl.col("units").mean().clip(lower_bound=0.0).cast(pl.Float64)
-    )
-    return (
-        assortment.filter(pl.col("action").is_in(["add", "keep"]))
-        .select("store_id", "sku")
-        .unique()
-        .join(tables.stores.select("store_id", "region"), on="store_id")
-        .join(daily, on=["store_id", "sku"], how="left")
-        .with_columns(pl.col("daily_units").fill_null(0.0))
-    )
-
-
-def _upcoming(tables: LakeTables, base: pl.DataFrame, forecast: pl.DataFrame, *, as_of: date) -> pl.DataFrame:
-    """Return ``base`` rows (with their pattern's ``lead`` days) joined to each upcoming event of their
-    event type and region, with event_id, window_start, window_end, window_days and baseline_units:
-    the forecast's mean over the window's days where the forecast reaches them, else its overall
-    daily mean, times the window's length."""
-    regions = tables.stores["region"]
-    events = expand_regions(tables.events.filter(pl.col("start_date") > as_of), regions).select(
-        "event_id", "event_type", "region", "start_date", "end_date"
-    )
-    rows = (
-        events.join(base, on=["event_type", "region"])
-        .with_columns(
-            window_start=pl.col("start_date") - pl.duration(days=pl.col("lead")),
-            window_end=pl.col("end_date"),
+        store_sales.filter(
+            pl.col("date").is_between(pl.lit(as_of - timedelta(days=days - 1)), pl.lit(as_of))
+            & pl.col("on_hand").is_not_null()
         )
-        .with_columns(window_days=((pl.col("window_end") - pl.col("window_start")).dt.total_days() + 1))
-        .drop("start_date", "end_date")
+        .group_by("store_id", "sku")
+        .agg(
+            on_hand=pl.col("on_hand").sort_by("date").last().cast(pl.Float64),
+            on_hand_date=pl.col("date").max(),
+        )
+        .collect()
     )
-    in_window = (
-        rows.select("event_id", "region", "store_id", "sku", "window_start", "window_end")
+
+
+def _demand_between(rows: pl.DataFrame, forecast: pl.DataFrame, lo: str, hi: str, name: str) -> pl.DataFrame:
+    """Add column ``name``: forecast units of each row's store x SKU over days lo..hi inclusive (days
+    beyond the forecast's reach count at its mean day; an empty range is 0)."""
+    keys = ["_row", "store_id", "sku"]
+    days = ((pl.col(hi) - pl.col(lo)).dt.total_days() + 1).clip(lower_bound=0)
+    covered = (
+        rows.select(*keys, lo, hi)
         .join(forecast.select("store_id", "sku", "date", "units"), on=["store_id", "sku"])
-        .filter(pl.col("date").is_between(pl.col("window_start"), pl.col("window_end")))
-        .group_by("event_id", "region", "store_id", "sku")
-        .agg(window_daily=pl.col("units").clip(lower_bound=0.0).mean())
+        .filter(pl.col("date").is_between(pl.col(lo), pl.col(hi)))
+        .group_by("_row")
+        .agg(_sum=pl.col("units").clip(lower_bound=0).sum(), _n=pl.len())
     )
     return (
-        rows.join(in_window, on=["event_id", "region", "store_id", "sku"], how="left")
+        rows.join(covered, on="_row", how="left")
         .with_columns(
-            window_days=pl.col("window_days").cast(pl.Float64),
-            baseline_units=pl.coalesce("window_daily", "daily_units") * pl.col("window_days"),
+            (
+                pl.col("_sum").fill_null(0.0)
+                + pl.col("daily_units") * (days - pl.col("_n").fill_null(0)).clip(lower_bound=0)
+            ).alias(name)
         )
-        .drop("window_daily", "daily_units")
+        .drop("_sum", "_n")
     )
 
 
-def _reason() -> pl.Expr:
-    """One plain sentence: the evidence behind the lift and what to stock by when."""
-    words = pl.col("event_type").str.replace_all("_", " ")
-    peak = (
-        pl.when(pl.col("peak_offset_days") < 0)
-        .then(
-            pl.concat_str(
-                pl.lit(", peaking "),
-                (-pl.col("peak_offset_days")).cast(pl.String),
-                pl.lit(" days before the start"),
-            )
-        )
-        .otherwise(pl.lit(""))
+def _quantities(rows: pl.DataFrame, s: AssortmentSettings) -> pl.DataFrame:
+    """Add extra_units, buffer_units, surplus_units and order_units (see the module docstring)."""
+    z = float(stats.norm.ppf(s.service_level))
+    sigma = (pl.col("ci_high").log() - pl.col("ci_low").log()) / (2 * 1.959964)
+    lift = pl.col("lift").clip(upper_bound=s.prestock_max_lift)
+    lift_sl = (pl.col("lift") * (z * sigma.fill_null(0.0).fill_nan(0.0)).exp()).clip(
+        lower_bound=lift, upper_bound=s.prestock_max_lift
     )
-    evidence = pl.concat_str(
-        pl.lit("Around "),
-        words,
-        pl.lit(" events in "),
-        pl.col("region"),
-        pl.lit(" this item sold "),
-        pl.col("lift").round(1).cast(pl.String),
-        pl.lit("x normal ("),
-        pl.col("support").cast(pl.String).fill_null("several"),
-        pl.lit(" events"),
-        peak,
-        pl.lit("); stock "),
-        pl.col("extra_units").round(0).cast(pl.Int64).cast(pl.String),
-        pl.lit(" extra units by "),
+    surplus = (pl.col("expected_on_hand") - pl.col("baseline_units")).clip(lower_bound=0.0).fill_null(0.0)
+    rows = rows.with_columns(
+        extra_units=pl.col("baseline_units") * (lift - 1),
+        buffer_units=pl.col("baseline_units") * (lift_sl - lift),
+        surplus_units=surplus,
     )
-    when = (
-        pl.when(pl.col("event_id").is_not_null())
-        .then(
-            pl.concat_str(
-                pl.col("_stock_by").cast(pl.String),
-                pl.lit(" for event "),
-                pl.col("event_id"),
-                pl.lit(" ("),
-                pl.col("window_days").cast(pl.Int64).cast(pl.String),
-                pl.lit("-day window)."),
-            )
-        )
-        .when(pl.col("lead") > 0)
-        .then(pl.concat_str(pl.col("lead").cast(pl.String), pl.lit(" days before the next one starts.")))
-        .otherwise(pl.lit("the day the next one is announced."))
-    )
-    return pl.concat_str(evidence, when)
+    need = (pl.col("extra_units") + pl.col("buffer_units") - pl.col("surplus_units")).clip(lower_bound=0.0)
+    case = pl.col("case_pack").fill_null(1).clip(lower_bound=1).cast(pl.Float64)
+    # a hair below an integer is that integer (float noise must not order one unit more)
+    cases = ((need / case) - 1e-9).ceil().clip(lower_bound=0.0)
+    return rows.with_columns(order_units=(cases * case).cast(pl.Int64), cases=cases.cast(pl.Int64))
 
 
-def _hypothetical(
-    base: pl.DataFrame,
-    upcoming: pl.DataFrame,
+def _reason(r: dict) -> str:
+    """One sentence per line, quoting the row's own numbers once each."""
+    words = r["event_type"].replace("_", " ")
+    peak = ""
+    if r["peak_offset_days"] is not None and r["peak_offset_days"] < 0:
+        peak = f", peaking {-r['peak_offset_days']} days before the start"
+    ci = ""
+    if r["ci_low"] is not None and r["ci_high"] is not None:
+        ci = f" (95% CI {r['ci_low']:.1f}-{r['ci_high']:.1f}x)"
+    support = f"{r['support']} past" if r["support"] is not None else "past"
+    on_hand = ""
+    if r["expected_on_hand"] is not None:
+        spare = units(r["surplus_units"]) if r["surplus_units"] > 0 else "nothing"
+        on_hand = f", less {spare} on hand beyond normal needs"
+    cases = f" ({r['cases']} cases of {r['case_pack']})" if r["case_pack"] else ""
+    event = f"A {words}" if r["event_name"] == r["event_type"] else f"{r['event_name']} ({words})"
+    return (
+        f"{event} in {r['region']}, {r['start_date']} to {r['end_date']}: around "
+        f"{support} {words} events this item sold {r['lift']:.1f}x normal{ci}{peak}. For "
+        f"{r['window_start']} to {r['window_end']} expect {units(r['baseline_units'])} units without "
+        f"the event; stock {units(r['extra_units'])} extra + {units(r['buffer_units'])} buffer "
+        f"({r['service_level']:.0%} service level){on_hand}: order {r['order_units']}{cases} "
+        f"by {r['stock_by']}."
+    )
+
+
+def plan_events(
     events: pl.DataFrame,
-    regions: pl.Series,
-    *,
-    as_of: date,
-    lead_days: int,
-) -> pl.DataFrame:
-    """Return the ``base`` rows of event type x region pairs with no upcoming event, planned for a
-    next event of the typical window length (event_id and window dates null)."""
-    planned = upcoming.select("event_type", "region").unique()
-    rows = base.join(planned, on=["event_type", "region"], how="anti")
-    keys = rows.select("event_type", "region").unique()
-    # event lengths only; each pattern adds its own lead (0 when its lift was measured from the start)
-    windows = typical_window_days(events, keys, regions, as_of=as_of, lead_days=0)
-    return (
-        rows.join(windows, on=["event_type", "region"], how="left")
-        .with_columns(
-            window_days=pl.col("window_days") + pl.col("lead"),
-        )
-        .with_columns(
-            baseline_units=pl.col("daily_units") * pl.col("window_days"),
-            event_id=pl.lit(None, dtype=pl.String),
-            window_start=pl.lit(None, dtype=pl.Date),
-            window_end=pl.lit(None, dtype=pl.Date),
-        )
-    )
-
-
-def plan_prestock(
-    tables: LakeTables,
     patterns: pl.DataFrame,
     forecast: pl.DataFrame,
-    assortment: pl.DataFrame,
+    pairs: pl.DataFrame,
+    products: pl.DataFrame,
     *,
     as_of: date,
     settings: AssortmentSettings,
+    on_hand: pl.DataFrame | None = None,
     lead_days: int = 7,
     fdr_alpha: float = 0.05,
 ) -> pl.DataFrame:
-    """Return the pre-stock plan (outputs.PRESTOCK_COLUMNS, then event_id, window_start, window_end,
-    window_days): one row per event type x region x store x SKU with a significant event_uplift
-    pattern in the store's region and the SKU carried or advised there, per upcoming event where one
-    is listed (event_id set) and per hypothetical next event otherwise. Sorted by event_type, region,
-    extra_units descending. ``lead_days`` should be the miner's event_lead_days."""
-    regions = tables.stores["region"]
-    sig = (
-        expand_regions(significant_event_patterns(patterns, fdr_alpha=fdr_alpha), regions)
-        .sort("lift", descending=True)
-        .unique(["event_type", "region", "sku"], keep="first")
+    """Return the order-ready plan (PRESTOCK_COLUMNS, then event_id, the product's name, buffer_units,
+    expected_on_hand, case_pack) for ``events`` (EVENT_COLUMNS; region ALL = every region of ``pairs``),
+    one row per event x store x SKU with a significant uplift of the event's type in the store's region
+    and the SKU in ``pairs`` (store_id, region, sku: carried or advised). Sorted by stock_by."""
+    regions = pairs["region"]
+    sig = expand_regions(significant_event_patterns(patterns, fdr_alpha=fdr_alpha), regions)
+    events = expand_regions(events.select(EVENT_COLUMNS), regions)
+    daily = forecast.group_by("store_id", "sku").agg(
+        daily_units=pl.col("units").clip(lower_bound=0.0).mean().cast(pl.Float64)
     )
-    # The miner says from which day before the start each lift was measured; the window to stock for
-    # is the one the lift describes (stocking a during-event lift over lead days would overstock).
-    offset = (
-        pl.col("window_start_offset_days")
-        if "window_start_offset_days" in sig.columns
-        else pl.lit(None, pl.Int64)
-    )
-    sig = sig.with_columns(lead=(-offset).fill_null(lead_days).cast(pl.Int64))
-    pairs = _store_pairs(tables, assortment, forecast)
-    base = sig.join(pairs, on=["region", "sku"])
-    keys = ["event_type", "region", "store_id", "sku"]
-    upcoming = _upcoming(tables, base, forecast, as_of=as_of)
-    hypothetical = _hypothetical(base, upcoming, tables.events, regions, as_of=as_of, lead_days=lead_days)
-    cols = [
-        *keys,
-        "lift",
-        "support",
-        "peak_offset_days",
-        "baseline_units",
-        "event_id",
-        "window_start",
-        "window_end",
-        "window_days",
-        "lead",
-    ]
-    capped_lift = pl.col("lift").clip(upper_bound=settings.prestock_max_lift)
-    plan = (
-        pl.concat([upcoming.select(cols), hypothetical.select(cols)], how="vertical_relaxed")
-        .filter(pl.col("baseline_units") > 0)
-        .with_columns(extra_units=pl.col("baseline_units") * (capped_lift - 1))
-        # a window that opens before tomorrow can only be stocked from tomorrow
-        .with_columns(_stock_by=pl.max_horizontal("window_start", pl.lit(as_of + timedelta(days=1))))
-        .with_columns(reason=_reason())
-        .drop("_stock_by", "lead")
-        .sort(
-            ["event_type", "region", "extra_units", "store_id", "sku"],
-            descending=[False, False, True, False, False],
+    product_cols = [c for c in ("sku", "name", "case_pack") if c in products.columns]
+    lead = (-pl.col("window_start_offset_days")).fill_null(lead_days)
+    rows = (
+        events.rename({"name": "event_name"})
+        .join(sig, on=["event_type", "region"])
+        .join(pairs.select("store_id", "region", "sku").unique(), on=["region", "sku"])
+        .join(daily, on=["store_id", "sku"], how="left")
+        .join(products.select(product_cols), on="sku", how="left")
+        .with_columns(
+            pl.col("daily_units").fill_null(0.0),
+            event_name=pl.coalesce("event_name", pl.col("event_type")),
+            window_start=pl.col("start_date") - pl.duration(days=lead),
+            window_end=pl.col("end_date"),
+            peak=pl.col("start_date") + pl.duration(days=pl.col("peak_offset_days").fill_null(0)),
+            _row=pl.int_range(pl.len()),
         )
     )
-    return conform(plan.drop("support", "peak_offset_days"), PRESTOCK_COLUMNS)
+    rows = rows.with_columns(
+        pl.lit(None, dtype).alias(c) for c, dtype in (("name", pl.String), ("case_pack", pl.Int64))
+        if c not in rows.columns
+    )  # fmt: skip
+    tomorrow = as_of + timedelta(days=1)
+    rows = rows.with_columns(
+        stock_by=pl.max_horizontal(
+            pl.min_horizontal("window_start", "peak") - pl.duration(days=settings.lead_time_days),
+            pl.lit(tomorrow),
+        ),
+        _before=pl.col("window_start") - pl.duration(days=1),
+    )
+    rows = _demand_between(rows, forecast, "window_start", "window_end", "baseline_units")
+    rows = _with_on_hand(rows, forecast, on_hand)
+    plan = (
+        _quantities(rows.filter(pl.col("baseline_units") > 0), settings)
+        .with_columns(service_level=pl.lit(settings.service_level))
+        .sort(
+            ["stock_by", "region", "store_id", "extra_units", "sku"],
+            descending=[False, False, False, True, False],
+        )  # fmt: skip
+    )
+    plan = plan.with_columns(
+        reason=pl.Series([_reason(r) for r in plan.iter_rows(named=True)], dtype=pl.String)
+    )
+    extra = ["event_id", "name", "buffer_units", "expected_on_hand", "case_pack"]
+    return conform(plan, PRESTOCK_COLUMNS).select(*PRESTOCK_COLUMNS.names(), *extra)
+
+
+def _with_on_hand(rows: pl.DataFrame, forecast: pl.DataFrame, on_hand: pl.DataFrame | None) -> pl.DataFrame:
+    """Add expected_on_hand: the last stock count less forecast demand until the window opens (null
+    where no count is known)."""
+    if on_hand is None or on_hand.height == 0:
+        return rows.with_columns(expected_on_hand=pl.lit(None, pl.Float64))
+    rows = rows.join(on_hand, on=["store_id", "sku"], how="left").with_columns(
+        _after=pl.col("on_hand_date") + pl.duration(days=1)
+    )
+    rows = _demand_between(rows, forecast, "_after", "_before", "_used")
+    return rows.with_columns(
+        expected_on_hand=(pl.col("on_hand") - pl.col("_used")).clip(lower_bound=0.0)
+    ).drop("_after", "_used", "on_hand", "on_hand_date")
+
+
+def upcoming_events(events: pl.DataFrame, *, as_of: date) -> pl.DataFrame:
+    """Return the listed events that start after as_of (EVENT_COLUMNS)."""
+    return events.filter(pl.col("start_date") > as_of).select(EVENT_COLUMNS)
+
+
+def hypothetical_event(
+    event_type: str, region: str, start: date, end: date, name: str | None
+) -> pl.DataFrame:
+    """Return one EVENT_COLUMNS row for an event a planner asks about (name: the type when not given)."""
+    return pl.DataFrame(
+        {
+            "event_id": [f"{event_type}-{region}-{start.isoformat()}"],
+            "event_type": [event_type],
+            "name": [name or event_type],
+            "region": [region],
+            "start_date": [start],
+            "end_date": [end],
+        },
+        schema={
+            "event_id": pl.String,
+            "event_type": pl.String,
+            "name": pl.String,
+            "region": pl.String,
+            "start_date": pl.Date,
+            "end_date": pl.Date,
+        },  # fmt: skip
+    )

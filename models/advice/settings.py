@@ -1,17 +1,57 @@
-"""Settings of the advice: assortment and pre-stock."""
+"""Settings of the advice stage: the localized assortment and the pre-stock plan."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+# Gruen, Corsten & Bharadwaj (2002), "Retail Out-of-Stocks: A Worldwide Examination of Extent, Causes
+# and Consumer Responses" (Grocery Manufacturers of America), the survey the assortment literature
+# quotes for substitution (e.g. Kok, Fisher & Vaidyanathan 2008, "Assortment planning: review of
+# literature and industry practice"): when the item a shopper wants is missing, 19% buy another size or
+# variety of the same brand, 26% another brand, 31% go to another store, 15% delay and 9% do not buy.
+# So 45% of the missing item's demand stays in the store, 19/45 of it with the same brand.
+TRANSFERENCE_SHARE = 0.45
+SAME_BRAND_SHARE = 0.19 / 0.45
+
 
 class AssortmentSettings(BaseModel):
-    """Assortment advice."""
+    """How the localized assortment and the pre-stock plan are chosen."""
 
-    min_gain_ratio: float = Field(
-        1.2, ge=1, description="An add replaces a kept SKU only if it sells this much more."
+    transference_share: float = Field(
+        TRANSFERENCE_SHARE,
+        ge=0,
+        le=1,
+        description="Share of a missing SKU's demand that moves to kept SKUs of its subcategory "
+        "(Gruen, Corsten & Bharadwaj 2002: 45% substitute in the store).",
+    )
+    same_brand_share: float = Field(
+        SAME_BRAND_SHARE,
+        ge=0,
+        le=1,
+        description="Of the transferred demand, the share that goes to kept SKUs of the same brand first.",
+    )
+    min_gain_share: float = Field(
+        0.1,
+        ge=0,
+        description="A swap must raise weekly revenue, net of transference, by at least this share of "
+        "the replaced SKU's weekly revenue.",
     )
     max_changes_share: float = Field(
         0.25, ge=0, le=1, description="At most this share of a store-category's shelf changes per run."
     )
+    max_changes_per_store: int = Field(
+        8, ge=0, description="At most this many adds and drops per store and run (forced drops excluded)."
+    )
+    recent_days: int = Field(
+        28, gt=0, description="Days of a SKU's own recent sales checked against its forecast."
+    )
+    top_share: float = Field(
+        0.25, gt=0, lt=0.5, description="'Top seller' = in this top share of the store's kept SKUs."
+    )
     prestock_max_lift: float = Field(15.0, gt=1, description="Cap on the lift used for pre-stock quantities.")
+    service_level: float = Field(
+        0.9, gt=0.5, lt=1, description="Pre-stock buffer: the lift's quantile at this level (from its CI)."
+    )
+    lead_time_days: int = Field(
+        2, ge=0, description="Days between stock arriving and the day it must be on the shelf."
+    )

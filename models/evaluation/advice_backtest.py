@@ -1,13 +1,16 @@
-"""Backtests of the advice, for planners: folds are cutoffs in the past.
+"""Backtests of the advice, for planners: folds are cutoffs in the past, judged by what happened next.
 
-* ``event_backtest``: for each of the last events, mine patterns on the data known before the event's
-  window and compare the SKUs that would have been pre-stocked with the SKUs that really rose.
-* ``assortment_backtest``: for each cutoff, the share of the next ``horizon`` days' demand (all
-  channels) that the advised assortment would have carried, beside today's assortment and a chain-wide
-  standard assortment.
-
-Demand of a store is its own point-of-sale units plus the online units shipped to its region, split
-equally among the region's stores (online orders carry a postal code, not a store).
+* ``assortment_backtest``: at each cutoff the tables are cut to what was known then, *including the
+  assortment*: a store carried a SKU at the cutoff when it sold it in the ``carried_days`` before it
+  (today's assortment.csv would leak the future). The advice made from those tables, that reconstructed
+  assortment ("today") and a chain-wide standard one are scored on the share of the next ``horizon``
+  days' demand they carry (see ``held_out_demand``).
+* ``event_backtest``: for each of the last events, patterns are mined on the data before the event's
+  window; the SKUs they flag for that event type and region are compared with the SKUs that really rose.
+  "Really rose" is judged without the miner: a difference in differences of all-channel units, the
+  event region's window against its own preceding days, divided by the same ratio in control regions
+  that no event touched in those days; for a chain-wide event (no control region), the region's own
+  ratio on the same days 52 weeks earlier (see ``actual_risers``).
 """
 
 from __future__ import annotations
@@ -16,116 +19,300 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
+from scipy import stats
 
-from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
 from models.advice.assortment import store_category_capacity
-from models.advice.prestock import expand_regions, significant_event_patterns
+from models.advice.prestock import ALL_REGIONS, expand_regions, significant_event_patterns
+
+EVENT_BACKTEST_SCHEMA = pl.Schema(
+    {
+        "event_id": pl.String, "event_type": pl.String, "region": pl.String, "start_date": pl.Date,
+        "cutoff": pl.Date, "flagged": pl.Int64, "actual_risers": pl.Int64, "hits": pl.Int64,
+        "precision": pl.Float64, "recall": pl.Float64, "control": pl.String,
+    }
+)  # fmt: skip
+ASSORTMENT_BACKTEST_SCHEMA = pl.Schema(
+    {"cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64}
+)
+YEAR = timedelta(days=364)  # 52 weeks: the same weekdays a year earlier
 
 
-def truncate_tables(tables: LakeTables, cutoff: date) -> LakeTables:
-    """Return the tables as they were known at ``cutoff``: store sales with date <= cutoff, online
-    orders with order_date <= cutoff, events that started by the cutoff. Reference tables (stores,
-    products, today's assortment and capacity) are kept: their history is not in the drop."""
+def assortment_at(tables: LakeTables, cutoff: date, *, carried_days: int = 91) -> pl.DataFrame:
+    """Return (store_id, sku): the pairs with a store-sales row in the ``carried_days`` up to cutoff."""
+    start = cutoff - timedelta(days=carried_days - 1)
+    return (
+        tables.store_sales.filter(pl.col("date").is_between(pl.lit(start), pl.lit(cutoff)))
+        .select("store_id", "sku")
+        .unique()
+        .collect()
+        .sort("store_id", "sku")
+    )
+
+
+def truncate_tables(tables: LakeTables, cutoff: date, *, carried_days: int = 91) -> LakeTables:
+    """Return the tables as known at ``cutoff``: facts dated up to it, events started by it, and the
+    assortment reconstructed from the sales before it (``assortment_at``). Stores, products, capacity
+    and must-carry have no history in the drop and are kept."""
     return replace(
         tables,
         store_sales=tables.store_sales.filter(pl.col("date") <= cutoff),
         online_orders=tables.online_orders.filter(pl.col("order_date") <= cutoff),
         events=tables.events.filter(pl.col("start_date") <= cutoff),
+        assortment=assortment_at(tables, cutoff, carried_days=carried_days),
     )
 
 
-def store_demand(tables: LakeTables, start: date | None, end: date) -> pl.DataFrame:
-    """Return (store_id, sku, units): net demand per store from ``start`` (None: the beginning) to
-    ``end`` inclusive, all channels; online units shipped to a region are split equally among its
-    stores. Net demand below zero (returns) counts as zero."""
-    lo = pl.lit(start) if start is not None else pl.lit(date.min)
-    stores = tables.stores.select("store_id", "region").with_columns(
-        share=1.0 / pl.len().over("region").cast(pl.Float64)
-    )
-    sales = tables.store_sales.filter(pl.col("date").is_between(lo, pl.lit(end))).select(
-        "store_id", "sku", pl.col("units").cast(pl.Float64)
-    )
-    online = (
-        tables.online_orders.filter(pl.col("order_date").is_between(lo, pl.lit(end)))
+def _online_per_store(tables: LakeTables, start: date, end: date) -> pl.DataFrame:
+    """Return (region, sku, online): units shipped to the region from start to end, per region store."""
+    n_stores = tables.stores.group_by("region").agg(n=pl.len())
+    return (
+        tables.online_orders.filter(pl.col("order_date").is_between(pl.lit(start), pl.lit(end)))
         .join(tables.postal_regions.lazy(), left_on="ship_postal_code", right_on="postal_code")
         .group_by("region", "sku")
+        .agg(units=pl.col("units").sum())
+        .collect()
+        .join(n_stores, on="region")
+        .select("region", "sku", online=(pl.col("units") / pl.col("n")).clip(lower_bound=0.0))
+    )
+
+
+def held_out_demand(tables: LakeTables, start: date, end: date) -> pl.DataFrame:
+    """Return (region, sku, demand): what one store of the region would sell of the SKU from start to end
+    if it carried it, from the actuals alone (no model, no miner). SKUs some store of the region sold:
+    their mean units per selling store, plus the region's online units per store. SKUs no store of the
+    region sold (uncarried, bought online only): the online units per store times the region's
+    store-to-online ratio of the category over the SKUs it did sell. Negative totals count as zero."""
+    stores = tables.stores.select("store_id", "region")
+    pos = (
+        tables.store_sales.filter(pl.col("date").is_between(pl.lit(start), pl.lit(end)))
+        .group_by("store_id", "sku")
         .agg(pl.col("units").sum())
-        .join(stores.lazy(), on="region")
-        .select("store_id", "sku", units=pl.col("units") * pl.col("share"))
+        .collect()
+        .join(stores, on="store_id")
+        .group_by("region", "sku")
+        .agg(pos=(pl.col("units").sum() / pl.len()).clip(lower_bound=0.0))
+    )
+    both = (
+        pos.join(_online_per_store(tables, start, end), on=["region", "sku"], how="full", coalesce=True)
+        .join(tables.products.select("sku", "category"), on="sku")
+        .with_columns(pl.col("online").fill_null(0.0))
+    )
+    sold = pl.col("pos").is_not_null()
+    ratio = (
+        both.filter(sold & (pl.col("online") > 0))
+        .group_by("region", "category")
+        .agg(ratio=pl.col("pos").sum() / pl.col("online").sum())
     )
     return (
-        pl.concat([sales, online])
-        .group_by("store_id", "sku")
-        .agg(pl.col("units").sum().clip(lower_bound=0.0))
-        .collect()
+        both.join(ratio, on=["region", "category"], how="left")
+        .select(
+            "region",
+            "sku",
+            demand=pl.when(sold)
+            .then(pl.col("pos") + pl.col("online"))
+            .otherwise(pl.col("online") * pl.col("ratio").fill_null(1.0)),
+        )
+        .filter(pl.col("demand") > 0)
     )
 
 
-def _region_demand(tables: LakeTables, region: str, start: date, end: date) -> pl.DataFrame:
-    """Return (sku, units): all-channel demand of ``region`` (ALL: the chain) from start to end."""
-    demand = store_demand(tables, start, end).join(tables.stores.select("store_id", "region"), on="store_id")
-    if region != CHAIN_WIDE:
-        demand = demand.filter(pl.col("region") == region)
-    return demand.group_by("sku").agg(pl.col("units").sum())
+def covered_shares(
+    demand: pl.DataFrame, stores: pl.DataFrame, strategies: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """Return (store_id, strategy, demand_covered_share): per store and over ALL stores, the share of
+    its region's ``demand`` (region, sku, demand) on the SKUs of each strategy's (store_id, sku) set."""
+    per_store = stores.select("store_id", "region").join(demand, on="region")
+    parts = []
+    for name, pairs in strategies.items():
+        marked = per_store.join(
+            pairs.select("store_id", "sku").unique().with_columns(_in=pl.lit(True)),
+            on=["store_id", "sku"],
+            how="left",
+        ).with_columns(covered=pl.when(pl.col("_in")).then(pl.col("demand")).otherwise(0.0))
+        by_store = marked.group_by("store_id").agg(pl.col("covered").sum(), total=pl.col("demand").sum())
+        every = by_store.select(pl.lit(ALL_REGIONS).alias("store_id"), pl.col("covered", "total").sum())
+        parts.append(pl.concat([every, by_store]).with_columns(strategy=pl.lit(name)))
+    share = pl.when(pl.col("total") > 0).then(pl.col("covered") / pl.col("total"))
+    return pl.concat(parts).select("store_id", "strategy", demand_covered_share=share)
+
+
+def standard_assortment(tables: LakeTables, known: LakeTables, cutoff: date) -> pl.DataFrame:
+    """Return (store_id, sku): each store x category gets the chain's top-N SKUs of the category by
+    store units up to the cutoff, N = the store-category's capacity at the cutoff."""
+    chain = (
+        known.store_sales.group_by("sku")
+        .agg(pl.col("units").sum())
+        .collect()
+        .filter(pl.col("units") > 0)
+        .join(tables.products.select("sku", "category"), on="sku")
+        .sort(["category", "units", "sku"], descending=[False, True, False])
+        .with_columns(rank=pl.int_range(1, pl.len() + 1).over("category"))
+    )
+    capacity = store_category_capacity(known).select("store_id", "category", "capacity")
+    return (
+        capacity.join(chain, on="category")
+        .filter(pl.col("rank") <= pl.col("capacity"))
+        .select("store_id", "sku")
+    )
+
+
+def assortment_backtest(
+    tables: LakeTables,
+    *,
+    cutoffs: Sequence[date],
+    horizon: int,
+    advise: Callable[[LakeTables, date], pl.DataFrame],
+    carried_days: int = 91,
+) -> pl.DataFrame:
+    """Return ASSORTMENT_BACKTEST_SCHEMA rows: per cutoff, store (and ALL) and strategy, the share of
+    the demand from cutoff+1 to cutoff+horizon (``held_out_demand``) carried by: ``advised``, the add +
+    keep rows of ``advise(tables known at the cutoff, cutoff)``; ``today``, the assortment
+    reconstructed at the cutoff; ``standard``, the chain-wide standard assortment."""
+    parts = []
+    for cutoff in sorted(set(cutoffs)):
+        known = truncate_tables(tables, cutoff, carried_days=carried_days)
+        advice = advise(known, cutoff)
+        strategies = {
+            "advised": advice.filter(pl.col("action").is_in(["add", "keep"])),
+            "today": known.assortment,
+            "standard": standard_assortment(tables, known, cutoff),
+        }
+        demand = held_out_demand(tables, cutoff + timedelta(days=1), cutoff + timedelta(days=horizon))
+        parts.append(covered_shares(demand, tables.stores, strategies).with_columns(cutoff=pl.lit(cutoff)))
+    if not parts:
+        return pl.DataFrame(schema=ASSORTMENT_BACKTEST_SCHEMA)
+    return (
+        pl.concat(parts)
+        .select(ASSORTMENT_BACKTEST_SCHEMA.names())
+        .cast(dict(ASSORTMENT_BACKTEST_SCHEMA))
+        .sort("cutoff", "store_id", "strategy")
+    )
+
+
+def region_units(tables: LakeTables, start: date, end: date) -> pl.DataFrame:
+    """Return (region, sku, units): all-channel units (store sales + online orders shipped to the
+    region) from start to end inclusive."""
+    sales = (
+        tables.store_sales.filter(pl.col("date").is_between(pl.lit(start), pl.lit(end)))
+        .join(tables.stores.lazy().select("store_id", "region"), on="store_id")
+        .select("region", "sku", pl.col("units").cast(pl.Float64))
+    )
+    online = (
+        tables.online_orders.filter(pl.col("order_date").is_between(pl.lit(start), pl.lit(end)))
+        .join(tables.postal_regions.lazy(), left_on="ship_postal_code", right_on="postal_code")
+        .select("region", "sku", pl.col("units").cast(pl.Float64))
+    )
+    return pl.concat([sales, online]).group_by("region", "sku").agg(pl.col("units").sum()).collect()
+
+
+def _ratio(tables: LakeTables, regions: list[str], window: tuple[date, date], days: int) -> pl.DataFrame:
+    """Return (sku, win, pre): units of ``regions`` together over the window and the ``days`` before."""
+    start, end = window
+    win = region_units(tables, start, end).filter(pl.col("region").is_in(regions))
+    pre = region_units(tables, start - timedelta(days=days), start - timedelta(days=1)).filter(
+        pl.col("region").is_in(regions)
+    )
+    return (
+        win.group_by("sku")
+        .agg(win=pl.col("units").sum())
+        .join(pre.group_by("sku").agg(pre=pl.col("units").sum()), on="sku", how="full", coalesce=True)
+        .with_columns(pl.col("win", "pre").fill_null(0.0).clip(lower_bound=0.0))
+    )
+
+
+def control_regions(tables: LakeTables, region: str, start: date, end: date) -> list[str]:
+    """Return the regions other than ``region`` that no event (of any type) touches from start to end."""
+    regions = tables.stores["region"].unique()
+    busy = expand_regions(tables.events.select("event_id", "region", "start_date", "end_date"), regions)
+    hit = busy.filter((pl.col("start_date") <= end) & (pl.col("end_date") >= start))["region"]
+    return sorted(set(regions.to_list()) - set(hit.to_list()) - {region})
+
+
+def _year_ago_usable(tables: LakeTables, event_type: str, treated: list[str], start: date, end: date) -> bool:
+    """True when the same days 52 weeks earlier lie inside the sales and no event of the type hit the
+    treated regions then (a yearly holiday has no clean year-ago)."""
+    first = tables.store_sales.select(pl.col("date").min()).collect().item()
+    if first is None or start - YEAR < first:
+        return False
+    regions = tables.stores["region"].unique()
+    past = expand_regions(tables.events.select("event_type", "region", "start_date", "end_date"), regions)
+    clash = past.filter(
+        (pl.col("event_type") == event_type)
+        & pl.col("region").is_in(treated)
+        & (pl.col("start_date") <= end - YEAR)
+        & (pl.col("end_date") >= start - YEAR)
+    )
+    return clash.height == 0
 
 
 def actual_risers(
     tables: LakeTables,
-    region: str,
-    start_date: date,
-    end_date: date,
+    event: dict,
     *,
     min_lift: float,
     lead_days: int,
-    baseline_days: int,
+    pre_days: int,
     min_units: float,
-) -> set[str]:
-    """Return the SKUs whose demand in ``region`` over the event's window (lead_days before start_date
-    to end_date) reached ``min_lift`` x the baseline expectation (the mean daily demand over the
-    ``baseline_days`` before the window, times the window's length) with at least ``min_units`` units."""
-    start, end = start_date - timedelta(days=lead_days), end_date
-    days = (end - start).days + 1
-    window = _region_demand(tables, region, start, end).rename({"units": "window"})
-    base = _region_demand(tables, region, start - timedelta(days=baseline_days), start - timedelta(days=1))
-    risen = (
-        window.join(base, on="sku", how="left")
-        .with_columns(expected=pl.col("units").fill_null(0.0) / baseline_days * days)
-        .filter((pl.col("window") >= min_units) & (pl.col("window") >= min_lift * pl.col("expected")))
+    alpha: float = 0.01,
+) -> tuple[set[str], str]:
+    """Return (the SKUs that really rose over the event's window [start_date - lead_days, end_date] in
+    its region, the control used), judged without the miner. Expected window units = the SKU's units
+    over the ``pre_days`` before the window, per day, times the window's days, times the control's
+    change from its own pre days to the window. Rose: window units >= ``min_units``, >= ``min_lift`` x
+    expected, and above expected at Poisson level ``alpha``. Controls, first that applies: the regions
+    no event touched over the window and its pre days ("control_regions"); the region itself 52 weeks
+    earlier ("year_ago", when in the data and free of the same event type); the region's other SKUs
+    (their median change, "other_skus"). Region ALL pools every region."""
+    start, end = event["start_date"], event["end_date"]
+    regions = tables.stores["region"].unique().to_list()
+    treated = regions if event["region"] == ALL_REGIONS else [event["region"]]
+    scale = ((end - start).days + 1) / pre_days
+    own = _ratio(tables, treated, (start, end), pre_days).with_columns(base=pl.col("pre") * scale)
+    controls = [] if event["region"] == ALL_REGIONS else control_regions(
+        tables, event["region"], start - timedelta(days=pre_days), end
+    )  # fmt: skip
+    change = (pl.col("win") + 0.5) / (pl.col("pre") * scale + 0.5)
+    if controls:
+        ctrl, label = _ratio(tables, controls, (start, end), pre_days), "control_regions"
+    elif _year_ago_usable(tables, event["event_type"], treated, start, end):
+        ctrl, label = _ratio(tables, treated, (start - YEAR, end - YEAR), pre_days), "year_ago"
+    else:
+        ctrl, label = None, "other_skus"
+    if ctrl is None:
+        typical = own.filter(pl.col("pre") >= min_units).select(change.median()).item() or 1.0
+        own = own.with_columns(trend=pl.lit(typical))
+    else:
+        own = own.join(ctrl.select("sku", trend=change), on="sku", how="left").with_columns(
+            pl.col("trend").fill_null(1.0)
+        )
+    own = own.with_columns(expected=pl.col("base") * pl.col("trend")).with_columns(
+        log_lift=((pl.col("win") + 0.5) / (pl.col("expected") + 0.5)).log(),
+        count_var=1 / (pl.col("win") + 0.5) + 1 / (pl.col("base") + 0.5),
     )
-    return set(risen["sku"].to_list())
+    # day-to-day noise beyond counting (promotions, weather, shelf gaps): the robust spread of the
+    # log changes of the SKUs with enough units, most of which the event did not touch
+    steady = own.filter(pl.col("base") >= 4 * min_units)["log_lift"]
+    extra_var = float((1.4826 * (steady - steady.median()).abs().median()) ** 2) if steady.len() > 10 else 0.0
+    z = pl.col("log_lift") / (pl.col("count_var") + extra_var).sqrt()
+    risen = own.filter(
+        (pl.col("win") >= min_units)
+        & (pl.col("log_lift") >= float(np.log(min_lift)))
+        & (z >= float(stats.norm.isf(alpha)))
+    )
+    return set(risen["sku"].to_list()), label
 
 
-def flagged_skus(
-    patterns: pl.DataFrame, event_type: str, region: str, regions: pl.Series, *, fdr_alpha: float = 0.05
-) -> set[str]:
-    """Return the SKUs plan_prestock would stock for ``event_type`` in ``region`` (ALL: any region)."""
-    sig = expand_regions(significant_event_patterns(patterns, fdr_alpha=fdr_alpha), regions).filter(
+def flagged_skus(patterns: pl.DataFrame, event_type: str, region: str, regions: pl.Series) -> set[str]:
+    """Return the SKUs a pre-stock plan stocks for ``event_type`` in ``region`` (ALL: any region)."""
+    sig = expand_regions(significant_event_patterns(patterns), regions).filter(
         pl.col("event_type") == event_type
     )
-    if region != CHAIN_WIDE:
+    if region != ALL_REGIONS:
         sig = sig.filter(pl.col("region") == region)
     return set(sig["sku"].to_list())
-
-
-EVENT_BACKTEST_SCHEMA = pl.Schema(
-    {
-        "event_id": pl.String,
-        "event_type": pl.String,
-        "region": pl.String,
-        "start_date": pl.Date,
-        "cutoff": pl.Date,
-        "flagged": pl.Int64,
-        "actual_risers": pl.Int64,
-        "hits": pl.Int64,
-        "precision": pl.Float64,
-        "recall": pl.Float64,
-    }
-)
-ASSORTMENT_BACKTEST_SCHEMA = pl.Schema(
-    {"cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64}
-)
 
 
 def held_out_events(tables: LakeTables, *, last_n: int, lead_days: int, baseline_days: int) -> pl.DataFrame:
@@ -149,15 +336,16 @@ def event_backtest(
     mine: Callable[[LakeTables, date], pl.DataFrame],
     min_lift: float,
     last_n: int = 8,
-    lead_days: int,
-    baseline_days: int,
-    fdr_alpha: float,
+    lead_days: int = 7,
+    baseline_days: int = 56,
+    pre_days: int = 28,
     min_units: float = 5.0,
 ) -> pl.DataFrame:
     """Return one row per held-out event (EVENT_BACKTEST_SCHEMA): patterns mined by ``mine`` on the
     data before the event's window (cutoff = start_date - lead_days - 1), the SKUs they flag for that
-    event type and region, the SKUs that really rose (see ``actual_risers``), hits, precision (null
-    when nothing was flagged) and recall (null when nothing rose). Mining runs once per cutoff."""
+    event type and region, the SKUs that really rose (``actual_risers``, independent of the miner),
+    hits, precision (null when nothing was flagged), recall (null when nothing rose) and the control
+    used. Mining runs once per cutoff."""
     regions = tables.stores["region"]
     mined: dict[date, pl.DataFrame] = {}
     rows = []
@@ -166,96 +354,15 @@ def event_backtest(
         cutoff = ev["start_date"] - timedelta(days=lead_days + 1)
         if cutoff not in mined:  # an event over several regions shares one cutoff
             mined[cutoff] = mine(truncate_tables(tables, cutoff), cutoff)
-        flagged = flagged_skus(mined[cutoff], ev["event_type"], ev["region"], regions, fdr_alpha=fdr_alpha)
-        risers = actual_risers(
-            tables,
-            ev["region"],
-            ev["start_date"],
-            ev["end_date"],
-            min_lift=min_lift,
-            lead_days=lead_days,
-            baseline_days=baseline_days,
-            min_units=min_units,
+        flagged = flagged_skus(mined[cutoff], ev["event_type"], ev["region"], regions)
+        risers, control = actual_risers(
+            tables, ev, min_lift=min_lift, lead_days=lead_days, pre_days=pre_days, min_units=min_units
         )
         hits = len(flagged & risers)
-        rows.append(
-            {
-                **{k: ev[k] for k in ("event_id", "event_type", "region", "start_date")},
-                "cutoff": cutoff,
-                "flagged": len(flagged),
-                "actual_risers": len(risers),
-                "hits": hits,
-                "precision": hits / len(flagged) if flagged else None,
-                "recall": hits / len(risers) if risers else None,
-            }
-        )
+        rows.append({
+            **{k: ev[k] for k in ("event_id", "event_type", "region", "start_date")},
+            "cutoff": cutoff, "flagged": len(flagged), "actual_risers": len(risers), "hits": hits,
+            "precision": hits / len(flagged) if flagged else None,
+            "recall": hits / len(risers) if risers else None, "control": control,
+        })  # fmt: skip
     return pl.DataFrame(rows, schema=EVENT_BACKTEST_SCHEMA)
-
-
-def standard_assortment(tables: LakeTables, history: pl.DataFrame) -> pl.DataFrame:
-    """Return (store_id, sku): each store x category gets the chain's top-N SKUs of that category by
-    demand in ``history`` (store_id, sku, units), N = the store-category's capacity."""
-    chain = (
-        history.group_by("sku")
-        .agg(pl.col("units").sum())
-        .filter(pl.col("units") > 0)
-        .join(tables.products.select("sku", "category"), on="sku")
-        .sort(["category", "units", "sku"], descending=[False, True, False])
-        .with_columns(rank=pl.int_range(1, pl.len() + 1).over("category"))
-    )
-    capacity = store_category_capacity(tables).select("store_id", "category", "capacity")
-    return (
-        capacity.join(chain, on="category")
-        .filter(pl.col("rank") <= pl.col("capacity"))
-        .select("store_id", "sku")
-    )
-
-
-def covered_shares(demand: pl.DataFrame, strategies: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Return (store_id, strategy, demand_covered_share): per store and over ALL stores, the share of
-    ``demand`` (store_id, sku, units) on SKUs in each strategy's (store_id, sku) set; null when the
-    store had no demand."""
-    parts = []
-    for name, pairs in strategies.items():
-        marked = demand.join(
-            pairs.select("store_id", "sku").unique().with_columns(_in=pl.lit(True)),
-            on=["store_id", "sku"],
-            how="left",
-        ).with_columns(covered=pl.when(pl.col("_in")).then(pl.col("units")).otherwise(0.0))
-        per_store = marked.group_by("store_id").agg(pl.col("covered").sum(), total=pl.col("units").sum())
-        every = per_store.select(pl.lit(CHAIN_WIDE).alias("store_id"), pl.col("covered", "total").sum())
-        parts.append(pl.concat([every, per_store]).with_columns(strategy=pl.lit(name)))
-    share = pl.when(pl.col("total") > 0).then(pl.col("covered") / pl.col("total"))
-    return pl.concat(parts).select("store_id", "strategy", demand_covered_share=share)
-
-
-def assortment_backtest(
-    tables: LakeTables,
-    *,
-    cutoffs: Sequence[date],
-    horizon: int,
-    advise: Callable[[LakeTables, date], pl.DataFrame],
-) -> pl.DataFrame:
-    """Return ASSORTMENT_BACKTEST_SCHEMA rows: per cutoff, store (and 'ALL') and strategy (advised:
-    add + keep of ``advise(truncated tables, cutoff)``; today: tables.assortment; standard: see
-    ``standard_assortment`` on the demand up to the cutoff), the share of the demand from cutoff+1 to
-    cutoff+horizon that the strategy's SKUs would have carried."""
-    parts = []
-    for cutoff in sorted(set(cutoffs)):
-        known = truncate_tables(tables, cutoff)
-        advice = advise(known, cutoff)
-        strategies = {
-            "advised": advice.filter(pl.col("action").is_in(["add", "keep"])),
-            "today": tables.assortment,
-            "standard": standard_assortment(tables, store_demand(known, None, cutoff)),
-        }
-        held_out = store_demand(tables, cutoff + timedelta(days=1), cutoff + timedelta(days=horizon))
-        parts.append(covered_shares(held_out, strategies).with_columns(cutoff=pl.lit(cutoff)))
-    if not parts:
-        return pl.DataFrame(schema=ASSORTMENT_BACKTEST_SCHEMA)
-    return (
-        pl.concat(parts)
-        .select(ASSORTMENT_BACKTEST_SCHEMA.names())
-        .cast(dict(ASSORTMENT_BACKTEST_SCHEMA))
-        .sort("cutoff", "store_id", "strategy")
-    )

@@ -140,6 +140,7 @@ def test_reference_rules_check_references_and_ranges() -> None:
         "subcategory": "",
         "brand": "",
         "regular_price": "-1",
+        "case_pack": "",
     }
     assert check_rows(_frame([product]), PRODUCTS, CTX).bad["rule"].to_list() == ["regular_price below 0"]
     event = {

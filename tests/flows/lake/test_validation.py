@@ -86,6 +86,7 @@ def _clean_tables() -> dict[str, pl.DataFrame]:
                 "subcategory": [None, None],
                 "brand": [None, "x"],
                 "regular_price": [1.0, 0.0],
+                "case_pack": [None, 12],
             },
             schema=PRODUCTS.schema,
         ),

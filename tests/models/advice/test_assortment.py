@@ -1,245 +1,183 @@
-"""Tests for models/assortment.py on a tiny hand-made world."""
+"""Tests for models/advice/assortment.py: hand-made cases and seeded random shelves."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
+import numpy as np
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
-from data_contracts.outputs import ASSORTMENT_COLUMNS, PATTERN_COLUMNS
-from data_contracts.schemas import CONTRACTS, LAKE_ONLINE_ORDERS, LAKE_STORE_SALES
-from data_contracts.tables import LakeTables
-from models.advice.assortment import candidate_pairs, recommend_assortment, store_category_capacity
+from data_contracts.outputs import ASSORTMENT_COLUMNS
+from models.advice.assortment import recommend_assortment
+from models.advice.inputs import candidate_pairs
 from models.advice.settings import AssortmentSettings
+from tests.models.advice.world import AS_OF, Product, make_forecast, make_patterns, make_tables
 
-AS_OF = date(2024, 6, 30)
-
-
-Sale = tuple[date, str, str, float]  # date, store_id, sku, units
-Order = tuple[date, str, str, float]  # order_date, ship_postal_code, sku, units
-Event = tuple[str, str, str, date, date]  # event_id, event_type, region, start_date, end_date
+SETTINGS = AssortmentSettings()
 
 
-def make_tables(
-    assortment: dict[str, list[str]],
-    *,
-    shelf: list[tuple[str, str, int]] | None = None,
-    sales: list[Sale] | None = None,
-    orders: list[Order] | None = None,
-    events: list[Event] | None = None,
-) -> LakeTables:
-    """Stores S1, S2 (region R1, postal codes 001/002) and S3 (R2, 003); SKUs A-D, F, G in category
-    X, E in category Y; facts and events as given, in the lake's schemas."""
-    stores = pl.DataFrame(
-        {
-            "store_id": ["S1", "S2", "S3"],
-            "region": ["R1", "R1", "R2"],
-            "state": ["AA"] * 3,
-            "postal_code": ["001", "002", "003"],
-        }
-    )
-    products = pl.DataFrame(
-        {
-            "sku": list("ABCDEFG"),
-            "name": [f"Item {s}" for s in "ABCDEFG"],
-            "category": ["X", "X", "X", "X", "Y", "X", "X"],
-            "regular_price": [1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 1.0],
-        }
-    )
-    sales_df = pl.DataFrame(sales or [], schema=["date", "store_id", "sku", "units"], orient="row")
-    orders_df = pl.DataFrame(
-        orders or [], schema=["order_date", "ship_postal_code", "sku", "units"], orient="row"
-    ).with_columns(order_id=pl.int_range(pl.len()).cast(pl.String), line_number=pl.lit(1))
-    return LakeTables(
-        stores=_conform(stores, CONTRACTS["stores"].schema),
-        products=_conform(products, CONTRACTS["products"].schema),
-        postal_regions=pl.DataFrame({"postal_code": ["001", "002", "003"], "region": ["R1", "R1", "R2"]}),
-        assortment=pl.DataFrame(
-            [(s, k) for s, ks in assortment.items() for k in ks],
-            schema=CONTRACTS["assortment"].schema,
-            orient="row",
-        ),
-        shelf_capacity=pl.DataFrame(shelf or [], schema=CONTRACTS["shelf_capacity"].schema, orient="row"),
-        events=_conform(
-            pl.DataFrame(
-                events or [],
-                orient="row",
-                schema=["event_id", "event_type", "region", "start_date", "end_date"],
-            ),
-            CONTRACTS["events"].schema,
-        ),
-        store_sales=_conform(sales_df.with_columns(revenue=pl.col("units")), LAKE_STORE_SALES).lazy(),
-        online_orders=_conform(orders_df.with_columns(revenue=pl.col("units")), LAKE_ONLINE_ORDERS).lazy(),
-    )
+def _affinity(*skus: str, region: str = "R1") -> pl.DataFrame:
+    return make_patterns(
+        [{"kind": "local_affinity", "region": region, "sku": s, "lift": 2.0, "ci_low": 1.5, "ci_high": 2.6}
+         for s in skus]
+    )  # fmt: skip
 
 
-def _conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    """``df`` with exactly ``schema``'s columns (missing ones null)."""
-    return df.with_columns(
-        pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in df.columns
-    ).select([pl.col(c).cast(t) for c, t in schema.items()])
+def _advise(
+    tables, weekly: dict[tuple[str, str], float], patterns: pl.DataFrame, settings=SETTINGS, spread=0.0
+):
+    forecast = make_forecast({k: v / 7 for k, v in weekly.items()}, spread=spread)
+    candidates = candidate_pairs(tables, patterns)
+    return recommend_assortment(tables, candidates, forecast, patterns, as_of=AS_OF, settings=settings)
 
 
-def make_forecast(daily: dict[tuple[str, str], float], days: int = 7, start: date = AS_OF) -> pl.DataFrame:
-    """A flat forecast: the same units every day for `days` days after ``start``."""
-    rows = [
-        (s, k, start + timedelta(days=d + 1), u, u, u) for (s, k), u in daily.items() for d in range(days)
-    ]
-    return pl.DataFrame(
-        rows,
-        schema=pl.Schema(
-            {
-                "store_id": pl.String,
-                "sku": pl.String,
-                "date": pl.Date,
-                "units": pl.Float64,
-                "p10": pl.Float64,
-                "p90": pl.Float64,
-            }
-        ),
-        orient="row",
-    )
+def _actions(advice: pl.DataFrame, store: str = "S1") -> dict[str, str]:
+    return dict(advice.filter(pl.col("store_id") == store).select("sku", "action").iter_rows())
 
 
-def make_patterns(rows: list[dict[str, object]]) -> pl.DataFrame:
-    """Patterns in the contract's columns from dicts; category X, support 10, q 0.001 unless given."""
-    defaults = {"category": "X", "support": 10, "q_value": 0.001, "explanation": "test"}
-    return _conform(pl.DataFrame([{**defaults, **r} for r in rows]), PATTERN_COLUMNS)
+SWAP_PRODUCTS: dict[str, Product] = {"A": ("X", "s1", "b1", 1.0), "B": ("X", "s1", "b2", 5.0),
+                                     "C": ("X", "s1", "b2", 1.0)}  # fmt: skip
 
 
-def _patterns(rows: list[tuple[str, str, str, float]]) -> pl.DataFrame:
-    """Patterns (kind, region, sku, lift)."""
-    return make_patterns([dict(zip(("kind", "region", "sku", "lift"), r, strict=True)) for r in rows])
+@pytest.mark.parametrize(("share", "swapped"), [(0.0, True), (0.45, False)])
+def test_transference_changes_a_decision(share: float, swapped: bool) -> None:
+    """C (5 a week at 1.00) could replace A (2 a week). Counting units alone that is a gain. But C is a
+    brand-b2 sibling of B (10 a week at 5.00): with transference, 45% of C's buyers bought B until now,
+    so adding C costs B more revenue than it brings."""
+    tables = make_tables({"S1": ["A", "B"]}, products=SWAP_PRODUCTS, shelf=[("S1", "X", 2)])
+    weekly = {("S1", "A"): 2.0, ("S1", "B"): 10.0, ("S1", "C"): 5.0}
+    advice = _advise(tables, weekly, _affinity("C"), settings=AssortmentSettings(transference_share=share))
+    expected = {"A": "drop", "B": "keep", "C": "add"} if swapped else {"A": "keep", "B": "keep"}
+    assert _actions(advice) == expected
 
 
-BASE = {"S1": ["A", "B", "C"], "S2": ["A", "B", "D"], "S3": ["A", "B", "E"]}
-DAILY = {
-    ("S1", "A"): 10.0,
-    ("S1", "B"): 5.0,
-    ("S1", "C"): 0.1,
-    ("S2", "A"): 8.0,
-    ("S2", "B"): 4.0,
-    ("S2", "D"): 3.0,
-    ("S3", "A"): 6.0,
-    ("S3", "B"): 1.0,
-    ("S3", "E"): 2.0,
-}
-SETTINGS = AssortmentSettings(min_gain_ratio=1.2, max_changes_share=0.25, prestock_max_lift=15.0)
+@pytest.mark.parametrize("store", ["S1", "ALL"])
+def test_must_carry_is_never_dropped(store: str) -> None:
+    """A shelf of 2 holds 3 SKUs: the slowest goes, unless it is must-carry (for the store or ALL)."""
+    tables = make_tables({"S1": ["A", "B", "D"]}, shelf=[("S1", "X", 2)], must_carry=[(store, "A")])
+    weekly = {("S1", "A"): 1.0, ("S1", "B"): 3.0, ("S1", "D"): 5.0, ("S1", "G"): 50.0}
+    advice = _advise(tables, weekly, _affinity("G"))
+    actions = _actions(advice)
+    assert actions["A"] == "keep"
+    assert actions["B"] == "drop"  # the forced drop falls on the next slowest
+    assert "G" not in actions or actions["G"] == "add" and actions["D"] == "drop"
+    assert "must-carry" in advice.filter(pl.col("sku") == "A")["reason"][0]
 
 
-def _actions(out: pl.DataFrame) -> dict[tuple[str, str], str]:
-    return {(r["store_id"], r["sku"]): r["action"] for r in out.iter_rows(named=True)}
+def test_a_forced_drop_never_empties_a_subcategory() -> None:
+    """C is the slowest but the only s2 item: B, the slower of the two s1 items, goes instead."""
+    tables = make_tables({"S1": ["A", "B", "C"]}, shelf=[("S1", "X", 2)])
+    advice = _advise(tables, {("S1", "A"): 5.0, ("S1", "B"): 3.0, ("S1", "C"): 1.0}, _affinity())
+    assert _actions(advice) == {"A": "keep", "B": "drop", "C": "keep"}
 
 
-def test_latent_demand_replaces_slow_seller_with_online_reason() -> None:
-    tables = make_tables(BASE)
-    patterns = _patterns([("latent_demand", "R1", "D", 0.8)])
-    forecast = make_forecast({**DAILY, ("S1", "D"): 2.0})
-    cands = candidate_pairs(tables, patterns)
-    out = recommend_assortment(tables, cands, forecast, patterns, settings=SETTINGS)
-    acts = _actions(out)
-    assert acts[("S1", "D")] == "add"
-    assert acts[("S1", "C")] == "drop"
-    assert acts[("S1", "A")] == acts[("S1", "B")] == "keep"
-    add = out.filter(pl.col("store_id") == "S1", pl.col("sku") == "D").row(0, named=True)
-    assert add["reason"].startswith("Online demand from R1 for an item this store doesn't carry")
-    assert "replacing Item C (C)" in add["reason"]
-    assert add["expected_weekly_units"] == pytest.approx(14.0)
-    assert add["expected_weekly_revenue"] == pytest.approx(56.0)
-    drop = out.filter(pl.col("store_id") == "S1", pl.col("sku") == "C").row(0, named=True)
-    assert "replaced by Item D (D)" in drop["reason"]
-    assert out.schema == ASSORTMENT_COLUMNS
+def test_a_swap_stays_in_its_subcategory() -> None:
+    """F (s2) beats every SKU; the weakest is A (s1), but F may only replace C, the s2 item."""
+    tables = make_tables({"S1": ["A", "B", "C"]}, shelf=[("S1", "X", 3)])
+    weekly = {("S1", "A"): 1.0, ("S1", "B"): 4.0, ("S1", "C"): 2.0, ("S1", "F"): 20.0}
+    advice = _advise(tables, weekly, _affinity("F"))
+    assert _actions(advice) == {"A": "keep", "B": "keep", "C": "drop", "F": "add"}
+    add = advice.filter(pl.col("sku") == "F").row(0, named=True)
+    drop = advice.filter(pl.col("sku") == "C").row(0, named=True)
+    assert add["replaces"] == "C" and drop["replaces"] == "F"
+    assert "replacing Item C (C," in add["reason"]
 
 
-@pytest.mark.parametrize("d_daily, expected", [(0.11, "keep"), (0.13, "drop")])
-def test_no_churn_for_small_gains(d_daily: float, expected: str) -> None:
-    """0.11 vs 0.1 a day is a 10% gain: below min_gain_ratio 1.2, so C stays; 0.13 is a 30% gain."""
-    tables = make_tables(BASE)
-    patterns = _patterns([("latent_demand", "R1", "D", 0.8)])
-    out = recommend_assortment(
-        tables,
-        candidate_pairs(tables, patterns),
-        make_forecast({**DAILY, ("S1", "D"): d_daily}),
-        patterns,
-        settings=SETTINGS,
-    )
-    assert _actions(out)[("S1", "C")] == expected
-    assert (("S1", "D") in _actions(out)) == (expected == "drop")
+@pytest.mark.parametrize(("spread", "added"), [(0.0, True), (1.5, False)])
+def test_an_add_needs_the_lower_bound_of_its_interval(spread: float, added: bool) -> None:
+    """A free slot; the weakest kept SKU sells 5 a week. D's expected 7 a week clear it, but with a
+    daily p10 of 0 (1.0 - 1.5, floored) its weekly p10 is 7 - sqrt(7) x 1.0 = 4.4: not enough."""
+    tables = make_tables({"S1": ["A", "B"]}, shelf=[("S1", "X", 3)])
+    weekly = {("S1", "A"): 5.0, ("S1", "B"): 6.0, ("S1", "D"): 7.0}
+    advice = _advise(tables, weekly, _affinity("D"), spread=spread)
+    assert ("D" in _actions(advice)) is added
 
 
-@pytest.mark.parametrize("shelf", [None, [("S1", "X", 4), ("S2", "X", 3), ("S3", "X", 1), ("S3", "Y", 1)]])
-def test_capacity_never_exceeded_and_carried_pairs_once(shelf: list[tuple[str, str, int]] | None) -> None:
-    tables = make_tables(BASE, shelf=shelf)
-    patterns = _patterns([("latent_demand", "R1", "D", 0.8), ("local_affinity", "R2", "C", 2.0)])
-    daily = {**DAILY, ("S1", "D"): 2.0, ("S3", "C"): 9.0, ("S3", "D"): 0.5}
-    out = recommend_assortment(
-        tables, candidate_pairs(tables, patterns), make_forecast(daily), patterns, settings=SETTINGS
-    )
-    cap = store_category_capacity(tables)
-    used = out.filter(pl.col("action").is_in(["add", "keep"])).group_by("store_id", "category").len()
-    joined = used.join(cap, on=["store_id", "category"], how="left")
-    assert (joined["len"] <= joined["capacity"]).all()
-    carried = out.filter(pl.col("action").is_in(["keep", "drop"])).select("store_id", "sku")
-    assert_frame_equal(carried.sort("store_id", "sku"), tables.assortment.sort("store_id", "sku"))
-    assert out.select("store_id", "sku").is_duplicated().sum() == 0
+def test_recent_sales_that_contradict_the_forecast_protect_a_sku() -> None:
+    """A's forecast says 1 a week but it sold 14 a week over the last 4 weeks: D replaces B instead."""
+    sales = [(AS_OF - timedelta(days=d), "S1", "A", 2.0) for d in range(28)]
+    tables = make_tables({"S1": ["A", "B"]}, shelf=[("S1", "X", 2)], sales=sales)
+    weekly = {("S1", "A"): 1.0, ("S1", "B"): 2.0, ("S1", "D"): 30.0}
+    advice = _advise(tables, weekly, _affinity("D"))
+    assert _actions(advice) == {"A": "keep", "B": "drop", "D": "add"}
+    assert "recent sales (14.0 units/week)" in advice.filter(pl.col("sku") == "A")["reason"][0]
 
 
-def test_capacity_from_shelf_file_frees_and_forces() -> None:
-    """S1 gets a 4th slot (D added, C kept); S3 may hold one X SKU: B is dropped to fit, not A."""
-    tables = make_tables(BASE, shelf=[("S1", "X", 4), ("S3", "X", 1)])
-    patterns = _patterns([("latent_demand", "R1", "D", 0.8)])
-    out = recommend_assortment(
-        tables,
-        candidate_pairs(tables, patterns),
-        make_forecast({**DAILY, ("S1", "D"): 0.05}),
-        patterns,
-        settings=SETTINGS,
-    )
-    acts = _actions(out)
-    assert acts[("S1", "D")] == "add" and acts[("S1", "C")] == "keep"
-    assert acts[("S3", "A")] == "keep" and acts[("S3", "B")] == "drop" and acts[("S3", "E")] == "keep"
-    reason = out.filter(pl.col("store_id") == "S3", pl.col("sku") == "B")["reason"][0]
-    assert "holds only 1 SKUs" in reason
+def test_latent_adds_are_valued_with_the_latent_estimate() -> None:
+    """The add's expected units are the miner's estimate (one number), not a cold-start forecast."""
+    tables = make_tables({"S1": ["A", "B"], "S2": ["A"]}, shelf=[("S1", "X", 3), ("S2", "X", 2)])
+    patterns = make_patterns(
+        [{"kind": "latent_demand", "region": "R1", "sku": "D", "lift": 4.0, "ci_low": 3.0, "ci_high": 5.0}]
+    ).with_columns(est_store_weekly=pl.lit(20.0))
+    weekly = {("S1", "A"): 3.0, ("S1", "B"): 5.0, ("S2", "A"): 4.0, ("S1", "D"): 2.0, ("S2", "D"): 2.0}
+    advice = _advise(tables, weekly, patterns)
+    adds = advice.filter(pl.col("action") == "add")
+    assert adds["store_id"].to_list() == ["S1", "S2"]
+    assert adds["expected_weekly_units"].to_list() == [20.0, 20.0]
+    assert "an estimated 20.0 units/week per store (95% CI 15.0-25.0)" in adds["reason"][0]
 
 
-@pytest.mark.parametrize(
-    "share, dropped, added", [(0.25, {"B"}, {"F"}), (0.5, {"B", "C"}, {"F", "G"}), (0.0, set(), set())]
-)
-def test_max_changes_share_bounds_swaps(share: float, dropped: set[str], added: set[str]) -> None:
-    """Two strong adds against two slow sellers on a shelf of 4: share 0.25 allows one swap, 0.5 two."""
-    tables = make_tables({"S1": ["A", "B", "C", "D"], "S3": ["A"]})
-    daily = {
-        ("S1", "A"): 5.0,
-        ("S1", "B"): 0.1,
-        ("S1", "C"): 0.2,
-        ("S1", "D"): 3.0,
-        ("S1", "F"): 3.0,
-        ("S1", "G"): 2.5,
+def test_changes_per_store_are_capped() -> None:
+    tables = make_tables({"S1": ["A", "B", "C", "E"]}, shelf=[("S1", "X", 5), ("S1", "Y", 2)])
+    weekly = {("S1", k): 1.0 for k in "ABCE"} | {("S1", "D"): 9.0, ("S1", "F"): 8.0, ("S1", "G"): 7.0}
+    few = AssortmentSettings(max_changes_per_store=2, max_changes_share=1.0)
+    advice = _advise(tables, weekly, _affinity("D", "F", "G"), settings=few)
+    assert advice.filter(pl.col("action") != "keep").height == 2
+    assert set(advice.filter(pl.col("action") == "add")["sku"]) == {"D", "F"}  # the two best
+
+
+def _random_world(seed: int):
+    """Four subcategories of one category in three stores, random shelves, sales and candidates."""
+    rng = np.random.default_rng(seed)
+    skus = [f"K{i:02d}" for i in range(24)]
+    products = {
+        k: ("X", f"s{i % 4}", f"b{i % 3}", float(rng.choice([1.0, 2.5, 4.0]))) for i, k in enumerate(skus)
     }
-    patterns = _patterns([("latent_demand", "R1", "F", 1.0), ("latent_demand", "R1", "G", 0.9)])
-    out = recommend_assortment(
-        tables,
-        candidate_pairs(tables, patterns),
-        make_forecast(daily),
-        patterns,
-        settings=AssortmentSettings(max_changes_share=share),
-    )
-    acts = _actions(out)
-    assert {k for (s, k), a in acts.items() if s == "S1" and a == "drop"} == dropped
-    assert {k for (s, k), a in acts.items() if s == "S1" and a == "add"} == added
+    carried = {
+        s: sorted(rng.choice(skus[:18], size=int(rng.integers(6, 12)), replace=False)) for s in ("S1", "S2")
+    }
+    shelf = [(s, "X", len(ks) + int(rng.integers(-2, 2))) for s, ks in carried.items()]
+    must = [("ALL", carried["S1"][0])]
+    tables = make_tables(carried, products=products, shelf=shelf, must_carry=must)
+    weekly = {(s, k): float(rng.gamma(1.0, 6.0)) for s in carried for k in skus}
+    return tables, weekly, _affinity(*skus[14:]), shelf, must
 
 
-def test_candidate_pairs_adds_pattern_and_region_skus() -> None:
-    tables = make_tables(BASE, sales=[(AS_OF, "S2", "D", 5.0), (AS_OF, "S1", "A", 3.0)])
-    patterns = _patterns([("latent_demand", "R2", "C", 0.5), ("local_affinity", "R2", "D", 0.5)])
-    cands = candidate_pairs(tables, patterns, region_top_n=5)
-    expected = pl.DataFrame(
-        {
-            "store_id": ["S1", "S1", "S1", "S1", "S2", "S2", "S2", "S2", "S3", "S3", "S3", "S3"],
-            "sku": ["A", "B", "C", "D", "A", "B", "C", "D", "A", "B", "C", "E"],
-            "carried": [True, True, True, False, True, True, False, True, True, True, False, True],
-        }
+@pytest.mark.parametrize("seed", range(8))
+def test_random_shelves_keep_every_rule(seed: int) -> None:
+    tables, weekly, patterns, shelf, must = _random_world(seed)
+    advice = _advise(tables, weekly, patterns)
+    assert advice.columns[: len(ASSORTMENT_COLUMNS)] == ASSORTMENT_COLUMNS.names()
+    kept = advice.filter(pl.col("action").is_in(["add", "keep"]))
+    for store, _, cap in shelf:
+        assert kept.filter(pl.col("store_id") == store).height <= cap
+    assert advice.filter((pl.col("sku") == must[0][1]) & (pl.col("action") == "drop")).height == 0
+    # every add names the SKU it replaces (when it replaces one), of the same subcategory
+    swaps = advice.filter((pl.col("action") == "add") & pl.col("replaces").is_not_null()).join(
+        advice.select("store_id", replaces="sku", replaced_sub="subcategory"), on=["store_id", "replaces"]
     )
-    assert_frame_equal(cands, expected)
+    assert (swaps["subcategory"] == swaps["replaced_sub"]).all()
+    # no subcategory the store sells is emptied by a swap (forced drops are the only exception)
+    before = tables.assortment.join(tables.products, on="sku").select("store_id", "subcategory").unique()
+    after = kept.select("store_id", "subcategory").unique()
+    lost = before.join(after, on=["store_id", "subcategory"], how="anti")
+    forced = advice.filter(pl.col("reason").str.contains("dropped to fit"))
+    assert lost.height == 0 or forced.height > 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reasons_never_call_a_sku_a_top_seller_below_the_store_median(seed: int) -> None:
+    tables, weekly, patterns, _, _ = _random_world(seed)
+    advice = _advise(tables, weekly, patterns)
+    median = (
+        advice.filter(pl.col("action") == "keep")
+        .group_by("store_id")
+        .agg(median=pl.col("expected_weekly_units").median())
+    )
+    rows = advice.join(median, on="store_id")
+    top = rows.filter(pl.col("reason").str.contains("top seller"))
+    slow = rows.filter(pl.col("reason").str.contains("slow seller"))
+    assert (top["expected_weekly_units"] > top["median"]).all()
+    assert (slow["expected_weekly_units"] < slow["median"]).all()
+    assert top.height + slow.height > 0  # the words are used, where true

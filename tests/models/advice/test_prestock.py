@@ -1,22 +1,19 @@
-"""Tests for models/prestock.py on a tiny hand-made world."""
+"""Tests for models/advice/prestock.py and advise.plan_event: order-ready quantities on hand-made data."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 from data_contracts.outputs import PRESTOCK_COLUMNS
-from models.advice.prestock import expand_regions, plan_prestock
+from models.advice.advise import UnknownEventError, check_event, plan_event
+from models.advice.prestock import hypothetical_event, latest_on_hand, plan_events, upcoming_events
 from models.advice.settings import AssortmentSettings
-from tests.models.advice.test_assortment import AS_OF, Event, make_forecast, make_patterns, make_tables
+from tests.models.advice.world import AS_OF, make_forecast, make_patterns, make_tables
 
-PAST: list[Event] = [
-    ("e1", "hurricane", "R1", date(2024, 1, 10), date(2024, 1, 12)),  # 3 days
-    ("e2", "hurricane", "R1", date(2024, 3, 1), date(2024, 3, 5)),  # 5 days -> mean 4, window 4 + 7 = 11
-]
 PATTERNS = make_patterns(
     [
         {
@@ -25,8 +22,11 @@ PATTERNS = make_patterns(
             "sku": "A",
             "event_type": "hurricane",
             "lift": 3.0,
-            "support": 2,
-            "peak_offset_days": -2,
+            "ci_low": 2.0,
+            "ci_high": 4.5,
+            "support": 4,
+            "peak_offset_days": -1,
+            "window_start_offset_days": -2,
         },
         {
             "kind": "event_uplift",
@@ -34,7 +34,11 @@ PATTERNS = make_patterns(
             "sku": "B",
             "event_type": "hurricane",
             "lift": 20.0,
-            "support": 2,
+            "ci_low": 20.0,
+            "ci_high": 20.0,
+            "support": 3,
+            "peak_offset_days": 0,
+            "window_start_offset_days": 0,
         },
         # not significant: never planned
         {
@@ -45,90 +49,129 @@ PATTERNS = make_patterns(
             "lift": 2.0,
             "q_value": 0.2,
         },
-        {"kind": "local_affinity", "region": "R1", "sku": "C", "lift": 4.0},
-    ]
-)
-ADVICE = pl.DataFrame(
-    {
-        "store_id": ["S1", "S1", "S2", "S2", "S3"],
-        "sku": ["A", "B", "A", "B", "A"],
-        "action": ["keep", "add", "keep", "drop", "keep"],
-    }
-)
-DAILY = {("S1", "A"): 2.0, ("S1", "B"): 1.0, ("S2", "A"): 4.0, ("S2", "B"): 5.0, ("S3", "A"): 3.0}
-SETTINGS = AssortmentSettings(prestock_max_lift=15.0)
-
-
-def _plan(events: list[Event], forecast: pl.DataFrame) -> pl.DataFrame:
-    tables = make_tables({"S1": ["A"], "S2": ["A", "B"], "S3": ["A"]}, events=events)
-    return plan_prestock(tables, PATTERNS, forecast, ADVICE, as_of=AS_OF, settings=SETTINGS, lead_days=7)
-
-
-def test_hypothetical_plan_extra_is_baseline_times_lift_minus_one() -> None:
-    plan = _plan(PAST, make_forecast(DAILY))
-    expected = pl.DataFrame(
         {
-            "event_type": ["hurricane"] * 3,
-            "region": ["R1"] * 3,
-            "store_id": ["S1", "S2", "S1"],
-            "sku": ["B", "A", "A"],
-            "baseline_units": [11.0, 44.0, 22.0],
-            # B's lift 20 is capped at prestock_max_lift 15
-            "extra_units": [11.0 * 14, 44.0 * 2, 22.0 * 2],
-            "lift": [20.0, 3.0, 3.0],
-        }
+            "kind": "event_uplift",
+            "region": "ALL",
+            "sku": "E",
+            "event_type": "holiday",
+            "lift": 2.0,
+            "ci_low": 2.0,
+            "ci_high": 2.0,
+            "support": 9,
+            "window_start_offset_days": 0,
+        },
+    ]
+).with_columns(pl.col("window_start_offset_days").cast(pl.Int64))
+PAIRS = pl.DataFrame(
+    {"store_id": ["S1", "S1", "S2", "S3", "S3"], "region": ["R1", "R1", "R1", "R2", "R2"],
+     "sku": ["A", "B", "A", "A", "E"]}
+)  # fmt: skip
+DAILY = {("S1", "A"): 2.0, ("S1", "B"): 1.0, ("S2", "A"): 4.0, ("S3", "A"): 3.0, ("S3", "E"): 1.0}
+START, END = AS_OF + timedelta(days=10), AS_OF + timedelta(days=12)
+SETTINGS = AssortmentSettings(service_level=0.9, lead_time_days=2, prestock_max_lift=15.0)
+
+
+def _plan(event_type: str = "hurricane", region: str = "R1", **kw) -> pl.DataFrame:
+    tables = make_tables({}, case_pack=kw.pop("case_pack", None))
+    event = hypothetical_event(event_type, region, START, END, kw.pop("name", None))
+    forecast = make_forecast(DAILY)
+    return plan_events(
+        event, PATTERNS, forecast, PAIRS, tables.products, as_of=AS_OF, settings=SETTINGS, **kw
     )
-    assert_frame_equal(plan.select(expected.columns), expected)
-    assert plan.select(PRESTOCK_COLUMNS.names()).schema == PRESTOCK_COLUMNS
-    assert plan["event_id"].is_null().all()
-    reason = plan.filter(pl.col("store_id") == "S1", pl.col("sku") == "A")["reason"][0]
-    assert reason.startswith("Around hurricane events in R1 this item sold 3.0x normal (2 events")
-    assert "stock 44 extra units by 7 days before" in reason and "peaking 2 days before" in reason
 
 
-def test_upcoming_event_uses_its_own_window() -> None:
-    """Event e3 runs 3..4 July, window 26 June..4 July = 9 days; the forecast covers 1..7 July and is
-    higher after the event, so the window's own days (mean 2.0 for S1/A) make the baseline."""
-    upcoming: Event = ("e3", "hurricane", "R1", date(2024, 7, 3), date(2024, 7, 4))
-    forecast = make_forecast(DAILY).with_columns(
-        units=pl.when(pl.col("date") > date(2024, 7, 4)).then(pl.col("units") * 10).otherwise(pl.col("units"))
+def test_a_plan_is_order_ready() -> None:
+    plan = _plan()
+    assert plan.columns[: len(PRESTOCK_COLUMNS)] == PRESTOCK_COLUMNS.names()
+    rows = {(r["store_id"], r["sku"]): r for r in plan.iter_rows(named=True)}
+    assert set(rows) == {("S1", "A"), ("S1", "B"), ("S2", "A")}  # R2's pattern is not significant
+    a = rows[("S2", "A")]
+    # A's lift was measured from 2 days before the start: a 5-day window of 4 a day
+    assert (a["window_start"], a["window_end"]) == (START - timedelta(days=2), END)
+    assert a["baseline_units"] == pytest.approx(20.0) and a["extra_units"] == pytest.approx(40.0)
+    # buffer: the lift's 90% quantile from its 95% CI (log-normal), over the same baseline
+    sigma = (math.log(4.5) - math.log(2.0)) / (2 * 1.959964)
+    buffer = 20.0 * (3.0 * math.exp(1.281552 * sigma) - 3.0)
+    assert a["order_units"] == math.ceil(40.0 + buffer)
+    # stock by: the earlier of window start and peak, less the 2-day lead time
+    assert a["stock_by"] == START - timedelta(days=4)
+    b = rows[("S1", "B")]
+    assert b["extra_units"] == pytest.approx(3.0 * 14.0)  # lift 20 capped at 15, 3 days of 1
+    assert plan["stock_by"].is_sorted()
+    assert plan["event_name"].unique().to_list() == ["hurricane"]
+    assert "order 44 by" in a["reason"] or f"order {a['order_units']} by {a['stock_by']}" in a["reason"]
+
+
+def test_orders_round_up_to_case_packs() -> None:
+    plan = _plan(case_pack={"A": 12})
+    orders = dict(plan.select(pl.format("{}-{}", "store_id", "sku"), "order_units").iter_rows())
+    assert orders["S2-A"] % 12 == 0 and orders["S1-A"] % 12 == 0
+    assert orders["S1-B"] == 42  # no case pack: whole units (42.0 exactly, not 43)
+    assert plan.schema["order_units"] == pl.Int64
+
+
+def test_orders_are_net_of_stock_on_hand() -> None:
+    """S2 counted 100 of A on hand at as_of; until the window opens (7 days at 4) it sells 28, leaving 72,
+    of which 52 exceed the window's baseline of 20: the 40 extra + buffer shrink by 52."""
+    on_hand = pl.DataFrame({"store_id": ["S2"], "sku": ["A"], "on_hand": [100.0], "on_hand_date": [AS_OF]})
+    without = _plan().filter(pl.col("store_id") == "S2")["order_units"][0]
+    netted = _plan(on_hand=on_hand).filter(pl.col("store_id") == "S2").row(0, named=True)
+    assert netted["expected_on_hand"] == pytest.approx(72.0)
+    assert netted["order_units"] == max(0, without - 52)
+    assert "less 52.0 on hand beyond normal needs" in netted["reason"]
+
+
+def test_latest_on_hand_takes_the_last_count() -> None:
+    sales = [(AS_OF - timedelta(days=d), "S1", "A", 1.0) for d in range(3)]
+    tables = make_tables({"S1": ["A"]}, sales=sales)
+    lake = tables.store_sales.with_columns(on_hand=pl.col("date").dt.day().cast(pl.Float64))
+    assert latest_on_hand(lake, as_of=AS_OF).row(0) == ("S1", "A", 30.0, AS_OF)
+
+
+def test_chain_wide_patterns_reach_every_region() -> None:
+    plan = _plan("holiday", "ALL", name="Labor Day")
+    assert plan.select("store_id", "sku").rows() == [("S3", "E")]
+    assert plan["event_name"][0] == "Labor Day" and plan["stock_by"][0] < START
+
+
+def test_upcoming_events_start_after_as_of() -> None:
+    tables = make_tables(
+        {}, events=[("e1", "hurricane", "R1", AS_OF, AS_OF), ("e2", "hurricane", "R1", START, END)]
     )
-    plan = _plan([*PAST, upcoming], forecast)
-    assert plan["event_id"].to_list() == ["e3"] * 3
-    row = plan.filter(pl.col("store_id") == "S1", pl.col("sku") == "A").row(0, named=True)
-    assert row["baseline_units"] == pytest.approx(18.0)
-    assert row["extra_units"] == pytest.approx(36.0)
-    assert row["window_start"] == date(2024, 7, 3) - timedelta(days=7)
-    assert "extra units by 2024-07-01 for event e3 (9-day window)" in row["reason"]
+    assert upcoming_events(tables.events, as_of=AS_OF)["event_id"].to_list() == ["e2"]
 
 
-@pytest.mark.parametrize("q_value, planned", [(0.2, False), (0.01, True)])
-def test_only_significant_patterns_of_the_stores_region(q_value: float, planned: bool) -> None:
-    """S3 (region R2) gets a row only when R2's pattern passes the FDR level; R1's never reach it."""
-    patterns = PATTERNS.with_columns(
-        q_value=pl.when(pl.col("region") == "R2").then(q_value).otherwise(pl.col("q_value"))
-    )
-    tables = make_tables({"S3": ["A"]}, events=PAST)
-    plan = plan_prestock(tables, patterns, make_forecast(DAILY), ADVICE, as_of=AS_OF, settings=SETTINGS)
-    s3 = plan.filter(pl.col("store_id") == "S3")
-    assert s3.height == int(planned)
-    assert (s3["region"] == "R2").all()
-    # R2 has no past hurricane: the chain-wide mean length (4 days) + 7 lead days is its window
-    assert s3["baseline_units"].to_list() == ([3.0 * 11] if planned else [])
+def test_unknown_event_type_or_region_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownEventError, match="Known event types: heat_wave, hurricane"):
+        check_event("tornado", "R1", known_types={"hurricane", "heat_wave"}, known_regions={"R1"})
+    with pytest.raises(UnknownEventError, match="Known regions: R1, R2"):
+        check_event("hurricane", "R9", known_types={"hurricane"}, known_regions={"R1", "R2"})
+    check_event("hurricane", "ALL", known_types={"hurricane"}, known_regions={"R1"})
 
 
-def test_expand_regions_spreads_chain_wide_rows() -> None:
-    frame = pl.DataFrame({"region": ["ALL", "R1"], "x": [1, 2]})
-    out = expand_regions(frame, pl.Series(["R2", "R1", "R1"])).sort("region", "x")
-    assert_frame_equal(out, pl.DataFrame({"region": ["R1", "R1", "R2"], "x": [1, 2, 1]}))
+@pytest.mark.parametrize(
+    ("event_type", "region", "why"),
+    [
+        ("hurricane", "R2", "no significant hurricane pattern in R2 (it has patterns in R1)"),
+        ("heat_wave", "R1", "no significant heat_wave pattern in R1"),
+    ],
+)
+def test_an_empty_plan_says_why(event_type: str, region: str, why: str) -> None:
+    answer = plan_event(
+        PATTERNS, make_forecast(DAILY), PAIRS, make_tables({}).products,
+        event=hypothetical_event(event_type, region, START, END, None), as_of=AS_OF, settings=SETTINGS,
+    )  # fmt: skip
+    assert answer.plan.height == 0
+    assert why in answer.message
 
 
-def test_a_lift_measured_from_the_start_is_stocked_over_the_event_only() -> None:
-    """A pattern whose lift covers [start, end] (window_start_offset_days 0) plans the event's mean
-    length (4 days), not length + lead: stocking a during-event lift over lead days would overstock."""
-    patterns = PATTERNS.with_columns(window_start_offset_days=pl.lit(0, dtype=pl.Int64))
-    tables = make_tables({"S1": ["A"], "S2": ["A", "B"], "S3": ["A"]}, events=PAST)
-    plan = plan_prestock(tables, patterns, make_forecast(DAILY), ADVICE, as_of=AS_OF, settings=SETTINGS)
-    row = plan.filter(pl.col("store_id") == "S1", pl.col("sku") == "A").row(0, named=True)
-    assert row["baseline_units"] == pytest.approx(2.0 * 4)
-    assert row["reason"].endswith("the day the next one is announced.")
+def test_a_plan_names_its_lines() -> None:
+    answer = plan_event(
+        PATTERNS, make_forecast(DAILY), PAIRS, make_tables({}).products,
+        event=hypothetical_event("hurricane", "R1", START, END, "Hurricane Zoe"),
+        as_of=AS_OF, settings=SETTINGS,
+    )  # fmt: skip
+    assert answer.message.startswith("3 order lines for 2 stores and 2 SKUs")
+    assert set(answer.plan["name"]) == {"Item A", "Item B"}
+    assert answer.plan["reason"][0].startswith("Hurricane Zoe (hurricane) in R1")
+    assert date(2000, 1, 1) < answer.plan["stock_by"].min() <= START
