@@ -305,9 +305,11 @@ def actual_risers(
     return set(risen["sku"].to_list()), label
 
 
-def flagged_skus(patterns: pl.DataFrame, event_type: str, region: str, regions: pl.Series) -> set[str]:
+def flagged_skus(
+    patterns: pl.DataFrame, event_type: str, region: str, regions: pl.Series, *, fdr_alpha: float = 0.05
+) -> set[str]:
     """Return the SKUs a pre-stock plan stocks for ``event_type`` in ``region`` (ALL: any region)."""
-    sig = expand_regions(significant_event_patterns(patterns), regions).filter(
+    sig = expand_regions(significant_event_patterns(patterns, fdr_alpha=fdr_alpha), regions).filter(
         pl.col("event_type") == event_type
     )
     if region != ALL_REGIONS:
@@ -340,6 +342,7 @@ def event_backtest(
     baseline_days: int = 56,
     pre_days: int = 28,
     min_units: float = 5.0,
+    fdr_alpha: float = 0.05,
 ) -> pl.DataFrame:
     """Return one row per held-out event (EVENT_BACKTEST_SCHEMA): patterns mined by ``mine`` on the
     data before the event's window (cutoff = start_date - lead_days - 1), the SKUs they flag for that
@@ -354,7 +357,7 @@ def event_backtest(
         cutoff = ev["start_date"] - timedelta(days=lead_days + 1)
         if cutoff not in mined:  # an event over several regions shares one cutoff
             mined[cutoff] = mine(truncate_tables(tables, cutoff), cutoff)
-        flagged = flagged_skus(mined[cutoff], ev["event_type"], ev["region"], regions)
+        flagged = flagged_skus(mined[cutoff], ev["event_type"], ev["region"], regions, fdr_alpha=fdr_alpha)
         risers, control = actual_risers(
             tables, ev, min_lift=min_lift, lead_days=lead_days, pre_days=pre_days, min_units=min_units
         )
