@@ -6,7 +6,7 @@ SKUs and event types from the drop, so a real retailer's drop goes through the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -212,10 +212,44 @@ class SizeSpec:
     latent: int  # planted latent-demand (region, SKU) pairs
     affinity_skus: int  # SKUs with a planted regional taste (one region up, one down)
     batch_cells: int  # store x SKU x day cells per generation batch: bounds memory for `large`
+    days: int = 731  # days of history, ending at the world's as-of date
 
 
 SIZE_SPECS: dict[str, SizeSpec] = {
     "small": SizeSpec(4, (3, 4), 120, 60, 4, 3, 4_000_000),
     "medium": SizeSpec(6, (5, 7), 300, 120, 6, 4, 6_000_000),
     "large": SizeSpec(8, (12, 14), 600, 200, 8, 6, 3_000_000),
+    # the M5 competition's shape: 72 stores x 420 SKUs x 1,941 days (about 32 million store-sales rows)
+    "m5": SizeSpec(8, (9, 9), 420, 200, 8, 6, 3_000_000, days=1941),
 }
+
+
+def scaled_size(stores: int, skus: int, days: int) -> str:
+    """Return the size name of a world of ``stores`` stores, ``skus`` SKUs and ``days`` days
+    (``"72x420x1941"``): `size_spec` reads the shape back from the name, so a world stays a function of
+    (size, seed) with no registry of custom sizes."""
+    return f"{stores}x{skus}x{days}"
+
+
+def size_spec(size: str) -> SizeSpec:
+    """Return the spec of a named size (SIZE_SPECS) or of a ``STORESxSKUSxDAYS`` name (see scaled_size):
+    the stores spread evenly over the most regions (up to 8) that divide their count, the rest as in
+    `m5`. Raises ValueError otherwise."""
+    if size in SIZE_SPECS:
+        return SIZE_SPECS[size]
+    try:
+        stores, skus, days = (int(n) for n in size.split("x"))
+    except ValueError:
+        raise ValueError(
+            f"unknown demo size {size!r}; expected one of {sorted(SIZE_SPECS)} or S x K x D"
+        ) from None
+    if stores < 1 or skus < 60 or days < 400:
+        raise ValueError(
+            f"demo size {size!r}: need >= 1 store, >= 60 SKUs (the catalogue's anchors), >= 400 days"
+        )
+    # every region gets the same number of stores: as many regions (up to 8) as divide the count
+    regions = max(r for r in range(1, len(REGIONS) + 1) if stores % r == 0)
+    per_region = stores // regions
+    return replace(
+        SIZE_SPECS["m5"], regions=regions, stores_per_region=(per_region, per_region), skus=skus, days=days
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from flows.demo.catalog import FOREIGN_POSTAL_PREFIXES, SIZE_SPECS
+from flows.demo.catalog import FOREIGN_POSTAL_PREFIXES, size_spec
 from flows.demo.world import World
 
 ONLINE_SHARE = 0.05  # online units as a share of the region's true store demand
@@ -30,7 +30,7 @@ def store_traffic(world: World) -> np.ndarray:
 
 def store_batches(world: World) -> list[np.ndarray]:
     """Return the carry pairs cut into batches of whole stores of at most ~batch_cells store-SKU-days."""
-    cap = SIZE_SPECS[world.size].batch_cells // world.n_days
+    cap = size_spec(world.size).batch_cells // world.n_days
     _, counts = np.unique(world.pairs[:, 0], return_counts=True)
     batches: list[np.ndarray] = []
     start, used = 0, 0

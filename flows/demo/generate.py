@@ -29,11 +29,11 @@ from data_contracts.schemas import (
     STORE_SALES,
 )
 from data_contracts.tables import LakeTables
-from flows.demo.catalog import SIZE_SPECS
+from flows.demo.catalog import size_spec
 from flows.demo.facts import online_orders, sales_block, store_batches, store_traffic
 from flows.demo.world import World, build_world
 
-SIZES = ("small", "medium", "large")
+SIZES = ("small", "medium", "large", "m5")  # or a "STORESxSKUSxDAYS" size: catalog.scaled_size
 LOADED_AT = datetime(2025, 7, 1, 6, 0, tzinfo=UTC)  # the fixed lineage timestamp of demo_lake_tables
 ISO_WITH_OFFSET = "%Y-%m-%dT%H:%M:%S%:z"
 # store_sales half-years and online_orders years cycle through these (extension, quirk)
@@ -178,8 +178,7 @@ def demo_lake_tables(*, size: str = "small", seed: int = 42, secret: str = "demo
 
     Returns LakeTables with the reference tables in their contract schemas and the facts as LazyFrames
     (already in memory: meant for `small` and `medium`)."""
-    if size not in SIZE_SPECS:
-        raise ValueError(f"unknown demo size {size!r}; expected one of {SIZES}")
+    size_spec(size)  # raises ValueError on an unknown size
     world = build_world(size, seed)
     sales: list[pl.DataFrame] = []
     orders: list[pl.DataFrame] = []

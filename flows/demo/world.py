@@ -18,11 +18,11 @@ import numpy as np
 import polars as pl
 
 from data_contracts.schemas import ASSORTMENT, PRODUCTS, SHELF_CAPACITY, STORES
-from flows.demo.catalog import CATEGORIES, REGIONS, SIZE_SPECS, CategorySpec, RegionSpec, SizeSpec
+from flows.demo.catalog import CATEGORIES, REGIONS, CategorySpec, RegionSpec, SizeSpec, size_spec
 from flows.demo.events import apply_events, events_frame, schedule
 
 AS_OF = date(2025, 6, 30)  # last sales date of every demo world
-HISTORY_DAYS = 731  # two years: 2023-07-01 .. 2025-06-30
+HISTORY_DAYS = 731  # two years: 2023-07-01 .. 2025-06-30 (SizeSpec.days: `m5` has more)
 FORMATS = (("supercenter", 1.7, 0.95), ("standard", 1.0, 0.8), ("neighborhood", 0.55, 0.6))
 FORMAT_P = (0.3, 0.45, 0.25)
 
@@ -335,12 +335,10 @@ def _truth(
 
 def build_world(size: str = "small", seed: int = 42) -> World:
     """Return the demo world of `size` for `seed` (same seed, same world)."""
-    if size not in SIZE_SPECS:
-        raise ValueError(f"unknown demo size {size!r}; expected one of {sorted(SIZE_SPECS)}")
-    spec = SIZE_SPECS[size]
+    spec = size_spec(size)  # raises ValueError on an unknown size
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     regions = REGIONS[: spec.regions]
-    start = AS_OF - timedelta(days=HISTORY_DAYS - 1)
+    start = AS_OF - timedelta(days=spec.days - 1)
     dates = np.arange(np.datetime64(start), np.datetime64(AS_OF) + 1)
     stores, store_region, scale, postals, postal_df, carry_p = _build_stores(rng, regions, spec)
     products, cat_idx, base, price, roles = _build_products(rng, spec.skus)
