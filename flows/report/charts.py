@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import matplotlib as mpl
 import polars as pl
 from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -92,12 +91,11 @@ def _times_axis(ax: Axes, values: Sequence[float]) -> None:
 
 
 def _pattern_label(row: dict[str, object], kind: str) -> str:
-    parts = [
-        row.get("name") or row.get("sku"),
-        row.get("event_type") if kind == "event_uplift" else None,
-        row.get("region"),
-    ]
-    return label(" \u00b7 ".join(str(p) for p in parts if p is not None))
+    """Return "REGION · event · product": only the product's name is shortened, so two rows of one
+    product in two regions stay apart."""
+    context = [row.get("region"), row.get("event_type") if kind == "event_uplift" else None]
+    product = label(row.get("name") or row.get("sku"), 34)
+    return " \u00b7 ".join([label(str(p), 24) for p in context if p is not None] + [product])
 
 
 def _whiskers(rows: pl.DataFrame) -> tuple[list[float], list[float]]:
@@ -195,57 +193,6 @@ def prestock_chart(prestock: pl.DataFrame, *, top: int = 20) -> str | None:
         ax.set_title("Extra units to pre-stock, by event type and region")
         ax.set_xlabel("extra units over the event window, all stores and SKUs")
         return svg_of(fig)
-
-
-def forecast_chart(chain: pl.DataFrame, regions: pl.DataFrame | None = None, *, top: int = 8) -> str | None:
-    """Return a line chart of forecast units per day: the chain total (``chain``: date, units) and, in a
-    second panel, each region (``regions``: date, region, units; the ``top`` largest, the rest summed
-    as "other"), or None when there is no forecast."""
-    if chain.height == 0:
-        return None
-    chain = chain.sort("date")
-    has_regions = regions is not None and regions.height > 0 and regions["region"].n_unique() > 1
-    with _figure("forecast", 7.2, 4.6 if has_regions else 2.6) as fig:
-        axes = fig.subplots(2 if has_regions else 1, 1, sharex=True, squeeze=False)[:, 0]
-        axes[0].plot(chain["date"].to_list(), chain["units"].to_list(), color=MAIN_MODEL_COLOR, linewidth=2)
-        axes[0].set_title("Forecast units per day, whole chain")
-        if has_regions and regions is not None:
-            _region_lines(axes[1], regions, top)
-        for ax in axes:
-            ax.set_ylim(bottom=0)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        locator = AutoDateLocator()
-        axes[-1].xaxis.set_major_locator(locator)
-        axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        return svg_of(fig)
-
-
-def _region_lines(ax: Axes, regions: pl.DataFrame, top: int) -> None:
-    totals = (
-        regions.group_by("region")
-        .agg(pl.col("units").sum())
-        .sort("units", "region", descending=[True, False])
-    )
-    keep = totals["region"].head(top).to_list()
-    named = regions.with_columns(
-        pl.when(pl.col("region").is_in(keep))
-        .then(pl.col("region"))
-        .otherwise(pl.lit("other"))
-        .alias("region")
-    )
-    daily = named.group_by("date", "region").agg(pl.col("units").sum()).sort("date")
-    order = keep + (["other"] if len(keep) < totals.height else [])
-    for i, region in enumerate(order):
-        part = daily.filter(pl.col("region") == region)
-        ax.plot(
-            part["date"].to_list(),
-            part["units"].to_list(),
-            color=PALETTE[i % len(PALETTE)],
-            linewidth=1.3,
-            label=label(region, 24),
-        )
-    ax.set_title("Forecast units per day, by region")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 
 
 def is_main_model(model: str) -> bool:
