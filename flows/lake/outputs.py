@@ -76,7 +76,11 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_table(df: pl.DataFrame, path: Path, *, csv: Path | None = None) -> None:
-    """Write ``df`` as Parquet (and CSV when asked), each atomically."""
+    """Write ``df`` as Parquet, each file atomically; when ``csv`` is given, also the files people open
+    in a spreadsheet: that CSV (rounded, formula-escaped) and an .xlsx beside it (identifiers as text)."""
+    from flows.lake.spreadsheet import write_csv, write_xlsx
+
     atomic_write(path, df.write_parquet)
     if csv is not None:
-        atomic_write(csv, df.write_csv)
+        atomic_write(csv, lambda tmp: write_csv(df, tmp))
+        atomic_write(csv.with_suffix(".xlsx"), lambda tmp: write_xlsx(df, tmp))
