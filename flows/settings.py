@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from flows.lake.settings import IngestSettings
+from flows.report.settings import ReportSettings
 from models.advice.settings import AssortmentSettings
 from models.demand import DemandSettings, ModelSettings
 from models.mining.settings import MiningSettings
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     mining: MiningSettings = MiningSettings()
     assortment: AssortmentSettings = AssortmentSettings()
+    report: ReportSettings = ReportSettings()
 
     def demand(self) -> DemandSettings:
         """The demand model's narrow settings."""
