@@ -119,6 +119,22 @@ def fmt_date(value: Any) -> str:
     return value.strftime("%a %-d %b %Y") if hasattr(value, "strftime") else str(value)
 
 
+def fmt_exact(value: Any) -> str:
+    """Return a count in full ("1,006"), for a tooltip beside its rounded form."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else fmt_sig(value)
+
+
+def fmt_span(start: Any, end: Any) -> str:
+    """Return a date range briefly: "14\u201317 Jul", "30 Jun \u2013 2 Jul" ("" when the start is missing)."""
+    if _missing(start) or not hasattr(start, "strftime"):
+        return ""
+    if _missing(end) or not hasattr(end, "strftime") or end == start:
+        return start.strftime("%-d %b")
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}\u2013{end.strftime('%-d %b')}"
+    return f"{start.strftime('%-d %b')} \u2013 {end.strftime('%-d %b')}"
+
+
 def environment() -> Environment:
     """Return the Jinja2 environment of the report templates, autoescaping, with the number filters."""
     env = Environment(
@@ -136,6 +152,8 @@ def environment() -> Environment:
         pval=fmt_p,
         offset=fmt_offset,
         day=fmt_date,
+        span=fmt_span,
+        exact=fmt_exact,
     )
     return env
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -88,3 +89,20 @@ def test_validation_details_count_failures() -> None:
         }
     )
     assert q["validation"]["tables"][0]["details"] == {"rows": 10, "failed": 2}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (date(2025, 7, 14), date(2025, 7, 17), "14\u201317 Jul"),
+        (date(2025, 6, 30), date(2025, 7, 2), "30 Jun \u2013 2 Jul"),
+        (date(2025, 7, 14), None, "14 Jul"),
+        (None, None, ""),
+    ],
+)
+def test_fmt_span(start: date | None, end: date | None, expected: str) -> None:
+    assert common.fmt_span(start, end) == expected
+
+
+def test_exact_counts_for_tooltips() -> None:
+    assert (common.fmt_exact(1006), common.fmt_num(1006)) == ("1,006", "1,010")
