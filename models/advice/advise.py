@@ -149,7 +149,7 @@ def plan_event(
         return EventPlan(
             plan,
             f"{plan.height} order lines for {plan['store_id'].n_unique()} stores and "
-            f"{plan['sku'].n_unique()} SKUs; first order by {plan['stock_by'].min()}.",
+            f"{plan['sku'].n_unique()} SKUs; first order by {plan['stock_by'].min()!s}.",
         )
     sig = significant_event_patterns(patterns, fdr_alpha=fdr_alpha).filter(pl.col("event_type") == kind)
     where = sorted(set(sig["region"].to_list()))

@@ -186,8 +186,7 @@ def assortment_backtest(
         return pl.DataFrame(schema=ASSORTMENT_BACKTEST_SCHEMA)
     return (
         pl.concat(parts)
-        .select(ASSORTMENT_BACKTEST_SCHEMA.names())
-        .cast(dict(ASSORTMENT_BACKTEST_SCHEMA))
+        .select(pl.col(c).cast(t) for c, t in ASSORTMENT_BACKTEST_SCHEMA.items())
         .sort("cutoff", "store_id", "strategy")
     )
 
@@ -294,8 +293,10 @@ def actual_risers(
     )
     # day-to-day noise beyond counting (promotions, weather, shelf gaps): the robust spread of the
     # log changes of the SKUs with enough units, most of which the event did not touch
-    steady = own.filter(pl.col("base") >= 4 * min_units)["log_lift"]
-    extra_var = float((1.4826 * (steady - steady.median()).abs().median()) ** 2) if steady.len() > 10 else 0.0
+    steady = own.filter(pl.col("base") >= 4 * min_units).select(
+        mad=(pl.col("log_lift") - pl.col("log_lift").median()).abs().median(), n=pl.len()
+    )
+    extra_var = (1.4826 * float(steady["mad"][0])) ** 2 if steady["n"][0] > 10 else 0.0
     z = pl.col("log_lift") / (pl.col("count_var") + extra_var).sqrt()
     risen = own.filter(
         (pl.col("win") >= min_units)
