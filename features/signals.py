@@ -1,5 +1,6 @@
 """Pure polars pipes behind pattern mining: cleaned daily sales, weekly totals, online demand by region,
-event instances with their windows and baselines.
+the region x SKU x day demand panel the event miner fits, event instances, their window days and
+clusters.
 
 Every function takes and returns LazyFrames (reference tables are passed as LazyFrames too, call
 ``.lazy()`` on a DataFrame); nothing here reads files or collects. Weeks start on Monday
@@ -25,9 +26,11 @@ def week_of(col: str = "date") -> pl.Expr:
 def clean_store_sales(sales: pl.LazyFrame, stores: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     """Store sales up to ``as_of`` with the store's region.
 
-    Returns columns date, week, dow (1 = Monday), store_id, region, sku, units (float), stockout (bool).
-    ``stockout`` marks censored days (on_hand == 0 with units <= 0): demand there is unknown, so callers
-    leave those days out of both observed and expected demand.
+    Returns columns date, week, dow (1 = Monday), store_id, region, sku, units (float), censored (bool),
+    stockout (bool). ``censored`` marks days that ended with an empty shelf (on_hand == 0): demand was
+    at least the units sold, maybe more. ``stockout`` marks the censored days with nothing sold (the
+    shelf was empty all day): demand there is unknown, so weekly callers leave those days out of both
+    observed and expected demand.
     """
     on_hand = pl.col("on_hand") if "on_hand" in sales.collect_schema().names() else pl.lit(None)
     return (
@@ -41,6 +44,7 @@ def clean_store_sales(sales: pl.LazyFrame, stores: pl.LazyFrame, *, as_of: date)
             "region",
             "sku",
             pl.col("units").cast(pl.Float64).fill_null(0.0),
+            (on_hand.cast(pl.Float64) == 0).fill_null(False).alias("censored"),
             ((on_hand.cast(pl.Float64) == 0) & (pl.col("units") <= 0)).fill_null(False).alias("stockout"),
         )
     )
@@ -99,30 +103,11 @@ def online_region_units(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, a
     )
 
 
-def sku_dow_factors(clean_sales: pl.LazyFrame, *, prior_units: float = 20.0) -> pl.LazyFrame:
-    """Chain-wide day-of-week index per SKU: mean units on that weekday / mean units over all weekdays.
-
-    Shrunk toward 1 by ``prior_units`` pseudo-units so slow sellers get a flat profile instead of noise.
-    Returns columns sku, dow, dow_factor (averaging ~1 over the week).
-    """
-    days_per_dow = clean_sales.select("date", "dow").unique().group_by("dow").agg(pl.len().alias("n_days"))
-    per_dow = (
-        clean_sales.filter(~pl.col("stockout"))
-        .group_by("sku", "dow")
-        .agg(pl.col("units").sum().clip(lower_bound=0))
-        .join(days_per_dow, on="dow")
-        .with_columns((pl.col("units") / pl.col("n_days")).alias("rate"))
-    )
-    mean_rate = pl.col("rate").mean().over("sku")
-    prior = prior_units / pl.col("n_days").sum().over("sku")
-    return per_dow.select("sku", "dow", ((pl.col("rate") + prior) / (mean_rate + prior)).alias("dow_factor"))
-
-
 def event_instances(events: pl.LazyFrame, regions: pl.LazyFrame, *, lead_days: int) -> pl.LazyFrame:
     """One row per (event_id, region) hit, with ``ALL`` expanded to every region in ``regions``.
 
     Returns columns event_id, event_type, region, start_date, end_date, window_start
-    (start_date - lead_days).
+    (start_date - lead_days), chain_wide (the event was listed for ``ALL`` regions).
     """
     everywhere = (
         events.filter(pl.col("region") == CHAIN_WIDE)
@@ -132,7 +117,12 @@ def event_instances(events: pl.LazyFrame, regions: pl.LazyFrame, *, lead_days: i
     named = events.filter(pl.col("region") != CHAIN_WIDE)
     cols = ["event_id", "event_type", "region", "start_date", "end_date"]
     return (
-        pl.concat([named.select(cols), everywhere.select(cols)])
+        pl.concat(
+            [
+                named.select(cols).with_columns(pl.lit(False).alias("chain_wide")),
+                everywhere.select(cols).with_columns(pl.lit(True).alias("chain_wide")),
+            ]
+        )
         .unique(["event_id", "region"], keep="first", maintain_order=True)
         .with_columns((pl.col("start_date") - timedelta(days=lead_days)).alias("window_start"))
     )
@@ -158,22 +148,162 @@ def event_window_days(instances: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def event_baseline_days(instances: pl.LazyFrame, *, baseline_days: int) -> pl.LazyFrame:
-    """The baseline days of each instance: the ``baseline_days`` days before its window, minus any day
-    inside any event window of the same region (so one event does not inflate another's baseline).
+def pair_weights(clean_sales: pl.LazyFrame) -> pl.LazyFrame:
+    """Per store x SKU: region, first and last sale date and weight (mean units per uncensored day).
 
-    Returns columns event_id, region, date, dow.
+    The weight is how much of its region's demand for the SKU a store takes: a day on which the store
+    is out of stock takes its weight out of the region's exposure. Returns columns store_id, region,
+    sku, first, last, weight.
     """
-    busy = event_window_days(instances).select("region", "date").unique()
     return (
-        instances.with_columns(
-            pl.date_ranges(
-                pl.col("window_start") - timedelta(days=baseline_days),
-                pl.col("window_start") - timedelta(days=1),
-                "1d",
-            ).alias("date")
+        clean_sales.group_by("store_id", "region", "sku")
+        .agg(
+            pl.col("date").min().alias("first"),
+            pl.col("date").max().alias("last"),
+            pl.col("units").filter(~pl.col("censored")).sum().clip(lower_bound=0).alias("units"),
+            pl.col("censored").sum().alias("censored_days"),
         )
+        .with_columns(
+            ((pl.col("last") - pl.col("first")).dt.total_days() + 1 - pl.col("censored_days")).alias("days")
+        )
+        .select(
+            "store_id",
+            "region",
+            "sku",
+            "first",
+            "last",
+            ((pl.col("units") + 0.5) / (pl.col("days").clip(lower_bound=0) + 1)).alias("weight"),
+        )
+    )
+
+
+def daily_online_units(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Online units per ship-to region, SKU and order date (net of returns, never below 0).
+
+    Returns columns region, sku, date, units.
+    """
+    return (
+        orders.filter(pl.col("order_date") <= as_of)
+        .join(
+            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
+            on="ship_postal_code",
+            how="inner",
+        )
+        .group_by("region", "sku", pl.col("order_date").alias("date"))
+        .agg(pl.col("units").cast(pl.Float64).sum().clip(lower_bound=0))
+    )
+
+
+def _online_weights(online: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Per region x SKU bought online: first day of online trade in the chain and mean daily units."""
+    start = online.select(pl.col("date").min().alias("first"))
+    return (
+        online.group_by("region", "sku")
+        .agg(pl.col("units").sum())
+        .filter(pl.col("units") > 0)
+        .join(start, how="cross")
+        .with_columns(
+            pl.lit(as_of).alias("last"),
+            (pl.col("units") / ((pl.lit(as_of) - pl.col("first")).dt.total_days() + 1)).alias("weight"),
+        )
+        .select("region", "sku", "first", "last", "weight")
+    )
+
+
+def daily_panel(
+    clean_sales: pl.LazyFrame, online: pl.LazyFrame | None, *, as_of: date
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Region x SKU x day demand panel, and the censored store parts of its rows.
+
+    A row's ``y`` is the units of its uncensored stores plus the region's online units; ``exposure`` is
+    the weight of the stores carrying the SKU that day and not out of stock all day, plus the region's
+    online weight. A store that sold some units and ended the day with an empty shelf is a censored
+    part: its demand was at least what it sold (the second frame: region, sku, date, sold, weight).
+    Returns (panel with columns region, sku, date, y, exposure; censored parts).
+    """
+    weights = pair_weights(clean_sales)
+    spans = [weights.select("region", "sku", "first", "last", "weight")]
+    if online is not None:
+        spans.append(_online_weights(online, as_of=as_of))
+    span = pl.concat(spans)
+    starts = span.group_by("region", "sku", pl.col("first").alias("date")).agg(
+        pl.col("weight").sum().alias("up")
+    )
+    ends = span.group_by("region", "sku", (pl.col("last") + timedelta(days=1)).alias("date")).agg(
+        pl.col("weight").sum().alias("down")
+    )
+    flagged = clean_sales.join(weights.select("store_id", "sku", "weight"), on=["store_id", "sku"])
+    out_all_day = (
+        flagged.filter(pl.col("censored") & (pl.col("units") <= 0))
+        .group_by("region", "sku", "date")
+        .agg(pl.col("weight").sum().alias("out"))
+    )
+    store_units = (
+        clean_sales.filter(~pl.col("censored"))
+        .group_by("region", "sku", "date")
+        .agg(pl.col("units").sum().clip(lower_bound=0).alias("store_units"))
+    )
+    grid = (
+        span.group_by("region", "sku")
+        .agg(pl.col("first").min())
+        .with_columns(pl.date_ranges("first", pl.lit(as_of), "1d").alias("date"))
         .explode("date")
-        .join(busy, on=["region", "date"], how="anti")
-        .select("event_id", "region", "date", pl.col("date").dt.weekday().cast(pl.Int8).alias("dow"))
+        .select("region", "sku", "date")
+    )
+    keys = ["region", "sku", "date"]
+    panel = (
+        grid.join(starts, on=keys, how="left")
+        .join(ends, on=keys, how="left")
+        .join(out_all_day, on=keys, how="left")
+        .join(store_units, on=keys, how="left")
+        .sort(keys)
+        .with_columns(
+            (pl.col("up").fill_null(0.0) - pl.col("down").fill_null(0.0))
+            .cum_sum()
+            .over("region", "sku")
+            .alias("w")
+        )
+        .with_columns((pl.col("w") - pl.col("out").fill_null(0.0)).alias("exposure"))
+    )
+    if online is not None:
+        panel = panel.join(online.rename({"units": "online_units"}), on=keys, how="left")
+    else:
+        panel = panel.with_columns(pl.lit(None, pl.Float64).alias("online_units"))
+    panel = panel.select(
+        *keys,
+        (pl.col("store_units").fill_null(0.0) + pl.col("online_units").fill_null(0.0)).alias("y"),
+        "exposure",
+    ).filter(pl.col("exposure") > 1e-9)
+    parts = flagged.filter(pl.col("censored") & (pl.col("units") > 0)).select(
+        *keys, pl.col("units").alias("sold"), "weight"
+    )
+    return panel, parts
+
+
+def event_days(instances: pl.LazyFrame, *, cluster_gap_days: int) -> pl.LazyFrame:
+    """Each day inside a window of an event type in a region, with its offset and cluster.
+
+    ``instances`` is ``event_instances`` output (with chain_wide). Where windows of one type overlap,
+    a day belongs to the event it falls *during* (else to the next event's lead days). Windows of one
+    type in one region less than ``cluster_gap_days`` apart form one cluster (they share weather,
+    news and stock, so they are one independent observation); the cluster is named by its first day.
+    Returns columns event_type, region, date, offset, cluster (date), chain_wide.
+    """
+    ordered = instances.sort("event_type", "region", "window_start")
+    prev_end = pl.col("end_date").cum_max().shift(1).over("event_type", "region")
+    gap = (pl.col("window_start") - prev_end).dt.total_days()
+    clusters = ordered.with_columns(
+        (gap.fill_null(cluster_gap_days + 1) > cluster_gap_days)
+        .cast(pl.Int32)
+        .cum_sum()
+        .over("event_type", "region")
+        .alias("run")
+    ).with_columns(pl.col("window_start").min().over("event_type", "region", "run").alias("cluster"))
+    return (
+        clusters.with_columns(pl.date_ranges("window_start", "end_date", "1d").alias("date"))
+        .explode("date")
+        .with_columns((pl.col("date") - pl.col("start_date")).dt.total_days().cast(pl.Int32).alias("offset"))
+        .sort("event_type", "region", "date", pl.col("offset") < 0, pl.col("offset").abs())
+        .unique(["event_type", "region", "date"], keep="first", maintain_order=True)
+        .select("event_type", "region", "date", "offset", "cluster", "chain_wide")
     )

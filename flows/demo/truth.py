@@ -48,3 +48,54 @@ def compare_with_truth(patterns_path: Path, truth_path: Path) -> dict[str, Any]:
         + f"; patterns on no-effect event types: {false_hits}"
     )
     return result
+
+
+def _keys(kind: str) -> list[str]:
+    return ["region", "sku", "event_type"] if kind == "event_uplift" else ["region", "sku"]
+
+
+def _planted_frame(truth: dict[str, Any], kind: str) -> pl.DataFrame:
+    rows = [{k: p[k] for k in (*_keys(kind), "lift") if k in p} for p in truth.get(kind, [])]
+    schema = {"region": pl.String, "sku": pl.String, "event_type": pl.String, "lift": pl.Float64}
+    return pl.DataFrame(rows, schema={k: schema[k] for k in (*_keys(kind), "lift")})
+
+
+def mining_quality(patterns: pl.DataFrame, truth: dict[str, Any]) -> dict[str, float | int]:
+    """Precision, recall and median relative lift error of each kind against the planted truth.
+
+    A reported pattern is true when the same (region, sku[, event_type]) was planted (affinity: in the
+    same direction). Chain-wide rows (region ``ALL``) are scored apart: true when the SKU was planted
+    for that event type in every region. Also counts the patterns on no-effect event types.
+    """
+    out: dict[str, float | int] = {}
+    regions = {p["region"] for kind in ("event_uplift",) for p in truth.get(kind, [])}
+    for kind in ("event_uplift", "local_affinity", "latent_demand"):
+        keys = _keys(kind)
+        found = patterns.filter((pl.col("kind") == kind) & (pl.col("region") != "ALL")).select(*keys, "lift")
+        planted = _planted_frame(truth, kind)
+        if kind == "local_affinity":
+            found = found.with_columns((pl.col("lift") > 1).alias("up"))
+            planted = planted.with_columns((pl.col("lift") > 1).alias("up"))
+            keys = [*keys, "up"]
+        hits = found.join(planted, on=keys, suffix="_planted")
+        out[f"{kind}.reported"] = found.height
+        out[f"{kind}.planted"] = planted.height
+        out[f"{kind}.recall"] = hits.height / planted.height if planted.height else float("nan")
+        out[f"{kind}.precision"] = hits.height / found.height if found.height else float("nan")
+        if kind != "latent_demand" and hits.height:
+            err = (hits["lift"] / hits["lift_planted"] - 1).abs()
+            out[f"{kind}.median_lift_error"] = float(err.median())
+    chain = patterns.filter((pl.col("kind") == "event_uplift") & (pl.col("region") == "ALL"))
+    everywhere = (
+        _planted_frame(truth, "event_uplift")
+        .group_by("event_type", "sku")
+        .agg(pl.col("region").n_unique().alias("n"))
+        .filter(pl.col("n") == len(regions))
+    )
+    out["event_uplift.chain_reported"] = chain.height
+    out["event_uplift.chain_true"] = chain.join(everywhere, on=["event_type", "sku"]).height
+    null_types = truth.get("null_event_types", [])
+    out["null_event_patterns"] = patterns.filter(
+        (pl.col("kind") == "event_uplift") & pl.col("event_type").is_in(null_types)
+    ).height
+    return out

@@ -1,270 +1,285 @@
-"""Event uplift: how much more a SKU sells in a region around an event type than it would without it.
+"""Event uplift: how much more a SKU is demanded in a region around an event type than it would be
+without the event.
 
-Method (per event instance = one event_id in one region, then across instances):
+Method (imputation event study, after Borusyak, Jaravel and Spiess 2024):
 
-* Expected demand: each store x SKU pair's baseline rate over the ``baseline_days`` before the event
-  window (days inside any event window of that region and stockout days left out), day-of-week adjusted
-  with the SKU's chain-wide weekday index. Only pairs on sale over the whole baseline and still on sale
-  when the window opens count, so a listing or delisting does not look like an event.
-* Observed demand: the same pairs' units over the window [start - lead_days, end], stockout days left
-  out of observed and expected alike, summed over the region's stores.
-* Per instance: log ratio l = log((O + 0.5) / (E + 0.5)). Stores hit by one event share its weather,
-  news and supply, so the *event* is the independent observation, not the store.
-* Two windows per hypothesis: [start - lead_days, end] and [start, end]; see
-  ``event_uplift_hypotheses``.
-* Across instances of an event type in a region: one-sided t-test of mean(l) > 0 with n - 1 degrees of
-  freedom; the variance is floored at the Poisson sampling variance (1/O + 1/baseline units) so two
-  events that happen to agree closely do not look infinitely precise. lift = exp(mean l) (the typical
-  event's ratio), 95% CI = exp(mean l +- t * se).
-* Peak offset: the day offset from start_date with the highest pooled observed/expected ratio, among
-  offsets that at least half of the events reach.
+* Panel: demand per region x SKU x day (``features.signals.daily_panel``): units of the stores that
+  were not out of stock, plus the region's online orders, over an exposure (the weight of the stores
+  carrying the SKU that day, plus online). A store-day that ended with an empty shelf is censored:
+  its demand was at least what it sold, and it enters by EM (``models.mining.effects``).
+* Counterfactual, per event type: a Poisson model with fixed effects, region x SKU level, region x
+  SKU x ``event_block_days`` block (season, trend, local drift), SKU x weekday and SKU x day of month
+  (paydays), plus lead / during effects of every *other* event type, fitted on the days outside this
+  type's windows only; then a shrunk SKU x date effect fitted on the regions outside the windows that
+  day (chain-wide shocks: weather, holidays, promotions, the economy). The type's window days are
+  predicted from these effects. Regions the event did not hit on the same dates are the control
+  group (difference in differences); a chain-wide event has none, and its days are predicted from
+  the block, weekday and day-of-month effects (the same weeks' level and the calendar).
+* Observed / expected per window day; lift = sum(observed) / sum(expected) over the window, the
+  *mean* lift (each day and event weighted by its expected demand): extra units = expected x
+  (lift - 1) holds on average, which is what pre-stock plans with.
+* Independent observations: windows of one type in one region less than ``event_cluster_gap_days``
+  apart form one cluster (they share weather, news and stock). The log lift has a cluster-robust
+  variance and is tested > 0 with a t distribution on clusters - 1 degrees of freedom.
+* Two windows per hypothesis: [start - lead_days, end] and [start, end]; both enter the FDR family.
+* Chain-wide event types (``ALL`` rows in events.csv) are also tested for the chain as a whole (region
+  ``ALL``), pooling every region's demand per event.
+* Peak offset: the day from start_date with the highest pooled observed / expected among the days
+  that at least half of the clusters reach.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
-from features.signals import event_baseline_days, event_instances, event_window_days, sku_dow_factors
+from data_contracts.schemas import CHAIN_WIDE
+from features.signals import daily_panel, event_days, event_instances
+from models.mining.effects import Censored, Effect, fill_censored, fit_effects, linear_predictor
 from models.mining.settings import MiningSettings
+from models.mining.stats import clustered_ratio_test
 
-INSTANCE_KEYS = ("event_id", "event_type", "region", "sku")
 HYPOTHESIS_KEYS = ("event_type", "region", "sku")
+BASE_EFFECTS = ("delta", "drift", "dow", "dom")
+# pseudo-counts at "no deviation": a block with no sale stays finite, weekdays and days of month of a
+# slow seller stay near flat, a date seen in few control rows near no shock
+PRIORS = {"delta": 0.1, "drift": 1.0, "dow": 0.5, "dom": 0.5, "gamma": 0.5}
+CELL_SCHEMA = pl.Schema(
+    {
+        "event_type": pl.String,
+        "region": pl.String,
+        "sku": pl.String,
+        "cluster": pl.Date,
+        "offset": pl.Int32,
+        "chain_wide": pl.Boolean,
+        "observed": pl.Float64,
+        "expected": pl.Float64,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Design:
+    """The panel as arrays: counts, exposure, censored parts, every effect's level codes, and per event
+    type the panel rows inside its windows (row, region, sku, offset, cluster, chain_wide)."""
+
+    y: np.ndarray
+    exposure: np.ndarray
+    censored: Censored
+    codes: dict[str, np.ndarray]
+    windows: dict[str, pl.DataFrame]
+    block_position: np.ndarray  # where in its block a row lies, -0.5 .. 0.5 (the drift's covariate)
+
+    def effects(self, names: list[str], start: dict[str, Effect] | None = None) -> list[Effect]:
+        """Fresh effects (or copies of ``start``'s) for ``names``."""
+        start = start or {}
+        return [start[n].warm() if n in start else self._new(n) for n in names]
+
+    def _new(self, name: str) -> Effect:
+        if name == "drift":  # a log-linear trend inside each region x SKU block
+            return Effect(name, self.codes["delta"], PRIORS[name], slope_of=self.block_position)
+        return Effect(name, self.codes[name], PRIORS.get(name, 0.5))
 
 
 def usable_instances(
     events: pl.LazyFrame, regions: pl.LazyFrame, *, first: date, as_of: date, settings: MiningSettings
 ) -> pl.LazyFrame:
-    """Event instances whose window ends by ``as_of`` and whose baseline starts on or after ``first``.
-
-    Returns the columns of ``features.signals.event_instances``.
-    """
+    """Event instances whose window ends by ``as_of`` and starts on or after ``first``."""
     return event_instances(events, regions, lead_days=settings.event_lead_days).filter(
-        (pl.col("end_date") <= as_of)
-        & (pl.col("window_start") - timedelta(days=settings.event_baseline_days) >= first)
+        (pl.col("end_date") <= as_of) & (pl.col("window_start") >= first)
     )
 
 
-def _baseline_pairs(
-    sales: pl.LazyFrame, instances: pl.LazyFrame, dow: pl.LazyFrame, *, baseline_days: int
-) -> pl.LazyFrame:
-    """Store x SKU pairs with a positive day-of-week adjusted baseline rate for each instance.
+def _dense(col: str) -> pl.Expr:
+    return (pl.col(col).rank("dense") - 1).cast(pl.Int64)
 
-    Returns columns event_id, event_type, region, store_id, sku, rate (units per average weekday),
-    base_units.
+
+def build_design(
+    panel: pl.DataFrame, parts: pl.DataFrame, days: pl.DataFrame, *, first: date, block_days: int
+) -> Design:
+    """Arrays for the fits from the panel, its censored parts and the event window days."""
+    p = panel.sort("region", "sku", "date").with_row_index("row", offset=0)
+    p = p.with_columns(
+        _dense("region").alias("r"),
+        _dense("sku").alias("k"),
+        (pl.col("date") - first).dt.total_days().cast(pl.Int64).alias("t"),
+    )
+    n_k, n_t = int(p["k"].max() or 0) + 1, int(p["t"].max() or 0) + 1
+    rk = pl.col("r") * n_k + pl.col("k")
+    coded = p.select(
+        (rk * (n_t // block_days + 1) + pl.col("t") // block_days).alias("delta"),
+        (pl.col("k") * 7 + pl.col("date").dt.weekday() - 1).alias("dow"),
+        (pl.col("k") * 31 + pl.col("date").dt.day() - 1).alias("dom"),
+        (pl.col("k") * n_t + pl.col("t")).alias("gamma"),
+    )
+    codes = {c: coded[c].to_numpy().astype(np.int64) for c in coded.columns}
+    windows: dict[str, pl.DataFrame] = {}
+    for (etype,), d in days.partition_by("event_type", as_dict=True).items():
+        w = p.select("row", "region", "sku", "date", "r", "k").join(
+            d.select("region", "date", "offset", "cluster", "chain_wide"), on=["region", "date"]
+        )
+        code = np.full(p.height, -1, dtype=np.int64)
+        lead_or_during = (w["offset"] >= 0).cast(pl.Int64)
+        code[w["row"].to_numpy()] = ((w["r"] * n_k + w["k"]) * 2 + lead_or_during).to_numpy()
+        codes[f"event:{etype}"] = code
+        windows[str(etype)] = w.drop("r", "k", "date")
+    at = parts.join(p.select("region", "sku", "date", "row", "exposure"), on=["region", "sku", "date"])
+    censored = Censored(
+        at["row"].to_numpy().astype(np.int64),
+        at["sold"].to_numpy().astype(np.float64),
+        (at["weight"] / at["exposure"]).clip(upper_bound=1.0).to_numpy(),
+    )
+    position = ((p["t"] % block_days).to_numpy() + 0.5) / block_days - 0.5
+    return Design(p["y"].to_numpy(), p["exposure"].to_numpy(), censored, codes, windows, position)
+
+
+def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.ndarray]:
+    """Per event type: expected demand on each of its window rows had the type not happened.
+
+    A first fit over all rows (every type with its own lead / during effect) is the starting point of
+    one fit per type on the rows outside that type's windows, so an event's own days never shape its
+    baseline; the type's rows are then predicted, with a shrunk SKU x date effect of the rows outside
+    the type's windows that day.
     """
-    base_days = event_baseline_days(instances, baseline_days=baseline_days)
-    # weekday-weighted count of usable baseline days, per instance and SKU
-    weight_all = (
-        base_days.group_by("event_id", "region", "dow")
-        .agg(pl.len().alias("n"))
-        .join(dow, on="dow")
-        .group_by("event_id", "region", "sku")
-        .agg((pl.col("n") * pl.col("dow_factor")).sum().alias("w_all"))
-    )
-    per_pair = (
-        sales.join(base_days.select("event_id", "region", "date"), on=["region", "date"])
-        .join(dow, on=["sku", "dow"], how="left")
-        .group_by("event_id", "region", "store_id", "sku")
-        .agg(
-            pl.col("units").filter(~pl.col("stockout")).sum().alias("base_units"),
-            pl.col("dow_factor").fill_null(1.0).filter(pl.col("stockout")).sum().alias("w_stock"),
+    types = sorted(design.windows)
+    offset = float(np.log(max(design.y.sum(), 1e-9) / max(design.exposure.sum(), 1e-9)))
+    start = {e.name: e for e in design.effects([*BASE_EFFECTS, *(f"event:{t}" for t in types)])}
+    fit_effects(design.y, design.exposure, list(start.values()), censored=design.censored, offset=offset)
+    every = np.arange(len(design.y))
+    out: dict[str, np.ndarray] = {}
+    for t in types:
+        rows = design.windows[t]["row"].to_numpy()
+        outside = np.ones(len(design.y), dtype=bool)
+        outside[rows] = False
+        effects = design.effects([*BASE_EFFECTS, *(f"event:{o}" for o in types if o != t)], start)
+        fit_effects(
+            design.y,
+            design.exposure,
+            effects,
+            mask=outside,
+            censored=design.censored,
+            offset=offset,
+            max_sweeps=max_sweeps,
         )
-    )
-    span = sales.group_by("store_id", "sku").agg(
-        pl.col("date").min().alias("first_sold"), pl.col("date").max().alias("last_sold")
-    )
-    return (
-        per_pair.join(weight_all, on=["event_id", "region", "sku"])
-        .join(instances.select("event_id", "event_type", "region", "window_start"), on=["event_id", "region"])
-        .join(span, on=["store_id", "sku"])
-        .filter(
-            (pl.col("first_sold") <= pl.col("window_start") - timedelta(days=baseline_days))
-            & (pl.col("last_sold") >= pl.col("window_start"))
-            & (pl.col("base_units") > 0)
-            & (pl.col("w_all") > pl.col("w_stock"))
-        )
-        .select(
-            "event_id",
-            "event_type",
-            "region",
-            "store_id",
-            "sku",
-            (pl.col("base_units") / (pl.col("w_all") - pl.col("w_stock"))).alias("rate"),
-            "base_units",
-        )
-    )
+        eta = linear_predictor(effects, every, offset)
+        shock = design.effects(["gamma"])[0]
+        fit_effects(design.y, design.exposure * np.exp(eta), [shock], mask=outside, max_sweeps=1)
+        out[t] = design.exposure[rows] * np.exp(eta[rows] + shock.on(rows))
+    return out
 
 
-def event_daily_demand(
-    sales: pl.LazyFrame, instances: pl.LazyFrame, *, baseline_days: int
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Observed and expected units per instance, SKU and window day.
+def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: int = 5) -> pl.DataFrame:
+    """Observed and expected demand per event type, region, SKU, cluster and offset (CELL_SCHEMA).
 
-    ``sales`` is ``features.signals.clean_store_sales`` output. Returns (daily, baseline): daily has
-    columns event_id, event_type, region, sku, offset, observed, expected; baseline has event_id,
-    event_type, region, sku, base_units (the baseline units behind ``expected``).
+    A censored store part on a window day counts at its expected demand given that it sold out, under
+    the lift of its region, SKU and offset estimated so far (EM, ``em_rounds`` rounds).
     """
-    dow = sku_dow_factors(sales)
-    pairs = _baseline_pairs(sales, instances, dow, baseline_days=baseline_days)
-    window = event_window_days(instances).drop("event_type")
-    censored = pl.col("stockout").fill_null(False)
-    daily = (
-        pairs.join(window, on=["event_id", "region"])
-        .join(dow, on=["sku", "dow"], how="left")
-        .join(
-            sales.select("store_id", "sku", "date", "units", "stockout"),
-            on=["store_id", "sku", "date"],
-            how="left",
+    frames = [pl.DataFrame(schema=CELL_SCHEMA)]
+    for t, w in design.windows.items():
+        rows, e = w["row"].to_numpy(), expected[t]
+        local = np.full(len(design.y), -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        cens = design.censored.take(local[design.censored.row] >= 0, local)
+        cell = (
+            w.select(pl.struct("region", "sku", "offset").rank("dense") - 1)
+            .to_series()
+            .to_numpy()
+            .astype(np.int64)
         )
-        .with_columns(
-            pl.when(censored).then(0.0).otherwise(pl.col("units").fill_null(0.0)).alias("observed"),
-            pl.when(censored)
-            .then(0.0)
-            .otherwise(pl.col("rate") * pl.col("dow_factor").fill_null(1.0))
-            .alias("expected"),
+        y = design.y[rows]
+        observed, lift = y, np.ones(int(cell.max(initial=-1)) + 1)
+        for _ in range(em_rounds if len(cens.row) else 0):
+            observed = fill_censored(y, e * lift[cell], cens)
+            lift = (np.bincount(cell, observed, len(lift)) + 1.0) / (np.bincount(cell, e, len(lift)) + 1.0)
+        frame = (
+            w.select("region", "sku", "offset", "cluster", "chain_wide")
+            .with_columns(
+                pl.lit(t).alias("event_type"), pl.Series("observed", observed), pl.Series("expected", e)
+            )
+            .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
+            .agg(pl.col("observed").sum(), pl.col("expected").sum())
         )
-        .group_by(*INSTANCE_KEYS, "offset")
-        .agg(pl.col("observed").sum(), pl.col("expected").sum())
-    )
-    baseline = pairs.group_by(*INSTANCE_KEYS).agg(pl.col("base_units").sum())
-    return daily, baseline
+        frames.append(frame.select(CELL_SCHEMA.names()).cast(dict(CELL_SCHEMA)))
+    return pl.concat(frames)
 
 
-def _peak_offsets(daily: pl.DataFrame) -> pl.DataFrame:
-    """Per hypothesis, the offset with the highest pooled observed/expected ratio (ties: earliest day)."""
-    per_offset = (
-        daily.group_by(*HYPOTHESIS_KEYS, "offset")
-        .agg(
-            pl.col("observed").sum(),
-            pl.col("expected").sum(),
-            pl.col("event_id").n_unique().alias("n_events"),
-        )
-        .with_columns(pl.col("n_events").max().over(HYPOTHESIS_KEYS).alias("n_max"))
-        # late offsets reached by only one long event are too noisy to call a peak
-        .filter((pl.col("n_events") * 2 >= pl.col("n_max")) & (pl.col("expected") > 0))
+def _peak_offsets(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per group, the offset with the highest pooled observed / expected among the offsets that at
+    least half of its clusters reach (ties: the earliest day)."""
+    per = (
+        cells.group_by(*keys, "offset")
+        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("cluster").n_unique().alias("n"))
+        .with_columns(pl.col("n").max().over(keys).alias("n_max"))
+        .filter((pl.col("n") * 2 >= pl.col("n_max")) & (pl.col("expected") > 0))
         .with_columns((pl.col("observed") / pl.col("expected")).alias("ratio"))
-        .sort([*HYPOTHESIS_KEYS, "offset"])
+        .sort(*keys, "offset")
     )
-    return per_offset.group_by(HYPOTHESIS_KEYS).agg(
-        pl.col("offset").get(pl.col("ratio").arg_max()).alias("peak_offset_days")
-    )
-
-
-def _per_event(daily: pl.DataFrame, baseline: pl.DataFrame, *, from_offset: int) -> pl.DataFrame:
-    """Per instance and SKU over window days with offset >= ``from_offset``: observed, expected, the log
-    ratio ``l`` and its Poisson variance ``pois_var``."""
-    return (
-        daily.filter(pl.col("offset") >= from_offset)
-        .group_by(INSTANCE_KEYS)
-        .agg(pl.col("observed").sum(), pl.col("expected").sum())
-        .join(baseline, on=list(INSTANCE_KEYS))
-        .filter(pl.col("expected") > 0)
-        .with_columns(
-            ((pl.col("observed").clip(lower_bound=0) + 0.5) / (pl.col("expected") + 0.5)).log().alias("l"),
-            (1 / (pl.col("observed").clip(lower_bound=0) + 0.5) + 1 / (pl.col("base_units") + 0.5)).alias(
-                "pois_var"
-            ),
-        )
+    return per.group_by(keys).agg(
+        pl.col("offset").get(pl.col("ratio").arg_max()).cast(pl.Int64).alias("peak_offset_days")
     )
 
 
-def _t_across_events(per_event: pl.DataFrame, *, min_support: int) -> pl.DataFrame:
-    """One-sided t-test of mean log ratio > 0 per hypothesis (see the module docstring)."""
-    grouped = (
-        per_event.group_by(HYPOTHESIS_KEYS)
-        .agg(
-            pl.len().alias("support"),
-            pl.col("l").mean().alias("mean_l"),
-            pl.col("l").var(ddof=1).fill_null(0.0).fill_nan(0.0).alias("var_l"),
-            pl.col("pois_var").mean(),
-            pl.col("observed").sum().alias("observed_units"),
-            pl.col("expected").sum().alias("expected_units"),
-        )
-        .filter(pl.col("support") >= min_support)
-        .sort(HYPOTHESIS_KEYS)
-    )
-    n = grouped["support"].to_numpy().astype(float)
-    mean_l = grouped["mean_l"].to_numpy()
-    se = np.sqrt(np.maximum(grouped["var_l"].to_numpy(), grouped["pois_var"].to_numpy()) / n)
-    # one event: no spread to estimate, fall back to the normal with the Poisson variance
-    df = np.maximum(n - 1, 1)
-    crit = np.where(n > 1, stats.t.ppf(0.975, df), stats.norm.ppf(0.975))
-    p = np.where(n > 1, stats.t.sf(mean_l / se, df), stats.norm.sf(mean_l / se))
-    return grouped.with_columns(
-        pl.Series("lift", np.exp(mean_l)),
-        pl.Series("ci_low", np.exp(mean_l - crit * se)),
-        pl.Series("ci_high", np.exp(mean_l + crit * se)),
-        pl.Series("p_value", p),
-    )
+def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.DataFrame:
+    """Test every (event_type, region, sku) on two windows, [-lead_days, end] and [0, end].
 
-
-def score_event_uplift(
-    daily: pl.DataFrame, baseline: pl.DataFrame, *, min_support: int, window_starts: tuple[int, ...] = (0,)
-) -> pl.DataFrame:
-    """Test every (event_type, region, sku) seen in at least ``min_support`` events, once per window.
-
-    ``window_starts`` are offsets from start_date where a tested window begins (it always ends on
-    end_date): e.g. (-7, 0) tests "the week before and during" and "during" as separate hypotheses.
-    Returns columns event_type, region, sku, window_start_offset_days, lift, ci_low, ci_high, support,
-    p_value (one-sided, lift > 1), peak_offset_days (over the whole daily frame), observed_units,
-    expected_units.
+    Regions are tested on their own; event types with chain-wide events also for the chain (region
+    ``ALL``, every region's demand pooled per event). Returns event_type, region, sku, support
+    (clusters), lift, ci_low, ci_high, p_value, observed_units, expected_units,
+    window_start_offset_days, peak_offset_days.
     """
-    tested = [
-        _t_across_events(_per_event(daily, baseline, from_offset=w), min_support=min_support).with_columns(
-            pl.lit(w, dtype=pl.Int64).alias("window_start_offset_days")
-        )
-        for w in sorted(set(window_starts))
-    ]
-    return (
-        pl.concat(tested)
-        .join(_peak_offsets(daily), on=list(HYPOTHESIS_KEYS), how="left")
-        .select(
-            *HYPOTHESIS_KEYS,
-            "window_start_offset_days",
-            "lift",
-            "ci_low",
-            "ci_high",
-            "support",
-            "p_value",
-            "peak_offset_days",
-            "observed_units",
-            "expected_units",
-        )
+    keys = list(HYPOTHESIS_KEYS)
+    chain = (
+        cells.filter(pl.col("chain_wide"))
+        .group_by("event_type", "sku", "cluster", "offset")
+        .agg(pl.col("observed").sum(), pl.col("expected").sum())
+        .with_columns(pl.lit(CHAIN_WIDE).alias("region"))
     )
+    cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected"]
+    both = pl.concat([cells.select(cols), chain.select(cols)])
+    tested = []
+    for w in sorted({-lead_days, 0}):
+        per_cluster = (
+            both.filter(pl.col("offset") >= w)
+            .group_by(*keys, "cluster")
+            .agg(pl.col("observed").sum(), pl.col("expected").sum())
+        )
+        t = clustered_ratio_test(per_cluster, keys).filter(pl.col("support") >= min_support)
+        tested.append(t.with_columns(pl.lit(w, pl.Int64).alias("window_start_offset_days")))
+    return pl.concat(tested).join(_peak_offsets(both, keys), on=keys, how="left")
 
 
 def event_uplift_hypotheses(
-    sales: pl.LazyFrame, events: pl.LazyFrame, regions: pl.LazyFrame, *, as_of: date, settings: MiningSettings
+    sales: pl.LazyFrame,
+    online: pl.LazyFrame | None,
+    events: pl.LazyFrame,
+    regions: pl.LazyFrame,
+    *,
+    as_of: date,
+    settings: MiningSettings,
 ) -> pl.DataFrame:
-    """Every event uplift hypothesis tested, with its statistics (see ``score_event_uplift``).
+    """Every event uplift hypothesis tested, with its statistics (see ``score_cells``).
 
-    Two windows are tested per (event_type, region, sku): the settings' window [start - lead, end]
-    (pre-event buying counts) and the event days alone [start, end] (a lift confined to the event is
-    not diluted by quiet lead days). Both enter the FDR family, so picking the better one later is paid
-    for. ``sales`` is ``features.signals.clean_store_sales`` output; ``regions`` has a ``region`` column
-    (the regions an ``ALL`` event reaches).
+    ``sales`` is ``features.signals.clean_store_sales`` output, ``online`` is
+    ``features.signals.daily_online_units`` output (None: stores only), ``regions`` has a ``region``
+    column (the regions an ``ALL`` event reaches).
     """
-    windows = (-settings.event_lead_days, 0)
     first = sales.select(pl.col("date").min()).collect().item()
-    if first is None:
-        empty = pl.DataFrame(schema=dict.fromkeys(INSTANCE_KEYS, pl.String))
-        return score_event_uplift(
-            empty.with_columns(
-                pl.lit(0, pl.Int64).alias("offset"),
-                pl.lit(0.0).alias("observed"),
-                pl.lit(0.0).alias("expected"),
-            ),
-            empty.with_columns(pl.lit(0.0).alias("base_units")),
-            min_support=settings.min_event_support,
-            window_starts=windows,
-        )
-    instances = usable_instances(events, regions, first=first, as_of=as_of, settings=settings)
-    daily, baseline = event_daily_demand(sales, instances, baseline_days=settings.event_baseline_days)
-    daily_df, baseline_df = pl.collect_all([daily, baseline])
-    return score_event_uplift(
-        daily_df, baseline_df, min_support=settings.min_event_support, window_starts=windows
-    )
+    cells = pl.DataFrame(schema=CELL_SCHEMA)
+    if first is not None:
+        instances = usable_instances(events, regions, first=first, as_of=as_of, settings=settings)
+        days = event_days(instances, cluster_gap_days=settings.event_cluster_gap_days)
+        panel, parts = daily_panel(sales, online if settings.event_use_online else None, as_of=as_of)
+        panel_df, parts_df, days_df = pl.collect_all([panel, parts, days])
+        if days_df.height and panel_df.height:
+            design = build_design(
+                panel_df,
+                parts_df,
+                days_df,
+                first=min(first, panel_df["date"].min()),
+                block_days=settings.event_block_days,
+            )
+            cells = window_cells(design, counterfactuals(design))
+    return score_cells(cells, lead_days=settings.event_lead_days, min_support=settings.min_event_support)

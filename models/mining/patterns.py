@@ -21,8 +21,9 @@ import polars as pl
 from scipy import stats
 
 from data_contracts.outputs import PATTERN_COLUMNS, PATTERN_KINDS, conform
+from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
-from features.signals import clean_store_sales, event_instances
+from features.signals import clean_store_sales, daily_online_units, event_instances
 from models.mining.affinity import affinity_hypotheses
 from models.mining.event_uplift import event_uplift_hypotheses
 from models.mining.latent import latent_hypotheses
@@ -38,7 +39,10 @@ def _event_rows(
 ) -> pl.DataFrame:
     """Event uplift hypotheses as pattern rows (before FDR)."""
     regions = tables.stores.lazy().select("region")
-    hyp = event_uplift_hypotheses(sales, tables.events.lazy(), regions, as_of=as_of, settings=settings)
+    online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
+    hyp = event_uplift_hypotheses(
+        sales, online, tables.events.lazy(), regions, as_of=as_of, settings=settings
+    )
     return hyp.with_columns(pl.lit("event_uplift").alias("kind"))
 
 
@@ -110,9 +114,10 @@ def explain(row: dict) -> str:
         event = str(row["event_type"]).replace("_", " ")
         lead = -(row.get("window_start_offset_days") or 0)
         when = f"In the {lead} days before and during" if lead > 0 else "During"
+        where = "across the chain" if region == CHAIN_WIDE else f"in {region}"
         return (
-            f"{when} {event} events in {region}, {name} sold {_fmt(lift)}x its normal rate "
-            f"({ci}, {row['support']} events){_peak_phrase(row['peak_offset_days'])}."
+            f"{when} {event} events {where}, demand for {name} ran at {_fmt(lift)}x the rate expected "
+            f"without the event ({ci}, {row['support']} events){_peak_phrase(row['peak_offset_days'])}."
         )
     if row["kind"] == "local_affinity":
         direction = "more" if lift > 1 else "less"

@@ -10,9 +10,22 @@ class MiningSettings(BaseModel):
 
     fdr_alpha: float = Field(0.05, gt=0, lt=1, description="Benjamini-Hochberg level over all hypotheses.")
     event_lead_days: int = Field(7, ge=0, description="Days before an event's start counted in its window.")
-    event_baseline_days: int = Field(56, gt=0, description="Days before the window used as baseline.")
+    event_baseline_days: int = Field(
+        56, gt=0, description="Days before an event the advice backtest treats as its baseline."
+    )
+    event_block_days: int = Field(
+        28, ge=7, description="Length of the region x SKU blocks whose level the event counterfactual keeps."
+    )
+    event_cluster_gap_days: int = Field(
+        7, ge=0, description="Windows of one event type in one region closer than this form one observation."
+    )
+    event_use_online: bool = Field(
+        True, description="Count the region's online orders as demand the event miner sees (never sold out)."
+    )
     min_event_support: int = Field(2, ge=1, description="Fewest events behind an event_uplift pattern.")
-    min_lift: float = Field(1.3, gt=1, description="Smallest event lift worth reporting.")
+    min_lift: float = Field(
+        1.3, ge=1, description="Smallest event lift worth reporting (a relevance filter; 1.0 reports all)."
+    )
     min_affinity_lift: float = Field(1.25, gt=1, description="Smallest local-affinity lift (or 1/lift).")
     min_latent_lift: float = Field(0.25, gt=0, description="Smallest latent-demand lift worth reporting.")
     min_weeks: int = Field(8, ge=1, description="Fewest weeks behind a weekly pattern.")

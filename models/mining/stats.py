@@ -1,5 +1,10 @@
-"""Shared statistics for the weekly patterns (local affinity, latent demand): a t-test on weekly log
-ratios of observed to expected units, with the sample size shrunk for week-to-week autocorrelation.
+"""Shared statistics of the miner.
+
+``clustered_ratio_test``: a ratio of observed to expected totals (the estimand every pattern
+reports), tested with a cluster-robust variance across independent clusters (events, blocks of weeks).
+
+``weekly_ratio_test``: a t-test on weekly log ratios of observed to expected units, with the sample
+size shrunk for week-to-week autocorrelation.
 
 Weeks of one region and SKU are not independent (a good month follows a good month), so the effective
 number of weeks is n (1 - rho) / (1 + rho) for a positive lag-1 autocorrelation rho (the AR(1) variance
@@ -71,5 +76,47 @@ def weekly_ratio_test(
         pl.Series("ci_high", np.exp(log_lift + crit * se)),
         pl.Series("se_log", se),
         pl.Series("n_eff", n_eff),
+        pl.Series("p_value", np.minimum(p, 1.0)),
+    )
+
+
+def clustered_ratio_test(
+    clusters: pl.DataFrame, keys: Sequence[str], *, alternative: Alternative = "greater"
+) -> pl.DataFrame:
+    """Test lift = sum(observed) / sum(expected) = 1 per group of ``keys``, across its clusters.
+
+    ``clusters`` has ``keys``, observed, expected, one row per independent cluster. The lift is the
+    ratio estimator (a mean of per-cluster ratios weighted by expected units); its log has the
+    cluster-robust (sandwich) variance G/(G-1) sum_g (O_g - lift E_g)^2 / sum(O)^2 over G clusters,
+    floored at the Poisson variance 1/sum(O) (clusters that happen to agree are not infinitely
+    precise), tested with a t distribution on G - 1 degrees of freedom. Returns ``keys``, support (G),
+    lift, ci_low, ci_high (95%), se_log, p_value, observed_units, expected_units.
+    """
+    keys = list(keys)
+    ratio = (pl.col("observed").sum() + 0.5) / (pl.col("expected").sum() + 0.5)
+    grouped = (
+        clusters.with_columns(ratio.over(keys).alias("lift"))
+        .group_by(keys)
+        .agg(
+            pl.len().alias("support"),
+            pl.col("lift").first(),
+            pl.col("observed").sum().alias("observed_units"),
+            pl.col("expected").sum().alias("expected_units"),
+            ((pl.col("observed") - pl.col("lift") * pl.col("expected")) ** 2).sum().alias("ss"),
+        )
+        .sort(keys)
+    )
+    g = grouped["support"].to_numpy().astype(float)
+    o = grouped["observed_units"].to_numpy() + 0.5
+    se = np.sqrt(np.maximum(grouped["ss"].to_numpy() * g / np.maximum(g - 1, 1) / o**2, 1 / o))
+    df = np.maximum(g - 1, 1)
+    log_lift = np.log(grouped["lift"].to_numpy())
+    t_stat = log_lift / se
+    p = stats.t.sf(t_stat, df) if alternative == "greater" else 2 * stats.t.sf(np.abs(t_stat), df)
+    crit = stats.t.ppf(0.975, df)
+    return grouped.select(*keys, "support", "lift", "observed_units", "expected_units").with_columns(
+        pl.Series("ci_low", np.exp(log_lift - crit * se)),
+        pl.Series("ci_high", np.exp(log_lift + crit * se)),
+        pl.Series("se_log", se),
         pl.Series("p_value", np.minimum(p, 1.0)),
     )

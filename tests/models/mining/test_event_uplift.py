@@ -1,82 +1,141 @@
-"""Tests for the event uplift statistics on hand-made observed/expected frames."""
+"""The event miner on sales with season, paydays, trends, sell-outs and online orders; its statistics on
+hand-made frames."""
 
 from __future__ import annotations
 
-import math
+from datetime import date
 
 import numpy as np
 import polars as pl
 import pytest
 
-from models.mining.event_uplift import score_event_uplift
+from features.signals import clean_store_sales
+from models.mining.event_uplift import CELL_SCHEMA, event_uplift_hypotheses, score_cells
+from models.mining.patterns import apply_fdr
+from models.mining.settings import MiningSettings
+from tests.models.mining import event_world as world
+
+SETTINGS = MiningSettings(min_lift=1.0)
 
 
-def _frames(ratios: list[float], *, expected: float = 100.0) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One event per ratio, two window days (offsets -1 and 0), the peak on offset 0."""
+def _mine(*, online: bool = True, seed: int = 3, settings: MiningSettings = SETTINGS) -> pl.DataFrame:
+    sales, orders = world.make_sales(seed=seed, online=online)
+    clean = clean_store_sales(sales.lazy(), world.stores_frame().lazy(), as_of=world.AS_OF)
+    hyp = event_uplift_hypotheses(
+        clean,
+        orders.lazy() if online else None,
+        world.events_frame().lazy(),
+        pl.LazyFrame({"region": list(world.REGIONS)}),
+        as_of=world.AS_OF,
+        settings=settings,
+    )
+    return hyp.with_columns(pl.lit("event_uplift").alias("kind"))
+
+
+@pytest.fixture(scope="module")
+def hypotheses() -> pl.DataFrame:
+    return _mine()
+
+
+@pytest.fixture(scope="module")
+def significant(hypotheses: pl.DataFrame) -> pl.DataFrame:
+    return apply_fdr(hypotheses, SETTINGS)
+
+
+def test_placebos_on_season_paydays_and_trends_find_nothing(significant: pl.DataFrame) -> None:
+    found = significant.filter(pl.col("event_type").is_in(world.NULL_TYPES))
+    assert found.height == 0, found.select("event_type", "region", "sku", "lift", "q_value")
+
+
+def test_unplanted_hypotheses_have_calibrated_p_values(hypotheses: pl.DataFrame) -> None:
+    planted = ((pl.col("event_type") == "storm") & (pl.col("sku") == "S00")) | (
+        (pl.col("event_type") == "holiday") & (pl.col("sku") == "S05")
+    )
+    null = hypotheses.filter(~planted)
+    assert null.height > 100
+    assert (null["p_value"] < 0.05).mean() < 0.1
+    assert (null["p_value"] < 0.01).mean() < 0.03
+
+
+def test_a_4x_lift_with_sell_outs_reads_within_25_percent(significant: pl.DataFrame) -> None:
+    storm = significant.filter((pl.col("event_type") == "storm") & (pl.col("sku") == "S00"))
+    assert sorted(storm["region"]) == ["R0", "R1"]
+    for row in storm.iter_rows(named=True):
+        assert abs(row["lift"] / world.STORM_LIFT - 1) < 0.25, row
+        assert row["ci_low"] < row["lift"] < row["ci_high"]
+        assert row["support"] == 6
+        assert row["window_start_offset_days"] == 0  # nothing happens in the lead days
+
+
+def test_sell_outs_read_without_online_orders_too() -> None:
+    storm = _mine(online=False).filter(
+        (pl.col("event_type") == "storm")
+        & (pl.col("sku") == "S00")
+        & (pl.col("window_start_offset_days") == 0)
+    )
+    assert (abs(storm["lift"] / world.STORM_LIFT - 1) < 0.25).all(), storm
+
+
+def test_a_chain_wide_event_is_mined_per_region_and_for_the_chain(significant: pl.DataFrame) -> None:
+    holiday = significant.filter(pl.col("event_type") == "holiday")
+    assert set(holiday["region"]) == {*world.REGIONS, "ALL"}
+    chain = holiday.filter(pl.col("region") == "ALL").row(0, named=True)
+    assert abs(chain["lift"] / world.HOLIDAY_LIFT - 1) < 0.15
+    assert chain["support"] == 8
+
+
+def _cells(ratios: list[float], *, expected: float = 100.0, chain_wide: bool = False) -> pl.DataFrame:
+    """One cluster per ratio, two window days (offsets -1 and 0), the excess on offset 0."""
     n = len(ratios)
-    ids = [f"e{i}" for i in range(n)]
-    daily = pl.DataFrame(
+    return pl.DataFrame(
         {
-            "event_id": ids * 2,
             "event_type": ["t"] * (2 * n),
             "region": ["r"] * (2 * n),
             "sku": ["x"] * (2 * n),
+            "cluster": [date(2024, 1, 1 + i) for i in range(n)] * 2,
             "offset": [-1] * n + [0] * n,
+            "chain_wide": [chain_wide] * (2 * n),
             "observed": [expected / 2] * n + [expected * (2 * r - 1) / 2 for r in ratios],
             "expected": [expected / 2] * (2 * n),
-        }
+        },
+        schema=CELL_SCHEMA,
     )
-    baseline = pl.DataFrame(
-        {
-            "event_id": ids,
-            "event_type": ["t"] * n,
-            "region": ["r"] * n,
-            "sku": ["x"] * n,
-            "base_units": [1000.0] * n,
-        }
-    )
-    return daily, baseline
 
 
-def test_lift_is_the_geometric_mean_of_event_ratios_with_a_t_interval() -> None:
-    daily, baseline = _frames([2.0, 4.0, 3.0, 2.5])
-    row = score_event_uplift(daily, baseline, min_support=2, window_starts=(-1,)).row(0, named=True)
-    ratios = np.log([(r * 100 + 0.5) / 100.5 for r in (2.0, 4.0, 3.0, 2.5)])
-    assert row["lift"] == pytest.approx(math.exp(ratios.mean()))
+def test_lift_is_total_observed_over_total_expected_with_a_t_interval() -> None:
+    out = score_cells(_cells([2.0, 4.0, 3.0, 2.5]), lead_days=1, min_support=2)
+    row = out.filter(pl.col("window_start_offset_days") == -1).row(0, named=True)
+    assert row["lift"] == pytest.approx((1150 + 0.5) / (400 + 0.5))
     assert row["support"] == 4
     assert row["ci_low"] < row["lift"] < row["ci_high"]
     assert row["p_value"] < 0.01
     assert row["peak_offset_days"] == 0
-    assert row["window_start_offset_days"] == -1
+    during = out.filter(pl.col("window_start_offset_days") == 0)["lift"].item()
+    assert during == pytest.approx((950 + 0.5) / (200 + 0.5))
 
 
-def test_each_window_start_is_its_own_hypothesis() -> None:
-    daily, baseline = _frames([3.0, 3.0, 3.0])
-    out = score_event_uplift(daily, baseline, min_support=2, window_starts=(-1, 0)).sort(
-        "window_start_offset_days"
+def test_fewer_clusters_than_min_support_are_not_tested() -> None:
+    assert score_cells(_cells([5.0, 5.0]), lead_days=1, min_support=3).height == 0
+
+
+def test_chain_wide_cells_are_also_tested_for_the_chain() -> None:
+    cells = pl.concat(
+        [
+            _cells([2.0, 3.0], chain_wide=True),
+            _cells([2.0, 3.0], chain_wide=True).with_columns(region=pl.lit("q")),
+        ]
     )
-    # offset 0 alone: 5x (observed 250 of expected 50); with the quiet day before: 3x
-    assert out["lift"].to_list() == pytest.approx([300.5 / 100.5, 250.5 / 50.5])
-
-
-def test_fewer_events_than_min_support_are_not_tested() -> None:
-    daily, baseline = _frames([5.0, 5.0])
-    assert score_event_uplift(daily, baseline, min_support=3).height == 0
-
-
-def test_agreeing_events_are_not_infinitely_precise() -> None:
-    # two identical events: the sample variance is 0, the Poisson floor keeps the interval open
-    daily, baseline = _frames([1.2, 1.2], expected=10.0)
-    row = score_event_uplift(daily, baseline, min_support=2, window_starts=(-1,)).row(0, named=True)
-    assert row["ci_high"] / row["ci_low"] > 1.5
-    assert row["p_value"] > 0.05
+    out = score_cells(cells, lead_days=0, min_support=2)
+    assert sorted(out["region"]) == ["ALL", "q", "r"]
+    chain = out.filter(pl.col("region") == "ALL").row(0, named=True)
+    assert chain["observed_units"] == pytest.approx(2 * (150 + 250))
 
 
 def test_no_effect_gives_uniform_like_p_values() -> None:
     rng = np.random.default_rng(3)
     pvals = []
     for _ in range(200):
-        daily, baseline = _frames([1.0] * 6, expected=40.0)
-        daily = daily.with_columns(pl.Series("observed", rng.poisson(20.0, daily.height).astype(float)))
-        pvals.append(score_event_uplift(daily, baseline, min_support=2)["p_value"].item())
+        cells = _cells([1.0] * 6, expected=40.0)
+        cells = cells.with_columns(pl.Series("observed", rng.poisson(20.0, cells.height).astype(float)))
+        pvals.append(score_cells(cells, lead_days=0, min_support=2)["p_value"].item())
     assert np.mean(np.array(pvals) < 0.05) < 0.1

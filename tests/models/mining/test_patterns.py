@@ -149,8 +149,9 @@ def test_apply_fdr_keeps_the_larger_lift_of_two_event_windows() -> None:
                 "window_start_offset_days": -7,
                 "support": 6,
             },
-            "In the 7 days before and during winter storm events in R, Pastry sold 6.8x its normal rate "
-            "(95% CI 5.9-7.8x, 6 events), peaking 1 day before the event starts.",
+            "In the 7 days before and during winter storm events in R, demand for Pastry ran at 6.8x the "
+            "rate expected without the event (95% CI 5.9-7.8x, 6 events), peaking 1 day before the event "
+            "starts.",
         ),
         (
             {"kind": "local_affinity", "event_type": None, "peak_offset_days": None, "support": 40},
