@@ -25,6 +25,7 @@ from flows.report.settings import ReportSettings
 from models.advice.settings import AssortmentSettings
 from models.demand import DemandSettings, ModelSettings
 from models.mining.settings import MiningSettings
+from models.training_set import ScaleSettings
 
 
 class Settings(BaseSettings):
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     mining: MiningSettings = MiningSettings()
     assortment: AssortmentSettings = AssortmentSettings()
+    scale: ScaleSettings = ScaleSettings()
     report: ReportSettings = ReportSettings()
 
     def demand(self) -> DemandSettings:
@@ -60,6 +62,7 @@ class Settings(BaseSettings):
             seed=self.seed,
             num_threads=self.num_threads,
             event_lead_days=self.mining.event_lead_days,
+            scale=self.scale,
         )
 
     @classmethod
