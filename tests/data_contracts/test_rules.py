@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from data_contracts.rules import ROW, RuleContext, check_rows, duplicate_keys, latest_allowed
-from data_contracts.schemas import ASSORTMENT, EVENTS, ONLINE_ORDERS, PRODUCTS, STORE_SALES
+from data_contracts.rules import ROW, RuleContext, _exact_checks, check_rows, duplicate_keys, latest_allowed
+from data_contracts.schemas import ASSORTMENT, EVENTS, ONLINE_ORDERS, PRODUCTS, STORE_SALES, TableContract
 
 CTX = RuleContext(
     known={("stores", "store_id"): pl.Series(["001"]), ("products", "sku"): pl.Series(["A1"])},
@@ -160,3 +161,23 @@ def test_duplicate_keys_and_latest_allowed() -> None:
     df = pl.DataFrame({"a": ["1", "1", "2"], "b": ["x", "x", "x"]})
     assert duplicate_keys(df, ("a", "b")).rows() == [("1", "x", 2)]
     assert latest_allowed(date(2024, 1, 1), 3) == date(2024, 1, 4)
+
+
+def _messy(value: str, rng: random.Random) -> str:
+    """The value as exports spell it now and then: padded, emptied, upper-cased, broken."""
+    return rng.choice([value, value, value, f" {value}", f"{value}\t", "", "  ", value.upper(), "x"])
+
+
+@pytest.mark.parametrize("seed", [7, 11, 23])
+@pytest.mark.parametrize(("contract", "row"), [(STORE_SALES, SALE), (ONLINE_ORDERS, ORDER)])
+def test_rows_that_need_no_trimming_end_as_the_exact_rules_say(
+    contract: TableContract, row: dict, seed: int
+) -> None:
+    rng = random.Random(seed)
+    values = {**row, "promo": "yes", "on_hand": "4", "pickup_store_id": "001"}
+    rows = [{c: _messy(v, rng) if rng.random() < 0.3 else v for c, v in values.items()} for _ in range(400)]
+    raw = _frame(rows)
+    checked, exact = check_rows(raw, contract, CTX), _exact_checks(raw, contract, CTX)
+    assert_frame_equal(checked.good, exact.good)
+    assert_frame_equal(checked.bad.sort(ROW), exact.bad.sort(ROW))
+    assert 0 < checked.good.height < raw.height
