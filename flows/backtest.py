@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field
+from pydantic import BeforeValidator, Field
 
 from data_contracts.tables import LakeTables
 from flows import tasks
 from flows.lake.outputs import OutPaths, write_table
 from flows.lake.paths import LakePaths, load_tables
-from flows.pipeline import package_versions
+from flows.pipeline import HOUR, DropDir, OutDir, StageTimer, not_empty, package_versions
+from flows.runtime import one_writer, with_hmac_secret
 from flows.settings import Settings, load_settings
 
-
-class BacktestParams(BaseModel):
-    """What one backtest is told."""
-
-    drop: Path
-    out: Path
-    lake: Path | None = Field(None, description="The lake; default: OUT/lake.")
-    folds: int = Field(3, gt=0, description="Held-out windows (n_windows).")
-    horizon: int | None = Field(
-        None,
-        gt=0,
-        description="Days per window (h, also the step between cutoffs); default: settings.horizon.",
-    )
+LakeDir = Annotated[
+    Path | None, BeforeValidator(not_empty), Field(description="The lake; default: OUT/lake.")
+]
+Folds = Annotated[int, Field(gt=0, description="Held-out windows (n_windows).")]
+Horizon = Annotated[
+    int | None,
+    Field(gt=0, description="Days per window (h, also the step between cutoffs); default: settings.horizon."),
+]
 
 
 def fold_cutoffs(as_of: date, *, folds: int, horizon: int) -> list[date]:
@@ -41,21 +36,18 @@ def fold_cutoffs(as_of: date, *, folds: int, horizon: int) -> list[date]:
 
 def _advise_at(settings: Settings):
     """The whole advice pipeline (patterns -> model -> candidates -> assortment) as of a cutoff."""
-    from models.advice.assortment import candidate_pairs, recommend_assortment
-    from models.demand import fit_demand_model, forecast_demand
-    from models.mining.patterns import mine_patterns
+    from models.advice.advise import advise_at
 
     def advise(tables: LakeTables, cutoff: date) -> pl.DataFrame:
-        patterns = mine_patterns(tables, as_of=cutoff, settings=settings.mining)
-        model = fit_demand_model(tables, as_of=cutoff, settings=settings.demand())
-        candidates = candidate_pairs(tables, patterns)
-        fc = forecast_demand(model, tables, candidates.select("store_id", "sku"), horizon=settings.horizon)
-        return recommend_assortment(tables, candidates, fc, patterns, settings=settings.assortment)
+        return advise_at(
+            tables, as_of=cutoff, horizon=settings.horizon, settings=settings.assortment,
+            mining=settings.mining, demand=settings.demand(),
+        ).assortment  # fmt: skip
 
     return advise
 
 
-@task(name="forecast-backtest", cache_policy=NO_CACHE)
+@task(name="forecast-backtest", timeout_seconds=6 * HOUR, cache_policy=NO_CACHE)
 def forecast_backtest(lake: LakePaths, out: OutPaths, settings: Settings, folds: int, horizon: int) -> Path:
     """Cross-validate LightGBM against seasonal-naive and moving-average baselines."""
     from models.evaluation.forecast_backtest import BacktestConfig, cross_validate
@@ -72,7 +64,7 @@ def forecast_backtest(lake: LakePaths, out: OutPaths, settings: Settings, folds:
     return path
 
 
-@task(name="event-backtest", cache_policy=NO_CACHE)
+@task(name="event-backtest", timeout_seconds=4 * HOUR, cache_policy=NO_CACHE)
 def event_backtest(lake: LakePaths, out: OutPaths, settings: Settings) -> Path:
     """Precision/recall of pre-stock flags on held-out events."""
     from models.evaluation.advice_backtest import event_backtest as run_event_backtest
@@ -91,7 +83,7 @@ def event_backtest(lake: LakePaths, out: OutPaths, settings: Settings) -> Path:
     return path
 
 
-@task(name="assortment-backtest", cache_policy=NO_CACHE)
+@task(name="assortment-backtest", timeout_seconds=8 * HOUR, cache_policy=NO_CACHE)
 def assortment_backtest(
     lake: LakePaths, out: OutPaths, settings: Settings, cutoffs: list[date], horizon: int
 ) -> Path:
@@ -106,30 +98,33 @@ def assortment_backtest(
     return path
 
 
-@flow(name="localshelf-backtest", log_prints=True)
-def localshelf_backtest(params: BacktestParams, settings: Settings | None = None) -> str:
-    """Load the drop, then backtest forecasts, event flags and assortments; returns backtest/report.html."""
-    settings = settings or load_settings(horizon=params.horizon)
-    horizon = params.horizon or settings.horizon
-    lake = LakePaths(params.lake or params.out / "lake")
-    out = OutPaths(params.out)
+@flow(name="localshelf-backtest", log_prints=True, timeout_seconds=24 * HOUR)
+def localshelf_backtest(
+    drop: DropDir, out: OutDir, lake: LakeDir = None, folds: Folds = 3, horizon: Horizon = None
+) -> str:
+    """Load the drop, then backtest forecasts, event flags and assortments; returns backtest/report.html.
+    Holds the writer slot of the lake and of the output folder while it runs."""
+    settings = with_hmac_secret(load_settings(horizon=horizon))
+    horizon = horizon or settings.horizon
+    lake_paths = LakePaths(lake or Path(out) / "lake")
+    out_paths = OutPaths(out)
+    with one_writer({"lake": lake_paths.root, "out": out_paths.root}):
+        return _backtest(Path(drop), lake_paths, out_paths, settings, folds, horizon)
+
+
+def _backtest(
+    drop: Path, lake: LakePaths, out: OutPaths, settings: Settings, folds: int, horizon: int
+) -> str:
     out.backtest.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-
-    def timed(stage: str, fn: Any, *args: Any) -> Any:
-        start = time.perf_counter()
-        result = fn(*args)
-        timings[stage] = round(time.perf_counter() - start, 3)
-        return result
-
-    loaded = timed("ingest", tasks.ingest, params.drop, lake, settings, None)
-    timed("validate", tasks.validate, lake, settings, None, loaded.get("changed_partitions"))
+    stage = StageTimer()
+    loaded = stage("ingest", tasks.ingest, drop, lake, settings, None)
+    stage("validate", tasks.validate, lake, settings, None, loaded)
     as_of = tasks.resolve_as_of(lake, None)
-    cutoffs = fold_cutoffs(as_of, folds=params.folds, horizon=horizon)
+    cutoffs = fold_cutoffs(as_of, folds=folds, horizon=horizon)
     get_run_logger().info(f"backtest cutoffs {[c.isoformat() for c in cutoffs]}, horizon {horizon}")
-    timed("forecast", forecast_backtest, lake, out, settings, params.folds, horizon)
-    timed("events", event_backtest, lake, out, settings)
-    timed("assortment", assortment_backtest, lake, out, settings, cutoffs, horizon)
+    stage("forecast", forecast_backtest, lake, out, settings, folds, horizon)
+    stage("events", event_backtest, lake, out, settings)
+    stage("assortment", assortment_backtest, lake, out, settings, cutoffs, horizon)
 
     from flows.report.report import render_backtest_report
 
@@ -138,7 +133,7 @@ def localshelf_backtest(params: BacktestParams, settings: Settings | None = None
         "cutoffs": [c.isoformat() for c in cutoffs],
         "horizon": horizon,
         "versions": package_versions(),
-        "tables": loaded["tables"],
-        "timings_s": timings,
+        "tables": loaded.tables,
+        "timings_s": stage.timings,
     }
     return str(render_backtest_report(out.backtest, info))

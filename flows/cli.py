@@ -54,10 +54,10 @@ def _fail(message: str) -> None:
 
 def _run_job(drop: Path, out: Path, lake: Path | None, as_of: date | None, horizon: int | None) -> Path:
     from flows.lake.ingest import ContractError
-    from flows.pipeline import RunParams, localshelf_run
+    from flows.pipeline import localshelf_run
 
     try:
-        report = localshelf_run(RunParams(drop=drop, out=out, lake=lake, as_of=as_of, horizon=horizon))
+        report = localshelf_run(drop=drop, out=out, lake=lake, as_of=as_of, horizon=horizon)
     except ContractError as exc:
         _fail(str(exc))
     return Path(report)
@@ -130,18 +130,26 @@ def ingest(
     report: Annotated[Path | None, typer.Option(help="Write the counts as JSON here.")] = None,
     as_of: AsOf = None,
 ) -> None:
-    """Load a drop into the lake and print what happened to every row of every file."""
+    """Load a drop into the lake, validate what the load touched (Great Expectations) and print what
+    happened to every row of every file. Exits 1 when the drop or the loaded data breaks its contract."""
     from flows.lake.ingest import ContractError, ingest_drop
     from flows.lake.paths import LakePaths
+    from flows.lake.validation import validate_lake
     from flows.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings(as_of=_parse_date(as_of))
     try:
-        result = ingest_drop(
-            drop, LakePaths(lake), settings, as_of=_parse_date(as_of), progress=console.print
-        )
+        result = ingest_drop(drop, LakePaths(lake), settings, as_of=settings.as_of, progress=console.print)
     except ContractError as exc:
         _fail(str(exc))
+    validation = validate_lake(
+        LakePaths(lake),
+        as_of=settings.as_of,
+        min_date=settings.ingest.min_date,
+        max_future_days=settings.ingest.max_future_days,
+        partitions=result.changed_partitions,
+        progress=console.print,
+    )
     console.print(_files_table(result.files))
     for reason, n in sorted(result.quarantine_reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"quarantined {n:,} rows: {reason}")
@@ -149,8 +157,13 @@ def ingest(
         console.print(f"[yellow]warning:[/] {warning.get('message')}")
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.to_json(), indent=2, default=str))
+        counts = {**result.to_json(), "validation": validation.to_json()}
+        report.write_text(json.dumps(counts, indent=2, default=str))
         console.print(f"counts written to {report}")
+    console.print(f"Data Docs: {validation.docs_index}")
+    if not validation.success:
+        _fail("the loaded data breaks its contract:\n" + "\n".join(validation.failure_lines()))
+    console.print("[bold green]validation passed[/]")
 
 
 @app.command()
@@ -166,9 +179,9 @@ def backtest(
     lake: Annotated[Path | None, typer.Option(help="The lake folder (default: OUT/lake).")] = None,
 ) -> None:
     """Did the model and the advice beat simple baselines on held-out time?"""
-    from flows.backtest import BacktestParams, localshelf_backtest
+    from flows.backtest import localshelf_backtest
 
-    path = localshelf_backtest(BacktestParams(drop=drop, out=out, lake=lake, folds=folds, horizon=horizon))
+    path = localshelf_backtest(drop=drop, out=out, lake=lake, folds=folds, horizon=horizon)
     console.print(f"\n[bold green]Backtest report:[/] {Path(path).resolve()}")
 
 

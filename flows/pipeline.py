@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, Field
+from pydantic import BeforeValidator, Field
 
 from flows import tasks
+from flows.artifacts import publish_run
 from flows.lake.outputs import OutPaths, write_text
 from flows.lake.paths import LakePaths
+from flows.runners import fan_out
+from flows.runtime import one_writer, run_work_folder, with_hmac_secret
 from flows.settings import Settings, load_settings
 
 VERSIONED_PACKAGES = (
@@ -29,17 +33,30 @@ VERSIONED_PACKAGES = (
     "numpy",
     "scipy",
 )
+HOUR = 3600.0
+T = TypeVar("T")
 
 
-class RunParams(BaseModel):
-    """What one run is told (validated by Prefect). Secrets never travel as parameters: they come
-    from the settings (environment or TOML)."""
+def not_empty(value: Any) -> Any:
+    # `prefect deploy` turns an unset {{ $VAR }} into "", which Path would read as the working folder
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(
+            "empty path: set LOCALSHELF_DROP, LOCALSHELF_OUT, LOCALSHELF_LAKE before `prefect deploy`"
+        )
+    return value
 
-    drop: Path = Field(description="The drop folder (input contract).")
-    out: Path = Field(description="The output folder (output contract).")
-    lake: Path | None = Field(None, description="The lake; default: settings.lake_dir.")
-    as_of: date | None = Field(None, description="Forecast origin; default: the last sales date.")
-    horizon: int | None = Field(None, gt=0, description="Forecast days; default: settings.horizon.")
+
+# Typed flow parameters, shown with their descriptions in the Prefect UI. Secrets are never parameters
+# (the server stores parameters with each run): see flows/runtime.py.
+DropDir = Annotated[Path, BeforeValidator(not_empty), Field(description="The drop folder (input contract).")]
+OutDir = Annotated[
+    Path, BeforeValidator(not_empty), Field(description="The output folder (output contract).")
+]
+LakeDir = Annotated[
+    Path | None, BeforeValidator(not_empty), Field(description="The lake; default: settings.lake_dir.")
+]
+AsOf = Annotated[date | None, Field(description="Forecast origin; default: the last sales date.")]
+Horizon = Annotated[int | None, Field(gt=0, description="Forecast days; default: settings.horizon.")]
 
 
 def package_versions() -> dict[str, str]:
@@ -58,69 +75,70 @@ def write_run_json(out: OutPaths, info: dict[str, Any]) -> None:
     write_text(out.run_json, json.dumps(info, indent=2, default=str))
 
 
-def _timed(timings: dict[str, float], stage: str, started: float) -> None:
-    timings[stage] = round(time.perf_counter() - started, 3)
+class StageTimer:
+    """Runs stages and keeps each one's wall time in seconds (run.json "timings_s")."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, stage: str, fn: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        result = fn(*args)
+        self.timings[stage] = round(time.perf_counter() - started, 3)
+        return result
 
 
-@flow(name="localshelf-run", log_prints=True)
-def localshelf_run(params: RunParams, settings: Settings | None = None) -> str:
-    """Run the whole job on one drop; returns the path of report.html."""
-    settings = settings or load_settings(as_of=params.as_of, horizon=params.horizon)
-    if params.horizon is not None:
-        settings = settings.model_copy(update={"horizon": params.horizon})
-    lake = LakePaths(params.lake or settings.lake_dir)
-    requested_as_of = params.as_of or settings.as_of
-    out = OutPaths(params.out)
-    out.root.mkdir(parents=True, exist_ok=True)
+@flow(name="localshelf-run", log_prints=True, timeout_seconds=24 * HOUR)
+def localshelf_run(
+    drop: DropDir, out: OutDir, lake: LakeDir = None, as_of: AsOf = None, horizon: Horizon = None
+) -> str:
+    """Run the whole job on one drop; returns the path of report.html.
+
+    Holds the writer slot of the lake and of the output folder for the whole run: a second run on the
+    same folders waits (in the log: "waiting for the writer slot") instead of writing beside this one.
+    """
+    settings = with_hmac_secret(load_settings(as_of=as_of, horizon=horizon))
+    lake_paths = LakePaths(lake or settings.lake_dir)
+    out_paths = OutPaths(out)
+    with one_writer({"lake": lake_paths.root, "out": out_paths.root}):
+        work = run_work_folder(out_paths)
+        report = _run_job(Path(drop), lake_paths, out_paths, work, settings)
+        shutil.rmtree(work, ignore_errors=True)  # a failed run's folder stays for inspection
+    return str(report)
+
+
+def _run_job(drop: Path, lake: LakePaths, out: OutPaths, work: Path, settings: Settings) -> Path:
     logger = get_run_logger()
     started_at = datetime.now(UTC)
-    timings: dict[str, float] = {}
-
-    t = time.perf_counter()
-    loaded = tasks.ingest(params.drop, lake, settings, requested_as_of)
-    _timed(timings, "ingest", t)
-    t = time.perf_counter()
-    validation = tasks.validate(lake, settings, requested_as_of, loaded.get("changed_partitions"))
-    _timed(timings, "validate", t)
-    as_of = tasks.resolve_as_of(lake, requested_as_of)
-    logger.info(f"as-of date {as_of}, horizon {settings.horizon} days")
-
-    t = time.perf_counter()
-    model = tasks.train(lake, out, settings, as_of)
-    _timed(timings, "train", t)
-    # the model task builds its features itself: split its time so run.json shows both stages
-    timings["features"] = model["metrics"].get("features_s", 0.0)
-    timings["train"] = round(timings["train"] - timings["features"], 3)
-    t = time.perf_counter()
-    patterns_path = tasks.mine(lake, out, settings, as_of)
-    _timed(timings, "mine", t)
-    t = time.perf_counter()
-    forecast_path = tasks.forecast(lake, out, settings, Path(model["path"]), patterns_path)
-    _timed(timings, "forecast", t)
-    t = time.perf_counter()
-    advice = tasks.recommend(lake, out, settings, as_of, forecast_path, patterns_path)
-    _timed(timings, "recommend", t)
-
+    stage = StageTimer()
+    loaded = stage("ingest", tasks.ingest, drop, lake, settings, settings.as_of)
+    validation = stage("validate", tasks.validate, lake, settings, settings.as_of, loaded)
+    as_of = tasks.resolve_as_of(lake, settings.as_of)
+    logger.info(f"as-of date {as_of}, horizon {settings.horizon} days, work folder {work}")
+    # the model builds its own features; "train" is both (the model's metrics split them)
+    # independent stages: one after the other locally, side by side on Dask (flows/runners.py)
+    model, patterns = fan_out(
+        stage,
+        ("train", tasks.train, (lake, work, settings, as_of)),
+        ("mine", tasks.mine, (lake, out, settings, as_of)),
+    )
+    forecasts = stage("forecast", tasks.forecast, lake, work, settings, model, patterns)
+    advice = stage("recommend", tasks.recommend, lake, out, settings, as_of, forecasts, patterns)
     info: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "horizon": settings.horizon,
         "started_at": started_at.isoformat(),
-        "inputs": {"drop": str(params.drop), "lake": str(lake.root)},
+        "inputs": {"drop": str(drop), "lake": str(lake.root)},
         "versions": package_versions(),
-        "tables": loaded["tables"],
-        "files": loaded["files"],
-        "quarantine_reasons": loaded["quarantine_reasons"],
-        "warnings": loaded.get("warnings", []),
-        "validation": validation,
-        "model": model["metrics"],
-        "advice": advice,
-        "timings_s": timings,
+        **loaded.to_json(),
+        "validation": validation.to_json(),
+        "model": model.metrics,
+        "advice": advice.to_json(),
+        "timings_s": stage.timings,
     }
-    t = time.perf_counter()
-    report_path = tasks.report(out, info)
-    _timed(timings, "report", t)
+    report = stage("report", tasks.report, out, info)
     info["finished_at"] = datetime.now(UTC).isoformat()
     write_run_json(out, info)
-    shutil.rmtree(out.work, ignore_errors=True)
-    logger.info(f"done: report at {report_path}")
-    return str(report_path)
+    publish_run(out.assortment, report)
+    logger.info(f"done: report at {report}")
+    return report

@@ -1,7 +1,13 @@
-"""Prefect tasks: each one I/O step or one model step, handing on paths to Parquet, not frames."""
+"""Prefect tasks: each one I/O step or one model step, handing on paths to Parquet, not frames.
+
+I/O tasks (ingest, validate, report) retry with exponential backoff, but only on what another attempt
+can fix (an OSError, a lake held by another load); never on a broken data contract, never after a
+timeout. Every task has a timeout: a stuck run fails instead of holding its folders for ever.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -9,6 +15,7 @@ from typing import Any
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
 from data_contracts.outputs import (
     ASSORTMENT_COLUMNS,
@@ -17,21 +24,59 @@ from data_contracts.outputs import (
     PRESTOCK_COLUMNS,
     conform,
 )
+from data_contracts.validate import ValidationSummary
+from flows.lake.ingest import IngestReport
 from flows.lake.outputs import OutPaths, write_table
 from flows.lake.paths import LakePaths, load_tables
+from flows.lake.readers import ContractError
 from flows.settings import Settings
 
+HOUR = 3600.0
+# Retries of I/O tasks: 3 more attempts after 10, 20, 40 s (each +/- 50 %).
+IO_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(10), "retry_jitter_factor": 0.5}
 
-def _no_retry_on_contract_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O failures, but never a broken data contract: re-reading bad input cannot fix it."""
-    from flows.lake.ingest import ContractError
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The fitted demand model on disk and its validation metrics."""
+
+    path: Path
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """The add/keep candidates and their daily forecast, both in the run's work folder."""
+
+    candidates: Path
+    forecast: Path
+
+
+@dataclass(frozen=True)
+class AdviceCounts:
+    """How many pairs each action got, and how many pre-stock lines were planned."""
+
+    actions: dict[str, int]
+    prestock_lines: int
+
+    def to_json(self) -> dict[str, int]:
+        """Return the run.json "advice" block."""
+        return {**self.actions, "prestock_lines": self.prestock_lines}
+
+
+def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O failures only: re-reading input that breaks its contract cannot fix it, and a task
+    that ran into its timeout would only run into it again."""
+    from flows.lake.commit import LakeLockedError
 
     try:
         state.result()
-    except ContractError:
+    except TimeoutError:
         return False
-    except Exception:
+    except (OSError, LakeLockedError):
         return True
+    except Exception:
+        return False
     return False
 
 
@@ -41,13 +86,13 @@ def _log(message: str) -> None:
 
 @task(
     name="ingest",
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=_no_retry_on_contract_error,
+    timeout_seconds=6 * HOUR,
+    retry_condition_fn=_retry_on_io,
     cache_policy=NO_CACHE,
+    **IO_RETRIES,
 )
-def ingest(drop: Path, lake: LakePaths, settings: Settings, as_of: date | None) -> dict[str, Any]:
-    """Load the drop into the lake; returns the ingest report as run.json-shaped dict (+ partitions)."""
+def ingest(drop: Path, lake: LakePaths, settings: Settings, as_of: date | None) -> IngestReport:
+    """Load the drop into the lake; returns what happened to every row of every file."""
     from flows.lake.ingest import ingest_drop
 
     report = ingest_drop(drop, lake, settings, as_of=as_of, progress=_log)
@@ -59,36 +104,41 @@ def ingest(drop: Path, lake: LakePaths, settings: Settings, as_of: date | None) 
         )
     for warning in report.warnings:
         get_run_logger().warning(f"{warning.get('table')}: {warning.get('message')}")
-    result = report.to_json()
-    result["changed_partitions"] = {k: [list(p) for p in v] for k, v in report.changed_partitions.items()}
-    return result
+    return report
 
 
-@task(name="validate", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    name="validate",
+    timeout_seconds=4 * HOUR,
+    retry_condition_fn=_retry_on_io,
+    cache_policy=NO_CACHE,
+    **IO_RETRIES,
+)
 def validate(
-    lake: LakePaths, settings: Settings, as_of: date | None, partitions: dict[str, list[list[int]]] | None
-) -> dict[str, Any]:
-    """Run the Great Expectations suites over what the load touched; stop the run if the contract broke."""
+    lake: LakePaths, settings: Settings, as_of: date | None, loaded: IngestReport
+) -> ValidationSummary:
+    """Run the Great Expectations suites over what the load touched and publish the load's artifacts;
+    returns the summary. Raises ContractError (not retried) when the loaded data breaks its contract."""
+    from flows.artifacts import publish_load
     from flows.lake.validation import validate_lake
 
-    parts = None if partitions is None else {k: [tuple(p) for p in v] for k, v in partitions.items()}
     summary = validate_lake(
         lake,
         as_of=as_of,
         min_date=settings.ingest.min_date,
         max_future_days=settings.ingest.max_future_days,
-        partitions=parts,
+        partitions=loaded.changed_partitions,
         progress=_log,
     )
-    result = summary.to_json()
     _log(f"validate: {'passed' if summary.success else 'FAILED'}; Data Docs at {summary.docs_index}")
+    publish_load(loaded, summary)
     if not summary.success:
-        failed = {t: v.get("failed") for t, v in summary.tables.items() if not v.get("success", True)}
-        raise RuntimeError(f"Loaded data breaks its contract: {failed}. See Data Docs: {summary.docs_index}")
-    return result
+        failed = "; ".join(summary.failure_lines()[:20])
+        raise ContractError("lake", "validation", f"{failed}. See Data Docs: {summary.docs_index}")
+    return summary
 
 
-@task(name="resolve-as-of", cache_policy=NO_CACHE)
+@task(name="resolve-as-of", timeout_seconds=HOUR, cache_policy=NO_CACHE)
 def resolve_as_of(lake: LakePaths, requested: date | None) -> date:
     """The forecast origin: the requested date, else the last store-sales date in the lake."""
     if requested is not None:
@@ -100,19 +150,32 @@ def resolve_as_of(lake: LakePaths, requested: date | None) -> date:
     return last
 
 
-@task(name="train", cache_policy=NO_CACHE)
-def train(lake: LakePaths, out: OutPaths, settings: Settings, as_of: date) -> dict[str, Any]:
-    """Fit the LightGBM demand model on history up to as_of; returns its path and metrics."""
+@task(name="train", timeout_seconds=6 * HOUR, cache_policy=NO_CACHE)
+def train(lake: LakePaths, work: Path, settings: Settings, as_of: date) -> TrainedModel:
+    """Fit the LightGBM demand model (features, then boosting) on history up to as_of."""
+    from flows.runtime import heartbeat
     from models.demand import fit_demand_model
 
-    model = fit_demand_model(load_tables(lake), as_of=as_of, settings=settings.demand())
-    path = out.work / "demand_model"
+    demand = settings.demand()
+    _log(
+        f"train: LightGBM on {demand.num_threads} thread(s) (settings num_threads), up to "
+        f"{demand.model.num_boost_round} rounds, stopping after {demand.model.early_stopping_rounds} "
+        "without gain"
+    )
+    with heartbeat("train"):
+        model = fit_demand_model(load_tables(lake), as_of=as_of, settings=demand)
+    path = work / "demand_model"
     model.save(path)
-    _log(f"train: {len(model.feature_names)} features, metrics {model.metrics}")
-    return {"path": str(path), "metrics": model.metrics}
+    m = model.metrics
+    _log(
+        f"train: {len(model.feature_names)} features, {m.get('train_rows', 0):,.0f} rows, best iteration "
+        f"{m.get('best_iteration', 0):.0f}, validation WAPE {m.get('valid_wape', float('nan')):.3f} "
+        f"({m.get('features_s', 0):.0f} s features, {m.get('train_s', 0):.0f} s boosting)"
+    )
+    return TrainedModel(path, dict(model.metrics))
 
 
-@task(name="mine", cache_policy=NO_CACHE)
+@task(name="mine", timeout_seconds=4 * HOUR, cache_policy=NO_CACHE)
 def mine(lake: LakePaths, out: OutPaths, settings: Settings, as_of: date) -> Path:
     """Mine event uplift, local affinity and latent demand; writes patterns.parquet."""
     from models.mining.patterns import mine_patterns
@@ -126,66 +189,59 @@ def mine(lake: LakePaths, out: OutPaths, settings: Settings, as_of: date) -> Pat
     return out.patterns
 
 
-@task(name="forecast", cache_policy=NO_CACHE)
+@task(name="forecast", timeout_seconds=4 * HOUR, cache_policy=NO_CACHE)
 def forecast(
-    lake: LakePaths, out: OutPaths, settings: Settings, model_path: Path, patterns_path: Path
-) -> Path:
-    """Forecast every carried pair and every add candidate; writes a work file of all candidates."""
+    lake: LakePaths, work: Path, settings: Settings, model: TrainedModel, patterns: Path
+) -> Forecasts:
+    """Forecast every carried pair and every add candidate into the work folder."""
     from models.advice.assortment import candidate_pairs
     from models.demand import DemandModel, forecast_demand
 
     tables = load_tables(lake)
-    candidates = candidate_pairs(tables, pl.read_parquet(patterns_path))
-    write_table(candidates, out.work / "candidates.parquet")
-    model = DemandModel.load(Path(model_path))
-    fc = forecast_demand(model, tables, candidates.select("store_id", "sku"), horizon=settings.horizon)
-    path = out.work / "forecast_candidates.parquet"
-    write_table(conform(fc, FORECAST_COLUMNS), path)
+    candidates = candidate_pairs(tables, pl.read_parquet(patterns))
+    result = Forecasts(work / "candidates.parquet", work / "forecast_candidates.parquet")
+    write_table(candidates, result.candidates)
+    fitted = DemandModel.load(model.path)
+    fc = forecast_demand(
+        fitted, tables, candidates.select("store_id", "sku"), horizon=settings.horizon,
+        chunk_rows=settings.scale.chunk_rows(),
+    )  # fmt: skip
+    write_table(conform(fc, FORECAST_COLUMNS), result.forecast)
     _log(f"forecast: {candidates.height:,} store x SKU pairs x {settings.horizon} days")
-    return path
+    return result
 
 
-@task(name="recommend", cache_policy=NO_CACHE)
+@task(name="recommend", timeout_seconds=2 * HOUR, cache_policy=NO_CACHE)
 def recommend(
-    lake: LakePaths, out: OutPaths, settings: Settings, as_of: date, forecast_path: Path, patterns_path: Path
-) -> dict[str, int]:
+    lake: LakePaths, out: OutPaths, settings: Settings, as_of: date, forecasts: Forecasts, patterns_path: Path
+) -> AdviceCounts:
     """Choose each store's assortment and the pre-stock plan; writes assortment, prestock and forecast."""
-    from models.advice.assortment import recommend_assortment
-    from models.advice.prestock import plan_prestock
+    from models.advice.advise import advise
 
     tables = load_tables(lake)
     patterns = pl.read_parquet(patterns_path)
-    fc_all = pl.read_parquet(forecast_path)
-    candidates = pl.read_parquet(out.work / "candidates.parquet")
-    advice = conform(
-        recommend_assortment(tables, candidates, fc_all, patterns, settings=settings.assortment),
-        ASSORTMENT_COLUMNS,
-    )
+    fc_all = pl.read_parquet(forecasts.forecast)
+    candidates = pl.read_parquet(forecasts.candidates)
+    advised = advise(
+        tables, patterns, fc_all, candidates, as_of=as_of, settings=settings.assortment,
+        lead_days=settings.mining.event_lead_days, fdr_alpha=settings.mining.fdr_alpha,
+    )  # fmt: skip
+    advice = conform(advised.assortment, ASSORTMENT_COLUMNS)
     write_table(advice, out.assortment, csv=out.assortment_csv)
-    plan = conform(
-        plan_prestock(
-            tables,
-            patterns,
-            fc_all,
-            advice,
-            as_of=as_of,
-            settings=settings.assortment,
-            lead_days=settings.mining.event_lead_days,
-            fdr_alpha=settings.mining.fdr_alpha,
-        ),
-        PRESTOCK_COLUMNS,
-    )
+    plan = conform(advised.prestock, PRESTOCK_COLUMNS)
     write_table(plan, out.prestock, csv=out.prestock_csv)
     # The contract's forecast covers what each store carries today (keep, drop) or is advised to add.
     shown = advice.select("store_id", "sku")
     fc = fc_all.join(shown, on=["store_id", "sku"], how="semi").sort("store_id", "sku", "date")
     write_table(conform(fc, FORECAST_COLUMNS), out.forecast)
-    counts = {a: int(n) for a, n in advice.group_by("action").len().rows()}
-    _log(f"recommend: {counts}; pre-stock lines {plan.height:,}")
-    return {**counts, "prestock_lines": plan.height}
+    counts = AdviceCounts({a: int(n) for a, n in advice.group_by("action").len().rows()}, plan.height)
+    _log(f"recommend: {counts.actions}; pre-stock lines {plan.height:,}")
+    return counts
 
 
-@task(name="report", cache_policy=NO_CACHE)
+@task(
+    name="report", timeout_seconds=HOUR, retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE, **IO_RETRIES
+)
 def report(out: OutPaths, run_info: dict[str, Any]) -> Path:
     """Write report.html from the output tables and run.json."""
     from flows.report.report import render_report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,15 +26,19 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> tuple[OutPaths, Path]:
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
+) -> Iterator[tuple[OutPaths, Path]]:
     from flows.demo.generate import generate_demo
-    from flows.pipeline import RunParams, localshelf_run
+    from flows.pipeline import localshelf_run
 
     root = tmp_path_factory.mktemp("demo")
     paths = generate_demo(root, size="small", seed=7)
-    settings = load_settings(lake_dir=root / "lake", hmac_secret=paths.secret.read_text().strip())
-    localshelf_run(RunParams(drop=paths.drop, out=root / "out"), settings=settings)
-    return OutPaths(root / "out"), paths.truth
+    # the key reaches the flows as on a worker: from the environment, never as a parameter
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOCALSHELF_HMAC_SECRET", paths.secret.read_text().strip())
+        localshelf_run(drop=paths.drop, out=root / "out", lake=root / "lake")
+        yield OutPaths(root / "out"), paths.truth
 
 
 def _has_contract_columns(path: Path, schema: pl.Schema) -> pl.DataFrame:
@@ -119,7 +124,8 @@ def test_run_json_accounts_for_every_row(demo_run: tuple[OutPaths, Path]) -> Non
     ):
         assert key in run
     assert {"localshelf", "polars", "lightgbm"} <= set(run["versions"])
-    assert {"ingest", "validate", "features", "train", "mine", "recommend"} <= set(run["timings_s"])
+    assert {"ingest", "validate", "train", "mine", "forecast", "recommend", "report"} <= set(run["timings_s"])
+    assert {"features_s", "train_s"} <= set(run["model"])  # the model splits its own time
     for counts in [*run["tables"].values(), *run["files"]]:
         assert (
             counts["rows_read"]
@@ -173,14 +179,11 @@ def test_a_rerun_of_the_same_drop_loads_nothing(demo_run: tuple[OutPaths, Path])
 
 
 def test_backtest_writes_the_planners_files(demo_run: tuple[OutPaths, Path], tmp_path: Path) -> None:
-    from flows.backtest import BacktestParams, localshelf_backtest
+    from flows.backtest import localshelf_backtest
 
     out, _ = demo_run
     root = out.root.parent
-    settings = load_settings(hmac_secret=(root / "secret.txt").read_text().strip())
-    report = localshelf_backtest(
-        BacktestParams(drop=root / "drop", out=tmp_path, folds=1, horizon=28), settings=settings
-    )
+    report = localshelf_backtest(drop=root / "drop", out=tmp_path, folds=1, horizon=28)
     backtest = tmp_path / "backtest"
     assert Path(report) == backtest / "report.html" and Path(report).stat().st_size > 0
     metrics = pl.read_parquet(backtest / "forecast_metrics.parquet")
