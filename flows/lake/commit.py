@@ -1,18 +1,22 @@
 """Making a load all-or-nothing: one writer at a time, a journal of moves, recovery on start.
 
 Protocol: every file a load writes goes first to ``_state/staging/<load id>/``. When all are written
-(and fsync'ed), the load writes the journal: the list of (staged file -> final path) moves, with
-fsync, atomically (temp file + rename). Then it renames every staged file onto its final path and
+(and fsync'ed), the load writes the journal: the list of (staged file -> final path) moves and of the
+lake files the load replaces (a rewritten partition's old files), with fsync, atomically (temp file +
+rename). Then it renames every staged file onto its final path, deletes the replaced files and
 deletes the journal. A crash before the journal exists leaves the lake untouched (staging is swept
 away on the next start); a crash after it is rolled forward on the next start (moves are renames,
-so repeating them is harmless). Loads hold ``_state/lake.lock`` for their whole run.
+deletions of files already gone are skipped, so repeating them is harmless). Loads hold
+``_state/lake.lock`` for their whole run.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -69,15 +73,19 @@ def fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _roll_forward(lake: LakePaths, moves: list[list[str]]) -> None:
+def _roll_forward(lake: LakePaths, moves: list[list[str]], deletes: list[str]) -> None:
     for src_rel, dst_rel in moves:
         src, dst = lake.root / src_rel, lake.root / dst_rel
         if src.exists():  # absent: already moved before the crash
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
             crash_point("mid_moves")
-    for parent in {(lake.root / d).parent for _, d in moves}:
-        _fsync_dir(parent)
+    for rel in deletes:
+        (lake.root / rel).unlink(missing_ok=True)  # gone: already deleted before the crash
+        crash_point("mid_deletes")
+    for parent in {(lake.root / d).parent for _, d in moves} | {(lake.root / d).parent for d in deletes}:
+        if parent.exists():
+            _fsync_dir(parent)
 
 
 def recover(lake: LakePaths, say: Callable[[str], None] = lambda _: None) -> str:
@@ -88,8 +96,9 @@ def recover(lake: LakePaths, say: Callable[[str], None] = lambda _: None) -> str
     """
     outcome = "clean"
     if lake.journal.exists():
-        moves = json.loads(lake.journal.read_text())["moves"]
-        _roll_forward(lake, moves)
+        journal = json.loads(lake.journal.read_text())
+        moves = journal["moves"]
+        _roll_forward(lake, moves, journal.get("deletes", []))
         lake.journal.unlink()
         outcome = "rolled forward"
         say(f"recovered an interrupted load: completed its {len(moves)} file moves")
@@ -109,6 +118,9 @@ class Commit:
     lake: LakePaths
     load_id: str
     moves: list[tuple[Path, Path]] = field(default_factory=list)
+    deletes: list[Path] = field(default_factory=list)  # lake files the load replaces
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # files are staged from threads
+    _names: itertools.count = field(default_factory=itertools.count)  # staging names, never reused
 
     @property
     def folder(self) -> Path:
@@ -116,10 +128,21 @@ class Commit:
 
     def stage(self, final: Path) -> Path:
         """Return a fresh staging path whose file will be moved onto ``final`` at commit."""
-        temp = self.folder / "commit" / f"{len(self.moves)}-{final.name}"
-        temp.parent.mkdir(parents=True, exist_ok=True)
-        self.moves.append((temp, final))
+        with self._lock:
+            temp = self.folder / "commit" / f"{next(self._names)}-{final.name}"
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            self.moves.append((temp, final))
         return temp
+
+    def unstage(self, temp: Path) -> None:
+        """Take a staged file back out of the commit (and delete it)."""
+        with self._lock:
+            self.moves = [(t, f) for t, f in self.moves if t != temp]
+        temp.unlink(missing_ok=True)
+
+    def delete(self, final: Path) -> None:
+        """Delete the lake file ``final`` at commit (after the moves)."""
+        self.deletes.append(final)
 
     def commit(self) -> None:
         """Publish every staged file: fsync them, write the journal, move, delete the journal."""
@@ -129,15 +152,16 @@ class Commit:
         rel = [
             [str(t.relative_to(self.lake.root)), str(f.relative_to(self.lake.root))] for t, f in self.moves
         ]
+        gone = [str(f.relative_to(self.lake.root)) for f in self.deletes]
         tmp = self.lake.journal.with_suffix(".tmp")
         with open(tmp, "w") as fh:
-            json.dump({"load_id": self.load_id, "moves": rel}, fh)
+            json.dump({"load_id": self.load_id, "moves": rel, "deletes": gone}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.lake.journal)
         _fsync_dir(self.lake.state)
         crash_point("after_journal")
-        _roll_forward(self.lake, rel)
+        _roll_forward(self.lake, rel, gone)
         self.lake.journal.unlink()
         _fsync_dir(self.lake.state)
         shutil.rmtree(self.folder, ignore_errors=True)  # spool files; the commit is done

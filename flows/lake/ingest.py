@@ -5,8 +5,9 @@ Order of work (nothing reaches the lake before the final commit):
 1. find the drop's files; check every header against its contract (a missing column stops the load);
 2. read the reference tables whole, apply their row rules, refuse duplicate keys;
 3. stream each fact file in batches: parse, apply the row rules, quarantine broken rows, hash
-   customer ids, spool good rows to staging files per monthly partition;
-4. merge partition by partition with what the lake holds (duplicates, corrections, newest wins);
+   customer ids, write good rows as staged lake files per monthly partition (flows.lake.stage);
+4. where a key occurs twice in the load or is already in the lake, merge those partitions with what
+   the lake holds (duplicates, corrections, newest wins); every other staged file is appended as is;
 5. publish every new file at once through the commit journal (flows.lake.commit).
 """
 
@@ -40,20 +41,27 @@ from flows.lake.merge import (
     CONFLICT_RULE,
     FILE_IDX,
     PART,
-    WINNER,
-    cross_partition_moves,
     merge_partition,
-    value_columns,
 )
 from flows.lake.paths import (
     LakePaths,
-    fact_partitions,
     partition_file,
+    partition_files,
     quarantine_file,
     scan_fact,
 )
 from flows.lake.readers import ContractError, SourceFile, file_format, iter_raw, open_source
 from flows.lake.refs import load_references
+from flows.lake.stage import (
+    LAKE_COMPRESSION,
+    Chunk,
+    colliding_partitions,
+    key_moves,
+    label,
+    label_key,
+    merge_inputs,
+    write_chunks,
+)
 from flows.settings import Settings
 
 __all__ = ["ContractError", "IngestReport", "ingest_drop"]
@@ -70,6 +78,8 @@ class IngestReport:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[dict] = field(default_factory=list)
     changed_partitions: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # table -> the lake files this load wrote: its new rows (and partitions it rewrote whole)
+    loaded_files: dict[str, list[Path]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Return the run.json-shaped summary: tables, files, quarantine_reasons, warnings."""
@@ -205,8 +215,8 @@ def _customer_keys(ids: pl.Series, secret: bytes | None, rel: str) -> pl.Series:
     return ids.replace_strict(present, pl.Series(hashed, dtype=pl.String), default=None)
 
 
-def _to_lake(good: pl.DataFrame, src: SourceFile, idx: int, load: _Load) -> pl.DataFrame:
-    """Turn checked rows into lake rows: private data hashed, local date, lineage, file order."""
+def _to_lake(good: pl.DataFrame, src: SourceFile, load: _Load) -> pl.DataFrame:
+    """Turn checked rows into lake rows: private data hashed, local date, lineage."""
     extra: list[pl.Expr | pl.Series] = []
     if src.contract.name == ONLINE_ORDERS.name:
         extra = [
@@ -218,135 +228,101 @@ def _to_lake(good: pl.DataFrame, src: SourceFile, idx: int, load: _Load) -> pl.D
         *extra,
         pl.lit(src.rel).alias("_source_file"),
         pl.lit(load.now).alias("_loaded_at"),
-        pl.lit(idx, pl.Int64).alias(FILE_IDX),
-    ).select(*(pl.col(c).cast(t) for c, t in schema.items()), FILE_IDX)
+    ).select(pl.col(c).cast(t) for c, t in schema.items())
 
 
 def _stream_fact(
     src: SourceFile, idx: int, record: dict, ctx: RuleContext, load: _Load, postal: pl.Series | None
-) -> None:
-    """Read one fact file batch by batch: quarantine, spool good rows per partition, count into
-    ``record`` (this file's own; runs in a worker thread beside other files)."""
-    table, date_col = src.contract.name, PARTITION_DATE[src.contract.name]
-    unmapped = 0
+) -> list[Chunk]:
+    """Read one fact file batch by batch: quarantine broken rows, write good ones as lake files per
+    partition, count into ``record`` (this file's own; runs in a worker thread beside other files).
+    Returns the files written, each with the key hashes of its rows."""
+    table = src.contract.name
+    unmapped, chunks = 0, []
     for raw in iter_raw(src, load.batch_rows):
         record["rows_read"] += raw.height
         checked = check_rows(raw, src.contract, ctx)
         record["rows_quarantined"] += checked.bad.height
         load.quarantine(table, src.rel, checked.bad)
-        rows = _to_lake(checked.good, src, idx, load)
+        rows = _to_lake(checked.good, src, load)
         if postal is not None:
             unmapped += rows.filter(~pl.col("ship_postal_code").is_in(postal.implode())).height
-        for (year, month), part in rows.group_by(
-            pl.col(date_col).dt.year().alias("y"), pl.col(date_col).dt.month().alias("m")
-        ):
-            load.spool(f"{table}/{year}-{month}", part)
+        chunks += write_chunks(rows, src.contract, idx, len(chunks), load.lake, load.commit)
     record["unmapped"] = unmapped
     if record["rows_read"] == 0:
         load.report.warn(table, "no rows", src.rel, f"{src.rel}: the file holds no rows")
+    return chunks
 
 
-def _label_key(label: str) -> tuple[int, int]:
-    """(year, month) of a spool folder name "year-month"."""
-    year, month = (int(x) for x in label.split("-"))
-    return year, month
+def _count_loaded(load: _Load, table: str, chunks: list[Chunk]) -> None:
+    """Rows appended as they were read: loaded, each in its own file's counts; partitions changed."""
+    records = [f for f in load.report.files if f["table"] == table]
+    for chunk in chunks:
+        records[chunk.file_idx]["rows_loaded"] += chunk.rows
+        load.report.loaded_files.setdefault(table, []).append(chunk.final)
+    if chunks:
+        load.report.changed_partitions.setdefault(table, []).extend({c.part for c in chunks})
 
 
-def _moves(load: _Load, contract: TableContract, spooled: dict[str, list[Path]]) -> pl.DataFrame | None:
-    """For a table whose key does not hold its partition date, the versions of keys that the load
-    moves to another month (see merge.cross_partition_moves); None when keys cannot move."""
-    if PARTITION_DATE[contract.name] in contract.key or not spooled:
-        return None
-    keys = list(contract.key)
-    values = value_columns(FACT_SCHEMAS[contract.name], contract.key)
-    staged = pl.concat(
-        [
-            pl.scan_parquet(files).select(*keys, *values, FILE_IDX, ROW, pl.lit(label).alias(PART))
-            for label, files in spooled.items()
-        ]
-    )
-    lake_keys = [
-        pl.scan_parquet(final).select(keys).with_columns(pl.lit(f"{year}-{month}").alias(PART))
-        for year, month in fact_partitions(load.lake, contract.name)
-        if (final := partition_file(load.lake, contract.name, year, month)).exists()
-    ]
-    empty = pl.LazyFrame(schema={**{k: FACT_SCHEMAS[contract.name][k] for k in keys}, PART: pl.String})
-    lake = pl.concat(lake_keys) if lake_keys else empty
-    return cross_partition_moves(staged, lake, key=contract.key, values=values)
-
-
-def _merge_inputs(
-    load: _Load,
-    table: str,
-    key: list[str],
-    label: str,
-    spooled: dict[str, list[Path]],
-    moves: pl.DataFrame | None,
-) -> tuple[pl.LazyFrame | None, pl.LazyFrame | None, bool]:
-    """The lake's and the load's rows to merge into partition ``label``: its own, less the keys whose
-    newest version lies in another month, plus the versions of keys whose newest version lies here.
-    Returns (existing, staged, whether lake rows leave this partition)."""
-    year, month = _label_key(label)
-    final = partition_file(load.lake, table, year, month)
-    existing = pl.scan_parquet(final) if final.exists() else None
-    staged = pl.scan_parquet(spooled[label]) if label in spooled else None
-    if moves is None or moves.height == 0:
-        return existing, staged, False
-    leaving = moves.filter(pl.col(PART) == label)
-    lake_out = leaving.filter(pl.col("in_lake")).select(key)
-    staged_out = leaving.filter(~pl.col("in_lake")).select(key)
-    if existing is not None and lake_out.height:
-        existing = existing.join(lake_out.lazy(), on=key, how="anti")
-    if staged is not None and staged_out.height:
-        staged = staged.join(staged_out.lazy(), on=key, how="anti")
-    for (source, in_lake), arriving in moves.filter(pl.col(WINNER) == label).group_by(PART, "in_lake"):
-        keys = arriving.select(key).lazy()
-        if in_lake:
-            lake_file = partition_file(load.lake, table, *_label_key(str(source)))
-            rows = pl.scan_parquet(lake_file).join(keys, on=key, how="semi")
-            existing = rows if existing is None else pl.concat([existing, rows])
-        else:
-            rows = pl.scan_parquet(spooled[str(source)]).join(keys, on=key, how="semi")
-            staged = rows if staged is None else pl.concat([staged, rows])
-    return existing, staged, lake_out.height > 0
-
-
-def _merge_all(load: _Load) -> None:
-    """Merge every spooled partition with the lake and stage the partitions that changed."""
-    root = load.commit.folder / "spool"
-    by_idx = {
-        name: {i: r for i, r in enumerate(f for f in load.report.files if f["table"] == name)}
-        for name in PARTITION_DATE
-    }
+def _merge_all(load: _Load, staged: dict[str, list[Chunk]]) -> None:
+    """Publish each table's new rows: appended where no key collides, merged where some do."""
     for contract in FACT_TABLES:
-        folder = root / contract.name
-        spooled = {p.name: sorted(p.glob("*.parquet")) for p in folder.iterdir()} if folder.exists() else {}
-        moves = _moves(load, contract, spooled)
-        labels = set(spooled) | (set(moves[PART]) if moves is not None else set())
-        schema, keys = FACT_SCHEMAS[contract.name], list(contract.key)
-        records = by_idx[contract.name]
-        for label in sorted(labels, key=_label_key):
-            year, month = _label_key(label)
-            existing, staged, removed = _merge_inputs(load, contract.name, keys, label, spooled, moves)
-            if staged is None:  # only lake rows left this month (their newer version lies elsewhere)
-                assert existing is not None
-                rows = existing.select(schema.names()).sort(keys).collect()
-                changed = removed
-            else:
-                result = merge_partition(existing, staged, key=contract.key, schema=schema)
-                for idx, loaded, duplicate, corrected, conflict in result.counts.iter_rows():
-                    r = records[idx]
-                    r["rows_loaded"] += loaded
-                    r["rows_duplicate"] += duplicate
-                    r["rows_corrected"] += corrected
-                    r["rows_quarantined"] += conflict
-                for idx, conflicts in result.conflicts.group_by(FILE_IDX):
-                    bad = conflicts.select(ROW, pl.lit(CONFLICT_RULE).alias("rule"), "column", "raw")
-                    load.quarantine(contract.name, records[idx[0]]["path"], bad)
-                rows, changed = result.rows, result.changed or removed
-            if changed:
-                rows.write_parquet(load.commit.stage(partition_file(load.lake, contract.name, year, month)))
-                load.report.changed_partitions.setdefault(contract.name, []).append((year, month))
+        chunks = staged.get(contract.name, [])
+        if not chunks:
+            continue
+        by_part: dict[tuple[int, int], list[Chunk]] = {}
+        for chunk in chunks:
+            by_part.setdefault(chunk.part, []).append(chunk)
+        merge = colliding_partitions(load.lake, contract, chunks)
+        _count_loaded(load, contract.name, [c for c in chunks if c.part not in merge])
+        if merge:
+            _merge_partitions(load, contract, merge, by_part)
+        parts = load.report.changed_partitions.get(contract.name)
+        if parts:
+            load.report.changed_partitions[contract.name] = sorted(set(parts))
+
+
+def _merge_partitions(
+    load: _Load,
+    contract: TableContract,
+    merge: set[tuple[int, int]],
+    by_part: dict[tuple[int, int], list[Chunk]],
+) -> None:
+    """Merge the load's rows of the partitions in ``merge`` with the lake (duplicates, corrections,
+    keys moving between months) and stage each partition that changed as one rewritten file."""
+    table, schema, keys = contract.name, FACT_SCHEMAS[contract.name], list(contract.key)
+    spooled = {label(p): [c for c in by_part[p]] for p in merge if p in by_part}
+    moves = key_moves(load.lake, contract, spooled)
+    labels = set(spooled) | (set(moves[PART]) if moves is not None else set())
+    records = [f for f in load.report.files if f["table"] == table]
+    for part_label in sorted(labels, key=label_key):
+        year, month = label_key(part_label)
+        existing, staged, removed = merge_inputs(load.lake, table, keys, part_label, spooled, moves)
+        if staged is None:  # only lake rows left this month (their newer version lies elsewhere)
+            assert existing is not None
+            rows = existing.select(schema.names()).collect()
+            changed = removed
+        else:
+            result = merge_partition(existing, staged, key=contract.key, schema=schema)
+            for idx, loaded, duplicate, corrected, conflict in result.counts.iter_rows():
+                r = records[idx]
+                r["rows_loaded"] += loaded
+                r["rows_duplicate"] += duplicate
+                r["rows_corrected"] += corrected
+                r["rows_quarantined"] += conflict
+            for idx, conflicts in result.conflicts.group_by(FILE_IDX):
+                bad = conflicts.select(ROW, pl.lit(CONFLICT_RULE).alias("rule"), "column", "raw")
+                load.quarantine(table, records[idx[0]]["path"], bad)
+            rows, changed = result.rows, result.changed or removed
+        if changed:
+            final = partition_file(load.lake, table, year, month, load.commit.load_id)
+            rows.write_parquet(load.commit.stage(final), compression=LAKE_COMPRESSION)
+            for old in partition_files(load.lake, table, year, month):
+                load.commit.delete(old)
+            load.report.changed_partitions.setdefault(table, []).append((year, month))
+            load.report.loaded_files.setdefault(table, []).append(final)
+    for chunk in (c for chunks in spooled.values() for c in chunks):  # merged: not published as written
+        load.commit.unstage(chunk.temp)
 
 
 def _stage_quarantine(load: _Load) -> None:
@@ -417,6 +393,7 @@ def _run_load(
     postal = refs["postal_regions"]["postal_code"] if "postal_regions" in refs else None
     # files are read in parallel (polars and pyarrow work outside the GIL); each file has its own
     # record, created here in load order, and its own _file_idx, so the outcome does not depend on timing
+    staged: dict[str, list[Chunk]] = {}
     with ThreadPoolExecutor(max_workers=ing.read_workers, thread_name_prefix="ingest") as pool:
         running = []
         for name, srcs in sources.items():
@@ -424,11 +401,12 @@ def _run_load(
                 say(f"reading {src.rel}")
                 record = load.report.add_file(src.rel, src.path, name)
                 orders_postal = postal if name == ONLINE_ORDERS.name else None
-                running.append(pool.submit(_stream_fact, src, idx, record, ctx, load, orders_postal))
-        for job in running:
-            job.result()  # re-raises a file's ContractError; the commit is then discarded
-    say("merging with the lake")
-    _merge_all(load)
+                running.append((name, pool.submit(_stream_fact, src, idx, record, ctx, load, orders_postal)))
+        for name, job in running:
+            # re-raises a file's ContractError; the commit is then discarded
+            staged.setdefault(name, []).extend(job.result())
+    say("checking keys against the lake")
+    _merge_all(load, staged)
     _stage_quarantine(load)
     load.report.total_tables()
     _warn_totals(load, ing.min_load_ratio, ing.unmapped_postal_warn_share)

@@ -3,8 +3,8 @@
 Layout (Hive-partitioned Parquet, readable by DuckDB, Spark or pyarrow without localshelf)::
 
     lake/
-      table=store_sales/year=2024/month=8/part-0.parquet
-      table=online_orders/year=2024/month=8/part-0.parquet
+      table=store_sales/year=2024/month=8/part-<load id>-<file>-<n>.parquet   (one or more files:
+      table=online_orders/year=2024/month=8/part-<load id>.parquet             each load appends its own)
       table=quarantine/year=2024/month=8/part-<load id>.parquet
       table=stores/part-0.parquet            (reference tables: one file, replaced whole)
       ...
@@ -131,9 +131,17 @@ def load_tables(lake: LakePaths) -> LakeTables:
 # ---- write side (used by flows.lake.ingest) ----
 
 
-def partition_file(lake: LakePaths, name: str, year: int, month: int) -> Path:
-    """The one Parquet file of a monthly partition of fact table ``name``."""
-    return lake.partition(name, year, month) / PART_FILE
+def partition_files(lake: LakePaths, name: str, year: int, month: int) -> list[Path]:
+    """The Parquet files of one monthly partition of fact table ``name`` (empty when it holds none)."""
+    return _parquet_files(lake.partition(name, year, month))
+
+
+def partition_file(lake: LakePaths, name: str, year: int, month: int, load_id: str = "0", *part: int) -> Path:
+    """A file of a monthly partition written by load ``load_id``: ``part-<load id>.parquet`` for a
+    partition the load rewrites whole, ``part-<load id>-<file>-<n>.parquet`` for rows it appends
+    (``part-0.parquet`` without a load: a partition written whole outside a load, e.g. by a test)."""
+    suffix = "".join(f"-{p:04d}" for p in part)
+    return lake.partition(name, year, month) / f"part-{load_id}{suffix}.parquet"
 
 
 def reference_file(lake: LakePaths, name: str) -> Path:

@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 from flows.lake.commit import CRASH_ENV, LakeLockedError, read_history, recover
 from flows.lake.ingest import IngestReport, ingest_drop
-from flows.lake.paths import LakePaths, scan_fact
+from flows.lake.paths import LakePaths, partition_files, scan_fact
 from flows.lake.validation import validate_lake
 from tests.flows.lake.ingest_drops import ORDERS, SALES, SECRET, make_drop, settings, write
 
@@ -73,6 +73,35 @@ def test_re_export_with_a_changed_value_is_a_correction(tmp_path: Path) -> None:
     assert units == [2.0]  # the newest wins
 
 
+def test_new_rows_are_appended_beside_the_partition_files_already_there(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    _load(make_drop(tmp_path / "d1"), lake)
+    before = _snapshot(lake)
+    more = SALES.splitlines()[0] + "\n2024-08-03,001,A1,1,1.5,,\n"
+    report = _load(make_drop(tmp_path / "d2", sales=more), lake)
+    assert report.tables["store_sales"]["rows_loaded"] == 1
+    after = _snapshot(lake)
+    assert {k: after[k] for k in before if "table=store_sales" in k} == {
+        k: v for k, v in before.items() if "table=store_sales" in k
+    }  # the files already there are not rewritten
+    new = [lake.root / k for k in after if k not in before and k.startswith("table=store_sales")]
+    assert len(new) == 1 and report.loaded_files["store_sales"] == new
+    assert len(partition_files(lake, "store_sales", 2024, 8)) == 2
+    assert _facts(lake, "store_sales").height == 5
+
+
+def test_a_correction_rewrites_its_partition_as_one_file(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    _load(make_drop(tmp_path / "d1"), lake)
+    _load(make_drop(tmp_path / "d1b", sales=SALES.splitlines()[0] + "\n2024-08-03,001,A1,1,1.5,,\n"), lake)
+    assert len(partition_files(lake, "store_sales", 2024, 8)) == 2
+    report = _load(make_drop(tmp_path / "d2", sales=CHANGED), lake)
+    (only,) = partition_files(lake, "store_sales", 2024, 8)
+    assert report.loaded_files["store_sales"] == [only]
+    assert pl.read_parquet(only).height == 4  # three rows kept, one corrected
+    assert len(partition_files(lake, "store_sales", 2024, 9)) == 1  # untouched
+
+
 def test_later_file_in_a_load_wins_and_repeats_are_duplicates(tmp_path: Path) -> None:
     drop = make_drop(tmp_path / "drop")
     write(drop / "store_sales" / "pos_late.csv", CHANGED)
@@ -111,7 +140,7 @@ def _crashing_load(drop: Path, lake: LakePaths, point: str) -> subprocess.Comple
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("point", ["before_journal", "after_journal", "mid_moves"])
+@pytest.mark.parametrize("point", ["before_journal", "after_journal", "mid_moves", "mid_deletes"])
 def test_a_killed_load_leaves_the_lake_before_or_after(tmp_path: Path, point: str) -> None:
     lake, done = LakePaths(tmp_path / "lake"), LakePaths(tmp_path / "done")
     first, second = (
