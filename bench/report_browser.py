@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome-error:")
 WIDTHS = (1400, 800)
 SCREEN_HEIGHT = 900
+START_TIMEOUT_S = 60
 # Counts the table rows a person can see (display not none, and every ancestor displayed).
 VISIBLE_ROWS = """(() => [...document.querySelectorAll('table[data-filterable] tbody tr')]
   .filter(r => r.offsetParent !== null).length)()"""
@@ -115,12 +117,14 @@ def chromium(binary: Path = CHROMIUM) -> Iterator[str]:
     try:
         address = None
         assert proc.stderr is not None
-        for line in proc.stderr:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while address is None and time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+            line = proc.stderr.readline() if ready else ""
             if m := re.search(r"DevTools listening on ws://([^/]+)/", line):
                 address = m.group(1)
-                break
         if address is None:
-            raise RuntimeError(f"chromium did not start (exit {proc.poll()})")
+            raise RuntimeError(f"chromium did not start within {START_TIMEOUT_S} s (exit {proc.poll()})")
         yield f"http://{address}"
     finally:
         proc.terminate()
@@ -199,6 +203,23 @@ def _type(page: Page, selector: str, text: str) -> None:
     page.settle(0.5)
 
 
+# Clicks the first numeric sortable header of the page and returns that column's values, top to bottom.
+SORT_FIRST_NUMERIC = """(() => { const th = document.querySelector('th[data-sort="num"]');
+  if (!th) { return null; }
+  th.click();
+  const col = th.cellIndex;
+  return [...th.closest('table').tBodies[0].rows].filter(r => !r.classList.contains('empty'))
+    .map(r => parseFloat(r.cells[col].getAttribute('data-v'))).filter(v => !isNaN(v)); })()"""
+
+
+def _check_sort(page: Page) -> bool | None:
+    """Return whether clicking a numeric column's header sorts it largest first (None: no such column)."""
+    values = page.evaluate(SORT_FIRST_NUMERIC)
+    if values is None:
+        return None
+    return all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
 def _requests(events: list[dict[str, Any]]) -> list[str]:
     return [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
 
@@ -257,6 +278,7 @@ def check_page(devtools: str, html: Path, shots: Path) -> dict[str, Any]:
                     "rows_after": after,
                     "shot": str(shot),
                 }
+            seen["sort"] = _check_sort(page)
             seen["requests"] = [u for u in _requests(page.events) if not u.startswith(LOCAL_SCHEMES)]
             seen["local_requests"] = len([u for u in _requests(page.events) if u.startswith(LOCAL_SCHEMES)])
             seen["errors"] = _errors(page.events)
@@ -274,6 +296,8 @@ def problems(result: dict[str, Any]) -> list[str]:
         f = seen.get("filter")
         if f is not None and not (f["rows_after"] < f["rows_before"]):
             out.append(f"{where}: typing {f['typed']!r} left {f['rows_after']} of {f['rows_before']} rows")
+        if seen.get("sort") is False:
+            out.append(f"{where}: clicking a number column's header did not sort it")
         if seen["horizontal_scroll"]:
             out.append(f"{where}: page is {seen['scroll_width_px']}px wide (horizontal scrolling)")
     return out
