@@ -2,7 +2,8 @@
 
 Each row carries the numbers one decision needs: expected weekly units with a lower and upper bound,
 price, subcategory and brand (for transference), the SKU's own recent sales (to check the forecast),
-must-carry, and the evidence an add rests on (a latent-demand or local-affinity pattern).
+must-carry, and the evidence an add rests on (a latent-demand or local-affinity pattern, or the
+region's best sellers on neighbouring shelves).
 
 Weekly bounds from the daily forecast: a week's demand is the sum of 7 days, so its p10 is taken as
 7 mu - sqrt(7) (mu - p10) (normal approximation to the sum of 7 independent days, each with the
@@ -132,21 +133,57 @@ def add_evidence(patterns: pl.DataFrame, yardstick: pl.DataFrame | None) -> pl.D
     )
 
 
+def region_sellers(tables: LakeTables, *, top_n: int = 5, days: int = 91) -> pl.DataFrame:
+    """Return (region, sku, region_units, region_stores): per region and category the ``top_n`` SKUs by
+    units per carrying store and week over the last ``days`` of sales, among SKUs that at least two of
+    the region's stores carry today (a neighbour's shelf is evidence of local demand)."""
+    last = tables.store_sales.select(pl.col("date").max()).collect().item()
+    stores = tables.stores.select("store_id", "region")
+    carriers = (
+        tables.assortment.join(stores, on="store_id").group_by("region", "sku").agg(region_stores=pl.len())
+    )
+    if last is None:
+        return carriers.clear().with_columns(region_units=pl.lit(None, pl.Float64))
+    sold = (
+        tables.store_sales.filter(pl.col("date") > last - timedelta(days=days))
+        .join(tables.assortment.lazy(), on=["store_id", "sku"], how="semi")
+        .group_by("store_id", "sku")
+        .agg(pl.col("units").sum())
+        .collect()
+        .join(stores, on="store_id")
+        .group_by("region", "sku")
+        .agg(units=pl.col("units").sum())
+    )
+    return (
+        carriers.filter(pl.col("region_stores") >= 2)
+        .join(sold, on=["region", "sku"])
+        .join(tables.products.select("sku", "category"), on="sku")
+        .with_columns(region_units=pl.col("units") / pl.col("region_stores") / (days / 7))
+        .sort(["region", "category", "region_units", "sku"], descending=[False, False, True, False])
+        .with_columns(rank=pl.int_range(1, pl.len() + 1).over("region", "category"))
+        .filter(pl.col("rank") <= top_n)
+        .select("region", "sku", "region_units", "region_stores")
+    )
+
+
 def candidate_pairs(tables: LakeTables, patterns: pl.DataFrame) -> pl.DataFrame:
     """Return (store_id, sku, carried): every pair carried today plus the add candidates to forecast.
 
-    An add candidate is a SKU with a significant latent_demand or local_affinity (lift > 1) pattern in
-    the store's region and not carried there: an add needs evidence, a region's top seller alone is not.
+    An add candidate is a SKU the store does not carry with evidence of demand in its region: a
+    significant latent_demand or local_affinity (lift > 1) pattern, or a place among the region's best
+    sellers on its other stores' shelves (``region_sellers``). The evidence makes a candidate; the
+    forecast's lower bound still has to clear the bar (``models.advice.choice``).
     """
     carried = tables.assortment.select("store_id", "sku").unique()
-    regions = (
-        patterns.filter(
-            (pl.col("kind") == "latent_demand")
-            | ((pl.col("kind") == "local_affinity") & (pl.col("lift") > 1.0))
-        )
-        .select("region", "sku")
-        .unique()
-    )
+    regions = pl.concat(
+        [
+            patterns.filter(
+                (pl.col("kind") == "latent_demand")
+                | ((pl.col("kind") == "local_affinity") & (pl.col("lift") > 1.0))
+            ).select("region", "sku"),
+            region_sellers(tables).select("region", "sku"),
+        ]
+    ).unique()
     adds = (
         regions.join(tables.stores.select("store_id", "region"), on="region")
         .select("store_id", "sku")
@@ -170,8 +207,9 @@ def decision_rows(
 ) -> pl.DataFrame:
     """Return one row per store x SKU to decide on (see the module docstring): store_id, region, sku,
     name, category, subcategory, sub (grouping key: subcategory, else the category), brand, price,
-    carried, must, weekly_units, weekly_low, weekly_high, recent_weekly, evidence, latent_*,
-    affinity_*. Adds without evidence or without expected sales are left out."""
+    carried, must, weekly_units, weekly_low, weekly_high, recent_weekly, evidence (latent, affinity or
+    region), latent_*, affinity_*, region_units, region_stores. Adds without evidence or without
+    expected sales are left out."""
     weekly = weekly_forecast(forecast)
     products = tables.products.select(
         "sku", "name", "category", "subcategory", "brand", price=pl.col("regular_price").fill_null(0.0)
@@ -189,6 +227,7 @@ def decision_rows(
         .join(weekly, on=["store_id", "sku"], how="left")
         .join(recent_weekly_sales(tables, as_of=as_of, days=recent_days), on=["store_id", "sku"], how="left")
         .join(evidence, on=["region", "sku"], how="left")
+        .join(region_sellers(tables), on=["region", "sku"], how="left")
         .join(must, on=["store_id", "sku"], how="left")
         .with_columns(
             pl.col("name").fill_null(pl.col("sku")),
@@ -196,6 +235,9 @@ def decision_rows(
             pl.col("recent_weekly").fill_null(0.0),
             pl.col("weekly_units", "weekly_low", "weekly_high").fill_null(0.0),
             sub=pl.coalesce("subcategory", "category"),
+            evidence=pl.coalesce(
+                "evidence", pl.when(pl.col("region_units").is_not_null()).then(pl.lit("region"))
+            ),
         )
     )
     is_latent_add = ~pl.col("carried") & (pl.col("evidence") == "latent")

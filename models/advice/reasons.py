@@ -35,11 +35,18 @@ def _evidence(r: dict[str, Any]) -> str:
             f"{units(r['weekly_units'])} units/week per store (95% CI {units(r['latent_low'])}-"
             f"{units(r['latent_high'])}), revenue {money(r['expected_weekly_revenue'])}/week"
         )
+    expected = (
+        f"expected {units(r['weekly_units'])} units/week here (at least {units(r['weekly_low'])} at the "
+        f"10% bound), revenue {money(r['expected_weekly_revenue'])}/week"
+    )
+    if r["evidence"] == "affinity":
+        return (
+            f"Sells {r['affinity_lift']:.1f}x its chain-wide share in {r['region']} stores that carry it "
+            f"(95% CI {r['affinity_ci']}x); {expected}"
+        )
     return (
-        f"Sells {r['affinity_lift']:.1f}x its chain-wide share in {r['region']} stores that carry it "
-        f"(95% CI {r['affinity_ci']}x); expected {units(r['weekly_units'])} units/week here "
-        f"(at least {units(r['weekly_low'])} at the 10% bound), revenue "
-        f"{money(r['expected_weekly_revenue'])}/week"
+        f"A best seller on neighbouring shelves: {units(r['region_units'])} units/week in each of the "
+        f"{r['region_stores']} {r['region']} stores that carry it; {expected}"
     )
 
 
