@@ -280,14 +280,20 @@ def daily_panel(
     return panel, parts
 
 
-def event_days(instances: pl.LazyFrame, *, cluster_gap_days: int) -> pl.LazyFrame:
-    """Each day inside a window of an event type in a region, with its offset and cluster.
+PHASES = ("during", "lead", "after")  # a day's phase; where windows overlap, the first one wins
 
-    ``instances`` is ``event_instances`` output (with chain_wide). Where windows of one type overlap,
-    a day belongs to the event it falls *during* (else to the next event's lead days). Windows of one
-    type in one region less than ``cluster_gap_days`` apart form one cluster (they share weather,
-    news and stock, so they are one independent observation); the cluster is named by its first day.
-    Returns columns event_type, region, date, offset, cluster (date), chain_wide.
+
+def event_days(instances: pl.LazyFrame, *, cluster_gap_days: int, after_days: int = 0) -> pl.LazyFrame:
+    """Each day inside a window of an event type in a region, with its offset, phase and cluster.
+
+    ``instances`` is ``event_instances`` output (with chain_wide). A window runs from window_start to
+    end_date (phases ``lead`` before start_date, ``during`` from it), followed by ``after_days`` days
+    of wake (phase ``after``: the days right after an event are not a normal baseline either). Where
+    windows of one type overlap, a day belongs to the event it falls during, else to the nearest
+    event's lead, else to a wake. Windows of one type in one region less than ``cluster_gap_days``
+    apart form one cluster (they share weather, news and stock, so they are one independent
+    observation); the cluster is named by its first day. Returns columns event_type, region, date,
+    offset (from start_date), phase, cluster (date), chain_wide.
     """
     ordered = instances.sort("event_type", "region", "window_start")
     prev_end = pl.col("end_date").cum_max().shift(1).over("event_type", "region")
@@ -299,11 +305,28 @@ def event_days(instances: pl.LazyFrame, *, cluster_gap_days: int) -> pl.LazyFram
         .over("event_type", "region")
         .alias("run")
     ).with_columns(pl.col("window_start").min().over("event_type", "region", "run").alias("cluster"))
+    phase = (
+        pl.when(pl.col("date") < pl.col("start_date"))
+        .then(pl.lit("lead"))
+        .when(pl.col("date") <= pl.col("end_date"))
+        .then(pl.lit("during"))
+        .otherwise(pl.lit("after"))
+    )
+    last = pl.col("end_date") + pl.duration(days=after_days)
     return (
-        clusters.with_columns(pl.date_ranges("window_start", "end_date", "1d").alias("date"))
+        clusters.with_columns(pl.date_ranges("window_start", last, "1d").alias("date"))
         .explode("date")
-        .with_columns((pl.col("date") - pl.col("start_date")).dt.total_days().cast(pl.Int32).alias("offset"))
-        .sort("event_type", "region", "date", pl.col("offset") < 0, pl.col("offset").abs())
+        .with_columns(
+            (pl.col("date") - pl.col("start_date")).dt.total_days().cast(pl.Int32).alias("offset"),
+            phase.alias("phase"),
+        )
+        .sort(
+            "event_type",
+            "region",
+            "date",
+            pl.col("phase").replace_strict(list(PHASES), list(range(len(PHASES)))),
+            pl.col("offset").abs(),
+        )
         .unique(["event_type", "region", "date"], keep="first", maintain_order=True)
-        .select("event_type", "region", "date", "offset", "cluster", "chain_wide")
+        .select("event_type", "region", "date", "offset", "phase", "cluster", "chain_wide")
     )

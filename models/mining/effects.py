@@ -41,6 +41,7 @@ class Effect:
     prior: float = 0.5
     theta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     slope_of: np.ndarray | None = None  # a per-row covariate: theta is then a slope per level
+    bound: float = np.inf  # |theta| never exceeds it (a slope fitted on few rows must not explode)
 
     def __post_init__(self) -> None:
         self.codes = np.asarray(self.codes, dtype=np.int64)
@@ -55,7 +56,7 @@ class Effect:
 
     def warm(self) -> Effect:
         """A copy that starts from this effect's current estimates (codes shared, not copied)."""
-        return Effect(self.name, self.codes, self.prior, self.theta.copy(), self.slope_of)
+        return Effect(self.name, self.codes, self.prior, self.theta.copy(), self.slope_of, self.bound)
 
     def row_values(self, rows: np.ndarray) -> np.ndarray:
         """The effect's covariate on ``rows``: 1 for a level effect, ``slope_of`` for a slope."""
@@ -156,7 +157,7 @@ def fit_effects(
             else:  # one Newton step of the penalised slope likelihood
                 score = np.bincount(c, weights=(obs - m) * x, minlength=len(e.theta)) - e.prior * e.theta
                 info = np.bincount(c, weights=m * x * x, minlength=len(e.theta)) + e.prior
-                step = np.where(seen, score / info, 0.0)
+                step = np.clip(e.theta + np.where(seen, score / info, 0.0), -e.bound, e.bound) - e.theta
                 factor = np.exp(step[c] * x)
             e.theta = e.theta + step
             if on is None:

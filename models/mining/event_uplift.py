@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
-from features.signals import daily_panel, event_days, event_instances
+from features.signals import PHASES, daily_panel, event_days, event_instances
 from models.mining.effects import Censored, Effect, fill_censored, fit_effects, linear_predictor
 from models.mining.settings import MiningSettings
 from models.mining.stats import clustered_ratio_test
@@ -46,7 +46,9 @@ HYPOTHESIS_KEYS = ("event_type", "region", "sku")
 BASE_EFFECTS = ("delta", "drift", "dow", "dom")
 # pseudo-counts at "no deviation": a block with no sale stays finite, weekdays and days of month of a
 # slow seller stay near flat, a date seen in few control rows near no shock
-PRIORS = {"delta": 0.1, "drift": 1.0, "dow": 0.5, "dom": 0.5, "gamma": 0.5}
+PRIORS = {"delta": 0.1, "drift": 5.0, "dow": 0.5, "dom": 0.5, "gamma": 0.5}
+# a block's level may drift at most e^(1/2) ~ 1.65x between its centre and either end
+DRIFT_BOUND = 1.0
 CELL_SCHEMA = pl.Schema(
     {
         "event_type": pl.String,
@@ -80,7 +82,9 @@ class Design:
 
     def _new(self, name: str) -> Effect:
         if name == "drift":  # a log-linear trend inside each region x SKU block
-            return Effect(name, self.codes["delta"], PRIORS[name], slope_of=self.block_position)
+            return Effect(
+                name, self.codes["delta"], PRIORS[name], slope_of=self.block_position, bound=DRIFT_BOUND
+            )
         return Effect(name, self.codes[name], PRIORS.get(name, 0.5))
 
 
@@ -119,11 +123,11 @@ def build_design(
     windows: dict[str, pl.DataFrame] = {}
     for (etype,), d in days.partition_by("event_type", as_dict=True).items():
         w = p.select("row", "region", "sku", "date", "r", "k").join(
-            d.select("region", "date", "offset", "cluster", "chain_wide"), on=["region", "date"]
+            d.select("region", "date", "offset", "phase", "cluster", "chain_wide"), on=["region", "date"]
         )
         code = np.full(p.height, -1, dtype=np.int64)
-        lead_or_during = (w["offset"] >= 0).cast(pl.Int64)
-        code[w["row"].to_numpy()] = ((w["r"] * n_k + w["k"]) * 2 + lead_or_during).to_numpy()
+        phase = w["phase"].replace_strict(list(PHASES), list(range(len(PHASES))), return_dtype=pl.Int64)
+        code[w["row"].to_numpy()] = ((w["r"] * n_k + w["k"]) * len(PHASES) + phase).to_numpy()
         codes[f"event:{etype}"] = code
         windows[str(etype)] = w.drop("r", "k", "date")
     at = parts.join(p.select("region", "sku", "date", "row", "exposure"), on=["region", "sku", "date"])
@@ -178,8 +182,13 @@ def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: 
     the lift of its region, SKU and offset estimated so far (EM, ``em_rounds`` rounds).
     """
     frames = [pl.DataFrame(schema=CELL_SCHEMA)]
-    for t, w in design.windows.items():
+    busy = np.zeros((len(design.windows), len(design.y)), dtype=bool)
+    for i, w in enumerate(design.windows.values()):
+        busy[i, w.filter(pl.col("phase") != "after")["row"].to_numpy()] = True
+    for i, (t, w) in enumerate(design.windows.items()):
         rows, e = w["row"].to_numpy(), expected[t]
+        # a day inside another type's window too says little about either alone: not scored
+        alone = ~np.delete(busy, i, axis=0).any(axis=0)[rows] if len(busy) > 1 else np.ones(len(rows), bool)
         local = np.full(len(design.y), -1, dtype=np.int64)
         local[rows] = np.arange(len(rows))
         cens = design.censored.take(local[design.censored.row] >= 0, local)
@@ -195,10 +204,11 @@ def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: 
             observed = fill_censored(y, e * lift[cell], cens)
             lift = (np.bincount(cell, observed, len(lift)) + 1.0) / (np.bincount(cell, e, len(lift)) + 1.0)
         frame = (
-            w.select("region", "sku", "offset", "cluster", "chain_wide")
+            w.select("region", "sku", "offset", "phase", "cluster", "chain_wide")
             .with_columns(
                 pl.lit(t).alias("event_type"), pl.Series("observed", observed), pl.Series("expected", e)
             )
+            .filter((pl.col("phase") != "after") & pl.Series(alone))  # the wake is not scored
             .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
             .agg(pl.col("observed").sum(), pl.col("expected").sum())
         )
@@ -270,7 +280,9 @@ def event_uplift_hypotheses(
     cells = pl.DataFrame(schema=CELL_SCHEMA)
     if first is not None:
         instances = usable_instances(events, regions, first=first, as_of=as_of, settings=settings)
-        days = event_days(instances, cluster_gap_days=settings.event_cluster_gap_days)
+        days = event_days(
+            instances, cluster_gap_days=settings.event_cluster_gap_days, after_days=settings.event_after_days
+        )
         panel, parts = daily_panel(sales, online if settings.event_use_online else None, as_of=as_of)
         panel_df, parts_df, days_df = pl.collect_all([panel, parts, days])
         if days_df.height and panel_df.height:

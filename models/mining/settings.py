@@ -13,6 +13,9 @@ class MiningSettings(BaseModel):
     event_baseline_days: int = Field(
         56, gt=0, description="Days before an event the advice backtest treats as its baseline."
     )
+    event_after_days: int = Field(
+        0, ge=0, description="Days after an event kept out of its baseline (its wake) and modelled apart."
+    )
     event_block_days: int = Field(
         28, ge=7, description="Length of the region x SKU blocks whose level the event counterfactual keeps."
     )

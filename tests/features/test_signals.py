@@ -210,3 +210,10 @@ def test_event_days_assign_overlaps_to_the_event_under_way_and_cluster_close_win
     assert out["cluster"].to_list() == [_day(8)] * 7 + [_day(38)] * 3
     apart = event_days(inst, cluster_gap_days=0).collect()
     assert apart["cluster"].n_unique() == 2  # overlapping windows are one cluster whatever the gap
+
+
+def test_event_days_mark_the_wake_after_an_event() -> None:
+    inst = _instances(("e1", "N", 10, 11)).with_columns(pl.lit(False).alias("chain_wide"))
+    out = event_days(inst, cluster_gap_days=0, after_days=2).collect().sort("date")
+    assert out["phase"].to_list() == ["lead", "lead", "during", "during", "after", "after"]
+    assert out["offset"].to_list() == [-2, -1, 0, 1, 2, 3]
