@@ -60,3 +60,29 @@ def test_prefect_yaml_entrypoints_import() -> None:
         assert bool(deployment.get("schedules")) == scheduled, deployment["name"]
         if scheduled:
             assert deployment["schedules"][0]["cron"]
+
+
+def test_ingest_validates_what_it_loaded(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.flows.lake.ingest_drops import SECRET, make_drop
+
+    monkeypatch.setenv("LOCALSHELF_HMAC_SECRET", SECRET)
+    drop, lake, report = make_drop(tmp_path / "drop"), tmp_path / "lake", tmp_path / "ingest.json"
+    args = [
+        "ingest",
+        "--drop",
+        str(drop),
+        "--lake",
+        str(lake),
+        "--report",
+        str(report),
+        "--as-of",
+        "2024-09-30",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "validation passed" in result.output
+    counts = json.loads(report.read_text())
+    assert counts["validation"]["success"] is True and "store_sales" in counts["validation"]["tables"]
+    assert (lake / "_docs" / "index.html").exists()
