@@ -28,6 +28,9 @@ PATTERN_COLUMNS = pl.Schema(
         "q_value": pl.Float64,
         "peak_offset_days": pl.Int64,
         "explanation": pl.String,
+        "window_start": pl.Date,
+        "window_end": pl.Date,
+        "event_id": pl.String,
     }
 )
 ASSORTMENT_COLUMNS = pl.Schema(
@@ -91,7 +94,7 @@ EVENT_BACKTEST_COLUMNS = pl.Schema(
 ASSORTMENT_BACKTEST_COLUMNS = pl.Schema(
     {"cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64}
 )
-PATTERN_KINDS = ("event_uplift", "local_affinity", "latent_demand")
+PATTERN_KINDS = ("event_uplift", "local_affinity", "latent_demand", "discovered_event")
 ASSORTMENT_ACTIONS = ("add", "drop", "keep")
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 
+from flows.demo.unlabeled import discovery_quality
+
 
 def _found(patterns: pl.DataFrame, kind: str, planted: dict[str, Any]) -> bool:
     cond = (
@@ -40,12 +42,16 @@ def compare_with_truth(patterns_path: Path, truth_path: Path) -> dict[str, Any]:
         (pl.col("kind") == "event_uplift") & pl.col("event_type").is_in(null_types)
     ).height
     result["null_event_patterns"] = false_hits
+    found = discovery_quality(patterns, truth.get("discovered_event", []))
+    result["discovered_event"] = found
     result["summary"] = (
         ", ".join(
             f"{k} {result[k]['found']}/{result[k]['planted']}"
             for k in ("event_uplift", "local_affinity", "latent_demand")
         )
         + f"; patterns on no-effect event types: {false_hits}"
+        + f"; unlabeled events found {found['planted'] - len(found['missed'])}/{found['planted']}"
+        + f" ({found['found']} windows reported)"
     )
     return result
 

@@ -20,6 +20,7 @@ import polars as pl
 from data_contracts.schemas import ASSORTMENT, PRODUCTS, SHELF_CAPACITY, STORES
 from flows.demo.catalog import CATEGORIES, REGIONS, CategorySpec, RegionSpec, SizeSpec, size_spec
 from flows.demo.events import apply_events, events_frame, schedule
+from flows.demo.unlabeled import plant_unlabeled, unlabeled_truth
 
 AS_OF = date(2025, 6, 30)  # last sales date of every demo world
 HISTORY_DAYS = 731  # two years: 2023-07-01 .. 2025-06-30 (SizeSpec.days: `m5` has more)
@@ -333,8 +334,9 @@ def _truth(
     }
 
 
-def build_world(size: str = "small", seed: int = 42) -> World:
-    """Return the demo world of `size` for `seed` (same seed, same world)."""
+def build_world(size: str = "small", seed: int = 42, *, unlabeled: bool = True) -> World:
+    """Return the demo world of `size` for `seed` (same seed, same world); ``unlabeled=False`` leaves
+    out the unlabeled events (flows.demo.unlabeled), the rest of the world unchanged."""
     spec = size_spec(size)  # raises ValueError on an unknown size
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     regions = REGIONS[: spec.regions]
@@ -349,6 +351,11 @@ def build_world(size: str = "small", seed: int = 42) -> World:
     forced = np.zeros(spec.skus, dtype=bool)
     forced[list(roles.values()) + [a["sku"] for a in affinity]] = True
     pairs, carried = _build_assortment(rng, store_region, carry_p, cat_idx, base, forced, latent, len(dates))
+    hidden = (
+        plant_unlabeled(seed, instances, event_mult, base, promo, roles, carried, store_region)
+        if unlabeled
+        else []
+    )
     s_idx, k_idx = np.nonzero(carried)
     assortment = pl.DataFrame(
         {"store_id": stores["store_id"].to_numpy()[s_idx], "sku": products["sku"].to_numpy()[k_idx]},
@@ -381,4 +388,8 @@ def build_world(size: str = "small", seed: int = 42) -> World:
         truth={},
     )
     null_types = sorted({e.spec.name for e in instances if not e.spec.lifts})
-    return replace(world, truth=_truth(world, event_truth, affinity, latent, null_types))
+    truth = _truth(world, event_truth, affinity, latent, null_types)
+    truth["discovered_event"] = unlabeled_truth(
+        hidden, [r.name for r in regions], products["sku"].to_list(), start
+    )
+    return replace(world, truth=truth)

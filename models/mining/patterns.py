@@ -7,6 +7,11 @@ inverse; latent demand >= ``min_latent_lift``). Event uplift is tested on two wi
 region, sku) (with and without the lead days, see ``models.mining.event_uplift``); both count in the FDR
 family and the passing one with the larger lift is reported, its window in ``window_start_offset_days``.
 
+Discovered events (``models.mining.discovery``: windows of co-rising SKUs no labeled event covers) are
+scanned after the FDR step, in their own BH family over every region x day span scanned (windows, not
+SKU patterns), and added with kind ``discovered_event``; the event_uplift patterns that passed give
+their SKU signatures ("looks like a hurricane").
+
 Sort order ("strongest first"): by kind (event_uplift, local_affinity, latent_demand, as in
 ``flows.lake.outputs.PATTERN_KINDS``), then by |log lift| (a 0.5x affinity ranks with a 2x one) descending,
 then by q_value ascending. Besides the contract columns the frame keeps ``EXTRA_COLUMNS``.
@@ -25,6 +30,8 @@ from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
 from features.signals import clean_store_sales, daily_online_units, event_instances
 from models.mining.affinity import affinity_hypotheses
+from models.mining.discovery import DiscoverySettings
+from models.mining.discovery_rows import discovered_event_rows
 from models.mining.event_uplift import event_uplift_hypotheses
 from models.mining.latent import latent_hypotheses
 from models.mining.settings import MiningSettings
@@ -108,6 +115,8 @@ def _peak_phrase(offset: int | None) -> str:
 
 def explain(row: dict) -> str:
     """One plain English sentence for a pattern row (needs name and the kind's extra columns)."""
+    if row["kind"] == "discovered_event":  # the window's card, written by models.mining.discovery_rows
+        return str(row["explanation"])
     name, region, lift = row["name"] or row["sku"], row["region"], row["lift"]
     ci = f"95% CI {_fmt(row['ci_low'])}-{_fmt(row['ci_high'])}x"
     if row["kind"] == "event_uplift":
@@ -161,7 +170,10 @@ def mine_patterns(tables: LakeTables, *, as_of: date, settings: MiningSettings) 
         *_weekly_rows(tables, sales, first=first, as_of=as_of, settings=settings),
     ]
     hypotheses = pl.concat([conform(p, _HYPOTHESIS_SCHEMA).select(_HYPOTHESIS_SCHEMA.names()) for p in parts])
-    return _finish(apply_fdr(hypotheses, settings), tables.products)
+    passed = apply_fdr(hypotheses, settings)
+    discovery = DiscoverySettings(fdr_alpha=settings.fdr_alpha, lead_days=settings.event_lead_days)
+    discovered = discovered_event_rows(tables, as_of=as_of, mined=passed, settings=discovery)
+    return _finish(pl.concat([passed, discovered], how="diagonal_relaxed"), tables.products)
 
 
 # columns every kind's hypotheses are brought to before the shared FDR step

@@ -1,0 +1,137 @@
+"""Discovered events as ``patterns.parquet`` rows (kind ``discovered_event``), each with its card text.
+
+One row per window x SKU; the rows of one window share ``event_id``, ``window_start``, ``window_end``
+and the ``explanation``, a sentence a merchandiser reads as the window's card: "On 2025-08-14 to 08-17
+in GULF_COAST, water, batteries and toaster pastries sold 3-6x their expected rate together; no event is
+labeled for these days. Looks like a hurricane: 5 of its 7 SKUs are hurricane risers." The resemblance
+compares the window's SKUs with the risers of every mined event type (``event_uplift`` rows of the same
+run): those of the window's region, else of any region.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from data_contracts.schemas import CHAIN_WIDE
+from data_contracts.tables import LakeTables
+from models.mining.discovery import (
+    DiscoverySettings,
+    build_cube,
+    labeled_days,
+    region_daily_units,
+    scan,
+)
+
+ROW_SCHEMA = pl.Schema(
+    {
+        "kind": pl.String,
+        "region": pl.String,
+        "sku": pl.String,
+        "lift": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "support": pl.Int64,
+        "p_value": pl.Float64,
+        "q_value": pl.Float64,
+        "window_start": pl.Date,
+        "window_end": pl.Date,
+        "event_id": pl.String,
+        "explanation": pl.String,
+    }
+)
+SHOWN_NAMES = 3
+
+
+def _days(start: date, end: date) -> str:
+    """'2025-08-14', '2025-08-14 to 08-17' or '2025-12-30 to 2026-01-02'."""
+    if start == end:
+        return start.isoformat()
+    tail = end.strftime("%m-%d") if end.year == start.year else end.isoformat()
+    return f"{start.isoformat()} to {tail}"
+
+
+def _times(x: float) -> str:
+    return f"{x:.0f}" if x >= 3 else f"{x:.1f}"
+
+
+def _names(names: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C', 'A, B, C and 4 more SKUs'."""
+    shown = names[:SHOWN_NAMES]
+    rest = len(names) - len(shown)
+    if rest:
+        return f"{', '.join(shown)} and {rest} more SKU{'s' if rest > 1 else ''}"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def resemblance(skus: set[str], region: str, risers: pl.DataFrame) -> tuple[str, int] | None:
+    """The mined event type whose risers hold most of ``skus`` (at least 2 and at least half), with
+    the count; ``risers`` has region, event_type, sku (event_uplift patterns with lift > 1)."""
+    local = risers.filter(pl.col("region") == region)
+    pool = local if region != CHAIN_WIDE and local.height else risers
+    counts = (
+        pool.filter(pl.col("sku").is_in(list(skus)))
+        .group_by("event_type")
+        .agg(pl.col("sku").n_unique().alias("n"))
+        .sort(["n", "event_type"], descending=[True, False])
+    )
+    if counts.height == 0:
+        return None
+    event_type, n = counts.row(0)
+    return (str(event_type), int(n)) if n >= 2 and 2 * n >= len(skus) else None
+
+
+def card_text(window: pl.DataFrame, names: dict[str, str], risers: pl.DataFrame) -> str:
+    """The card sentence of one window's rows (region, window_start, window_end, sku, lift)."""
+    region, start, end = (
+        window.row(0, named=True)["region"],
+        window["window_start"][0],
+        window["window_end"][0],
+    )
+    ordered = window.sort("lift", descending=True)
+    where = "across the chain (every region at once)" if region == CHAIN_WIDE else f"in {region}"
+    lo, hi = _times(ordered["lift"].min()), _times(ordered["lift"].max())
+    rate = f"{lo}x" if lo == hi else f"{lo}-{hi}x"
+    text = (
+        f"On {_days(start, end)} {where}, {_names([names.get(s) or s for s in ordered['sku']])} sold {rate} "
+        "their expected rate together; no event is labeled for these days."
+    )
+    like = resemblance(set(window["sku"]), region, risers)
+    if like:
+        kind = like[0].replace("_", " ")
+        article = "an" if kind[0] in "aeiou" else "a"
+        text += f" Looks like {article} {kind}: {like[1]} of its {window.height} SKUs are {kind} risers."
+    return text
+
+
+def discovered_event_rows(
+    tables: LakeTables, *, as_of: date, mined: pl.DataFrame, settings: DiscoverySettings
+) -> pl.DataFrame:
+    """Every discovered window's SKUs as pattern rows (ROW_SCHEMA), from the lake ``tables`` up to
+    ``as_of``; ``mined`` holds the run's passing patterns (its event_uplift rows give the signatures)."""
+    daily = region_daily_units(
+        tables.store_sales,
+        tables.stores.lazy(),
+        tables.online_orders,
+        tables.postal_regions.lazy(),
+        as_of=as_of,
+    ).collect()
+    if daily.height == 0:
+        return pl.DataFrame(schema=ROW_SCHEMA)
+    events = tables.events.filter(pl.col("start_date") <= as_of)
+    found = scan(build_cube(daily, labeled_days(events, lead_days=settings.lead_days)), settings)
+    if found.height == 0:
+        return pl.DataFrame(schema=ROW_SCHEMA)
+    risers = mined.filter((pl.col("kind") == "event_uplift") & (pl.col("lift") > 1)).select(
+        "region", "event_type", "sku"
+    )
+    names = dict(zip(tables.products["sku"], tables.products["name"], strict=True))
+    texts = {
+        key[0]: card_text(window, names, risers)
+        for key, window in found.partition_by("event_id", as_dict=True).items()
+    }
+    return found.with_columns(
+        pl.lit("discovered_event").alias("kind"),
+        pl.col("event_id").replace_strict(texts, return_dtype=pl.String).alias("explanation"),
+    ).select(ROW_SCHEMA.names())

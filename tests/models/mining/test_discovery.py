@@ -1,0 +1,202 @@
+"""Discovery of unlabeled events on a seeded synthetic chain with the confounders of real sales.
+
+The chain: 5 regions x 40 SKUs x 420 days of over-dispersed demand with SKU seasons (peaks on
+different days), trends, weekday cycles, month-start paydays chain-wide and a mid-month payday in one
+region, promo weeks, a labeled chain-wide holiday and a labeled regional storm. Planted on top (or
+not): a regional spike of 5 SKUs and a chain-wide spike of 4 SKUs nobody labeled.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from data_contracts.schemas import CHAIN_WIDE
+from models.mining.discovery import (
+    DiscoverySettings,
+    _runs,
+    build_cube,
+    labeled_days,
+    scan,
+    tail_p,
+)
+from models.mining.discovery_rows import card_text, resemblance
+
+START = date(2024, 1, 1)
+DAYS, REGIONS, SKUS = 420, 5, 40
+SETTINGS = DiscoverySettings()
+LOCAL = ("R2", 200, 3, (3, 7, 11, 19, 23))  # region, first day, days, SKUs
+CHAIN = (300, 2, (5, 13, 29, 31))  # first day, days, SKUs (every region)
+STORM = ("R1", 150, 4, (0, 1, 2))  # a labeled regional event: region, first day, days, SKUs
+HOLIDAY = (100, 3)  # a labeled chain-wide holiday: first day, days (every SKU 1.6x)
+
+
+def _sku(k: int) -> str:
+    return f"S{k:02d}"
+
+
+def make_chain(*, unlabeled: bool, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Daily units per region x SKU x day (region_daily_units' columns) and the labeled events."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(DAYS)
+    dates = np.datetime64(START) + t
+    dom = (dates - dates.astype("datetime64[M]")).astype(int) + 1
+    dow = (t + START.weekday()) % 7
+    base = rng.lognormal(2.0, 0.6, size=SKUS)[None, :, None] * rng.uniform(0.6, 1.6, (REGIONS, 1, 1))
+    season = 1 + 0.4 * np.cos(2 * np.pi * (t[None, :] - rng.integers(0, 365, SKUS)[:, None]) / 365)
+    trend = np.exp(rng.normal(0, 0.3, SKUS)[:, None] * t[None, :] / 365)
+    week = np.array([0.9, 0.85, 0.9, 1.0, 1.15, 1.3, 0.9])[dow]
+    payday = np.where(dom <= 3, 1.35, 1.0)
+    lam = base * (season * trend)[None] * (week * payday)[None, None, :]
+    lam[3] *= np.where(dom == 15, 1.5, 1.0)  # region R3's own mid-month payday
+    promo = rng.random((SKUS, DAYS // 7 + 1)) < 0.04
+    promo = np.repeat(promo, 7, axis=1)[:, :DAYS]
+    # the planted SKUs sell steadily and are off promo around their spike (as in the demo world)
+    planted = list(LOCAL[3]) + list(CHAIN[2])
+    base[:, planted] = np.maximum(base[:, planted], 8.0)
+    promo[list(LOCAL[3]), LOCAL[1] - 7 : LOCAL[1] + LOCAL[2] + 7] = False
+    promo[list(CHAIN[2]), CHAIN[0] - 7 : CHAIN[0] + CHAIN[1] + 7] = False
+    lam *= np.where(promo, 1.8, 1.0)[None]
+    lam[:, :, HOLIDAY[0] : HOLIDAY[0] + HOLIDAY[1]] *= 1.6
+    r, first, n, ks = STORM
+    lam[int(r[1]), list(ks), first : first + n] *= 4.0
+    if unlabeled:
+        r, first, n, ks = LOCAL
+        lam[int(r[1]), list(ks), first : first + n] *= 4.0
+        first, n, ks = CHAIN
+        lam[:, list(ks), first : first + n] *= 3.5
+    units = rng.poisson(lam * rng.gamma(5.0, 0.2, size=lam.shape))
+    ri, ki, ti = np.indices(units.shape).reshape(3, -1)
+    daily = pl.DataFrame(
+        {
+            "region": [f"R{i}" for i in ri],
+            "sku": [_sku(k) for k in ki],
+            "date": dates[ti],
+            "units": units.ravel().astype(float),
+            "promo": promo[ki, ti],
+        }
+    )
+    events = pl.DataFrame(
+        {
+            "event_id": ["E1", "E2"],
+            "event_type": ["holiday", "storm"],
+            "region": [CHAIN_WIDE, STORM[0]],
+            "start_date": [START + timedelta(days=HOLIDAY[0]), START + timedelta(days=STORM[1])],
+            "end_date": [
+                START + timedelta(days=HOLIDAY[0] + HOLIDAY[1] - 1),
+                START + timedelta(days=STORM[1] + STORM[2] - 1),
+            ],
+        }
+    )
+    return daily, events
+
+
+def _scan(unlabeled: bool) -> pl.DataFrame:
+    daily, events = make_chain(unlabeled=unlabeled)
+    return scan(build_cube(daily, labeled_days(events, lead_days=SETTINGS.lead_days)), SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def found() -> pl.DataFrame:
+    return _scan(unlabeled=True)
+
+
+def _windows(found: pl.DataFrame) -> pl.DataFrame:
+    return (
+        found.group_by("event_id", "region", "window_start", "window_end").agg(pl.col("sku")).sort("region")
+    )
+
+
+def _near(window: dict, first: int, days: int) -> bool:
+    start, end = START + timedelta(days=first), START + timedelta(days=first + days - 1)
+    return window["window_start"] <= end + timedelta(days=2) and window["window_end"] >= start - timedelta(
+        days=2
+    )
+
+
+def _jaccard(a: list[str], b: list[str]) -> float:
+    return len(set(a) & set(b)) / len(set(a) | set(b))
+
+
+def test_the_planted_regional_window_is_found_with_its_skus(found: pl.DataFrame) -> None:
+    local = _windows(found).filter(pl.col("region") == LOCAL[0]).to_dicts()
+    assert len(local) == 1
+    assert _near(local[0], LOCAL[1], LOCAL[2])
+    assert _jaccard(local[0]["sku"], [_sku(k) for k in LOCAL[3]]) >= 0.7
+
+
+def test_a_chain_wide_spike_is_reported_once_for_the_chain(found: pl.DataFrame) -> None:
+    chain = _windows(found).filter(pl.col("region") == CHAIN_WIDE).to_dicts()
+    assert len(chain) == 1
+    assert _near(chain[0], CHAIN[0], CHAIN[1])
+    assert _jaccard(chain[0]["sku"], [_sku(k) for k in CHAIN[2]]) >= 0.7
+    regional = _windows(found).filter(pl.col("region") != CHAIN_WIDE).to_dicts()
+    assert not [w for w in regional if _near(w, CHAIN[0], CHAIN[1])]
+
+
+def test_labeled_events_paydays_and_seasons_are_not_rediscovered(found: pl.DataFrame) -> None:
+    windows = _windows(found)
+    assert windows.height == 2  # the two planted ones, nothing else
+    assert (found["q_value"] <= SETTINGS.fdr_alpha).all()
+
+
+def test_lifts_come_with_intervals_around_the_planted_rise(found: pl.DataFrame) -> None:
+    local = found.filter(pl.col("region") == LOCAL[0])
+    assert (local["ci_low"] < local["lift"]).all() and (local["lift"] < local["ci_high"]).all()
+    assert 2.5 < local["lift"].median() < 6.0  # planted 4x
+
+
+def test_a_drop_without_unlabeled_events_yields_none() -> None:
+    assert _scan(unlabeled=False).height == 0
+
+
+def test_runs_merge_days_at_most_the_gap_apart() -> None:
+    assert _runs(np.array([3, 4, 6, 10, 11]), 1) == [(3, 6), (10, 11)]
+    assert _runs(np.array([], dtype=int), 1) == []
+
+
+def test_labeled_days_cover_the_lead_days() -> None:
+    events = pl.DataFrame(
+        {"region": ["R0"], "start_date": [date(2024, 3, 10)], "end_date": [date(2024, 3, 11)]}
+    )
+    days = labeled_days(events, lead_days=2).sort("date")["date"].to_list()
+    assert days == [date(2024, 3, 8) + timedelta(days=i) for i in range(4)]
+
+
+def test_tail_p_is_poisson_without_overdispersion_and_heavier_with_it() -> None:
+    y, e = np.array([6.0]), np.array([2.0])
+    assert tail_p(y, e, e)[0] == pytest.approx(0.01656, abs=1e-4)  # P(Poisson(2) >= 6)
+    assert tail_p(y, e, 3 * e)[0] > 0.05
+
+
+def test_card_text_names_the_skus_the_rate_and_the_resemblance() -> None:
+    window = pl.DataFrame(
+        {
+            "region": ["GULF_COAST"] * 3,
+            "window_start": [date(2025, 8, 14)] * 3,
+            "window_end": [date(2025, 8, 17)] * 3,
+            "sku": ["W", "B", "P"],
+            "lift": [3.2, 4.1, 6.4],
+        }
+    )
+    risers = pl.DataFrame(
+        {
+            "region": ["GULF_COAST", "GULF_COAST", "X"],
+            "event_type": ["hurricane"] * 2 + ["ice_storm"],
+            "sku": ["W", "P", "B"],
+        }
+    )
+    names = {"W": "water", "B": "batteries", "P": "Pop-Tarts"}
+    assert card_text(window, names, risers) == (
+        "On 2025-08-14 to 08-17 in GULF_COAST, Pop-Tarts, batteries and water sold 3-6x their expected rate "
+        "together; no event is labeled for these days. Looks like a hurricane: 2 of its 3 SKUs are hurricane "
+        "risers."
+    )
+    assert resemblance({"W", "B", "P"}, "NORTHEAST", risers) == (
+        "hurricane",
+        2,
+    )  # no local risers: any region
+    assert resemblance({"W", "Q", "R"}, "GULF_COAST", risers) is None
