@@ -169,17 +169,20 @@ def _lake_orders(frame: pl.DataFrame, path: str, secret: str) -> pl.DataFrame:
     return _lineage(out, path).select(pl.col(c).cast(t) for c, t in LAKE_ONLINE_ORDERS.items())
 
 
-def demo_lake_tables(*, size: str = "small", seed: int = 42, secret: str = "demo") -> LakeTables:
+def demo_lake_tables(
+    *, size: str = "small", seed: int = 42, secret: str = "demo", unlabeled: bool = True
+) -> LakeTables:
     """The same world built in memory, already in the LAKE schemas (localshelf/lake.py LakeTables;
     online_orders as data_contracts.schemas.LAKE_ONLINE_ORDERS with customer_key = HMAC-SHA256 hex of
     customer_id keyed by `secret` (null for guests), order_date = local date of ordered_at in its own
     offset, lineage columns filled with the file name / row number / a fixed timestamp). Lets model and
-    mining tests run without ingest. Same seed -> same data.
+    mining tests run without ingest. Same seed -> same data. ``unlabeled=False``: the same world without
+    its unlabeled events (flows.demo.unlabeled).
 
     Returns LakeTables with the reference tables in their contract schemas and the facts as LazyFrames
     (already in memory: meant for `small` and `medium`)."""
     size_spec(size)  # raises ValueError on an unknown size
-    world = build_world(size, seed)
+    world = build_world(size, seed, unlabeled=unlabeled)
     sales: list[pl.DataFrame] = []
     orders: list[pl.DataFrame] = []
     for f in fact_files(world):

@@ -87,58 +87,6 @@ class Cube:
         return np.arange(np.datetime64(self.first), np.datetime64(self.first) + self.y.shape[2])
 
 
-def region_daily_units(
-    sales: pl.LazyFrame,
-    stores: pl.LazyFrame,
-    orders: pl.LazyFrame,
-    postal_regions: pl.LazyFrame,
-    *,
-    as_of: date,
-) -> pl.LazyFrame:
-    """Units per region, SKU and day, stores plus online orders shipped to the region (returns net).
-
-    ``sales`` is lake store_sales, ``orders`` lake online_orders. Returns region, sku, date, units,
-    promo (a store of the region had the SKU on promo that day).
-    """
-    has_promo = "promo" in sales.collect_schema().names()
-    store = (
-        sales.filter(pl.col("date") <= as_of)
-        .join(stores.select("store_id", "region"), on="store_id")
-        .group_by("region", "sku", "date")
-        .agg(
-            pl.col("units").cast(pl.Float64).fill_null(0.0).sum().alias("units"),
-            (pl.col("promo").fill_null(False).any() if has_promo else pl.lit(False)).alias("promo"),
-        )
-    )
-    online = (
-        orders.filter(pl.col("order_date") <= as_of)
-        .join(
-            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
-            on="ship_postal_code",
-        )
-        .group_by("region", "sku", pl.col("order_date").alias("date"))
-        .agg(pl.col("units").cast(pl.Float64).sum().alias("units"), pl.lit(False).alias("promo"))
-    )
-    cols = ["region", "sku", "date", "units", "promo"]
-    return (
-        pl.concat([store.select(cols), online.select(cols)])
-        .group_by("region", "sku", "date")
-        .agg(pl.col("units").sum().clip(lower_bound=0), pl.col("promo").any())
-    )
-
-
-def labeled_days(events: pl.DataFrame, *, lead_days: int) -> pl.DataFrame:
-    """Every (region, date) a labeled event window [start - lead_days, end] covers (region may be ALL)."""
-    return (
-        events.select(
-            "region",
-            pl.date_ranges(pl.col("start_date") - timedelta(days=lead_days), "end_date").alias("date"),
-        )
-        .explode("date")
-        .unique()
-    )
-
-
 def build_cube(daily: pl.DataFrame, labeled: pl.DataFrame) -> Cube:
     """The dense cube of ``region_daily_units`` output; ``labeled`` from ``labeled_days``."""
     regions = tuple(sorted(daily["region"].unique().to_list()))
@@ -366,10 +314,9 @@ def _window_skus(y: np.ndarray, e: np.ndarray, var: np.ndarray, scanned: np.ndar
     ``level`` with lift >= min_lift."""
     yw, ew, vw = (np.where(scanned, a, 0.0).sum(axis=1) for a in (y, e, var))
     tested = scanned.any(axis=1) & (ew > 0)
-    z = (yw - ew) / np.sqrt(vw + 1e-9)
-    p = np.where(tested, stats.norm.sf(z), 1.0)
+    p = np.where(tested, tail_p(yw, ew, vw), 1.0)
     lift = (yw + 0.5) / (ew + 0.5)
-    # log-scale standard error: the delta method on the quasi-Poisson variance of observed - expected
+    # log-scale standard error: the delta method on the variance of observed - expected
     se = np.sqrt(vw / np.maximum(ew, 1e-9) ** 2 / np.maximum(lift, 1e-9) ** 2 + 1e-12)
     q = np.ones_like(p)
     q[tested] = _bh(p[tested])

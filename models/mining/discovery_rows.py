@@ -1,4 +1,6 @@
-"""Discovered events as ``patterns.parquet`` rows (kind ``discovered_event``), each with its card text.
+"""Discovered events as ``patterns.parquet`` rows (kind ``discovered_event``), each with its card text,
+from the lake tables: demand per region x SKU x day (stores plus online orders shipped there) and the
+days labeled events cover go into ``models.mining.discovery.scan``.
 
 One row per window x SKU; the rows of one window share ``event_id``, ``window_start``, ``window_end``
 and the ``explanation``, a sentence a merchandiser reads as the window's card: "On 2025-08-14 to 08-17
@@ -10,19 +12,13 @@ run): those of the window's region, else of any region.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
-from models.mining.discovery import (
-    DiscoverySettings,
-    build_cube,
-    labeled_days,
-    region_daily_units,
-    scan,
-)
+from models.mining.discovery import DiscoverySettings, build_cube, scan
 
 ROW_SCHEMA = pl.Schema(
     {
@@ -42,6 +38,58 @@ ROW_SCHEMA = pl.Schema(
     }
 )
 SHOWN_NAMES = 3
+
+
+def region_daily_units(
+    sales: pl.LazyFrame,
+    stores: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    postal_regions: pl.LazyFrame,
+    *,
+    as_of: date,
+) -> pl.LazyFrame:
+    """Units per region, SKU and day, stores plus online orders shipped to the region (returns net).
+
+    ``sales`` is lake store_sales, ``orders`` lake online_orders. Returns region, sku, date, units,
+    promo (a store of the region had the SKU on promo that day).
+    """
+    has_promo = "promo" in sales.collect_schema().names()
+    store = (
+        sales.filter(pl.col("date") <= as_of)
+        .join(stores.select("store_id", "region"), on="store_id")
+        .group_by("region", "sku", "date")
+        .agg(
+            pl.col("units").cast(pl.Float64).fill_null(0.0).sum().alias("units"),
+            (pl.col("promo").fill_null(False).any() if has_promo else pl.lit(False)).alias("promo"),
+        )
+    )
+    online = (
+        orders.filter(pl.col("order_date") <= as_of)
+        .join(
+            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
+            on="ship_postal_code",
+        )
+        .group_by("region", "sku", pl.col("order_date").alias("date"))
+        .agg(pl.col("units").cast(pl.Float64).sum().alias("units"), pl.lit(False).alias("promo"))
+    )
+    cols = ["region", "sku", "date", "units", "promo"]
+    return (
+        pl.concat([store.select(cols), online.select(cols)])
+        .group_by("region", "sku", "date")
+        .agg(pl.col("units").sum().clip(lower_bound=0), pl.col("promo").any())
+    )
+
+
+def labeled_days(events: pl.DataFrame, *, lead_days: int) -> pl.DataFrame:
+    """Every (region, date) a labeled event window [start - lead_days, end] covers (region may be ALL)."""
+    return (
+        events.select(
+            "region",
+            pl.date_ranges(pl.col("start_date") - timedelta(days=lead_days), "end_date").alias("date"),
+        )
+        .explode("date")
+        .unique()
+    )
 
 
 def _days(start: date, end: date) -> str:

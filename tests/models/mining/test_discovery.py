@@ -8,28 +8,30 @@ not): a regional spike of 5 SKUs and a chain-wide spike of 4 SKUs nobody labeled
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
+from data_contracts.outputs import PATTERN_COLUMNS
 from data_contracts.schemas import CHAIN_WIDE
-from models.mining.discovery import (
-    DiscoverySettings,
-    _runs,
-    build_cube,
-    labeled_days,
-    scan,
-    tail_p,
-)
-from models.mining.discovery_rows import card_text, resemblance
+from data_contracts.tables import LakeTables
+from models.mining.discovery import DiscoverySettings, _runs, build_cube, scan, tail_p
+from models.mining.discovery_rows import card_text, labeled_days, resemblance
+from models.mining.patterns import EXTRA_COLUMNS, mine_patterns
+from models.mining.settings import MiningSettings
+from tests.models.mining.pattern_world import AS_OF as PATTERN_AS_OF
+from tests.models.mining.pattern_world import START as PATTERN_START
+from tests.models.mining.pattern_world import make_world
 
 START = date(2024, 1, 1)
 DAYS, REGIONS, SKUS = 420, 5, 40
 SETTINGS = DiscoverySettings()
 LOCAL = ("R2", 200, 3, (3, 7, 11, 19, 23))  # region, first day, days, SKUs
 CHAIN = (300, 2, (5, 13, 29, 31))  # first day, days, SKUs (every region)
+PAIR = (("R0", "R4"), 250, 3, (2, 9, 15, 27))  # one spike in two regions at once
 STORM = ("R1", 150, 4, (0, 1, 2))  # a labeled regional event: region, first day, days, SKUs
 HOLIDAY = (100, 3)  # a labeled chain-wide holiday: first day, days (every SKU 1.6x)
 
@@ -55,10 +57,11 @@ def make_chain(*, unlabeled: bool, seed: int = 7) -> tuple[pl.DataFrame, pl.Data
     promo = rng.random((SKUS, DAYS // 7 + 1)) < 0.04
     promo = np.repeat(promo, 7, axis=1)[:, :DAYS]
     # the planted SKUs sell steadily and are off promo around their spike (as in the demo world)
-    planted = list(LOCAL[3]) + list(CHAIN[2])
+    planted = list(LOCAL[3]) + list(CHAIN[2]) + list(PAIR[3])
     base[:, planted] = np.maximum(base[:, planted], 8.0)
     promo[list(LOCAL[3]), LOCAL[1] - 7 : LOCAL[1] + LOCAL[2] + 7] = False
     promo[list(CHAIN[2]), CHAIN[0] - 7 : CHAIN[0] + CHAIN[1] + 7] = False
+    promo[list(PAIR[3]), PAIR[1] - 7 : PAIR[1] + PAIR[2] + 7] = False
     lam *= np.where(promo, 1.8, 1.0)[None]
     lam[:, :, HOLIDAY[0] : HOLIDAY[0] + HOLIDAY[1]] *= 1.6
     r, first, n, ks = STORM
@@ -68,6 +71,9 @@ def make_chain(*, unlabeled: bool, seed: int = 7) -> tuple[pl.DataFrame, pl.Data
         lam[int(r[1]), list(ks), first : first + n] *= 4.0
         first, n, ks = CHAIN
         lam[:, list(ks), first : first + n] *= 3.5
+        regions, first, n, ks = PAIR
+        for r in regions:
+            lam[int(r[1]), list(ks), first : first + n] *= 4.0
     units = rng.poisson(lam * rng.gamma(5.0, 0.2, size=lam.shape))
     ri, ki, ti = np.indices(units.shape).reshape(3, -1)
     daily = pl.DataFrame(
@@ -137,9 +143,16 @@ def test_a_chain_wide_spike_is_reported_once_for_the_chain(found: pl.DataFrame) 
     assert not [w for w in regional if _near(w, CHAIN[0], CHAIN[1])]
 
 
+def test_a_spike_in_two_regions_is_two_regional_windows_not_a_chain_one(found: pl.DataFrame) -> None:
+    near = [w for w in _windows(found).to_dicts() if _near(w, PAIR[1], PAIR[2])]
+    assert sorted(w["region"] for w in near) == sorted(PAIR[0])
+    for w in near:
+        assert _jaccard(w["sku"], [_sku(k) for k in PAIR[3]]) >= 0.7
+
+
 def test_labeled_events_paydays_and_seasons_are_not_rediscovered(found: pl.DataFrame) -> None:
     windows = _windows(found)
-    assert windows.height == 2  # the two planted ones, nothing else
+    assert windows.height == 4  # the planted ones, nothing else
     assert (found["q_value"] <= SETTINGS.fdr_alpha).all()
 
 
@@ -200,3 +213,36 @@ def test_card_text_names_the_skus_the_rate_and_the_resemblance() -> None:
         2,
     )  # no local risers: any region
     assert resemblance({"W", "Q", "R"}, "GULF_COAST", risers) is None
+
+
+def _with_spike(tables: LakeTables, region: str, skus: list[str], first: date, days: int) -> LakeTables:
+    """``tables`` with the store sales of ``skus`` in ``region`` at 5x on ``days`` days from ``first``."""
+    stores = tables.stores.filter(pl.col("region") == region)["store_id"].implode()
+    hit = (
+        pl.col("store_id").is_in(stores)
+        & pl.col("sku").is_in(skus)
+        & pl.col("date").is_between(first, first + timedelta(days=days - 1))
+    )
+    sales = tables.store_sales.with_columns(
+        pl.when(hit).then(pl.col("units") * 5).otherwise("units").alias("units")
+    )
+    return replace(tables, store_sales=sales)
+
+
+def test_mine_patterns_writes_discovered_windows_as_contract_rows() -> None:
+    plain = make_world(plant=True)
+    spike_day = PATTERN_START + timedelta(days=205)
+    spiked = _with_spike(plain, "R1", ["S04", "S05", "S06", "S07"], spike_day, 3)
+    settings = MiningSettings()
+    found = mine_patterns(spiked, as_of=PATTERN_AS_OF, settings=settings)
+    rows = found.filter(pl.col("kind") == "discovered_event")
+    assert found.columns == [*PATTERN_COLUMNS.names(), *EXTRA_COLUMNS]
+    assert rows["event_id"].n_unique() == 1 and set(rows["region"]) == {"R1"}
+    assert set(rows["sku"]) == {"S04", "S05", "S06", "S07"}
+    assert abs((rows["window_start"][0] - spike_day).days) <= 2
+    assert rows["explanation"][0].startswith(f"On {spike_day.isoformat()}")
+    assert (
+        mine_patterns(plain, as_of=PATTERN_AS_OF, settings=settings)
+        .filter(pl.col("kind") == "discovered_event")
+        .is_empty()
+    )
