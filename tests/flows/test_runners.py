@@ -1,0 +1,67 @@
+"""Task runners: local (the flow's own process) and Dask (prefect-dask), with the same answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from flows.runners import Runner, RunnerChoice, fan_out, with_runner
+
+
+def test_local_keeps_the_flows_own_runner() -> None:
+    from flows.pipeline import localshelf_run
+
+    assert RunnerChoice().task_runner() is None
+    assert with_runner(localshelf_run, RunnerChoice()) is localshelf_run
+
+
+def test_dask_runs_on_a_given_scheduler_or_a_local_cluster() -> None:
+    from prefect_dask import DaskTaskRunner
+
+    remote = RunnerChoice(Runner.dask, address="tcp://scheduler:8786").task_runner()
+    assert isinstance(remote, DaskTaskRunner)
+    assert remote.address == "tcp://scheduler:8786"
+    local = RunnerChoice(Runner.dask, workers=3, threads=2, memory_gb=4).task_runner()
+    assert isinstance(local, DaskTaskRunner)
+    assert local.cluster_kwargs == {"n_workers": 3, "threads_per_worker": 2, "memory_limit": "4GiB"}
+
+
+def test_fan_out_outside_dask_runs_the_stages_in_turn() -> None:
+    calls: list[str] = []
+
+    def stage(name: str, fn, *args):  # noqa: ANN001, ANN202 - a StageTimer stand-in
+        calls.append(name)
+        return fn(*args)
+
+    got = fan_out(stage, ("a", lambda x: x + 1, (1,)), ("b", lambda x, y: x * y, (2, 3)))
+    assert got == [2, 6]
+    assert calls == ["a", "b"]
+
+
+def _run(root: Path, drop: Path, choice: RunnerChoice) -> Path:
+    from flows.pipeline import localshelf_run
+
+    with_runner(localshelf_run, choice)(drop=drop, out=root / "out", lake=root / "lake")
+    return root / "out"
+
+
+@pytest.mark.slow
+def test_the_small_demo_on_a_dask_local_cluster_gives_the_local_answers(
+    tmp_path: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.demo.generate import generate_demo
+
+    paths = generate_demo(tmp_path / "demo", size="small", seed=7)
+    monkeypatch.setenv("LOCALSHELF_HMAC_SECRET", paths.secret.read_text().strip())
+    monkeypatch.setenv("LOCALSHELF_NUM_THREADS", "1")
+    # a light model: this test is about where tasks run, not about forecast quality
+    for name, value in {"NUM_BOOST_ROUND": "40", "HORIZON_BLOCKS": "[28]", "REFIT": "none"}.items():
+        monkeypatch.setenv(f"LOCALSHELF_MODEL__{name}", value)
+    local = _run(tmp_path / "local", paths.drop, RunnerChoice())
+    dask = _run(tmp_path / "dask", paths.drop, RunnerChoice(Runner.dask, workers=2, threads=1))
+    for name in ("assortment.parquet", "prestock.parquet", "patterns.parquet", "forecast.parquet"):
+        assert_frame_equal(pl.read_parquet(dask / name), pl.read_parquet(local / name), check_exact=False)
+    assert pl.read_parquet(local / "assortment.parquet").height > 0
