@@ -177,6 +177,7 @@ class EventTypeSpec:
     lifts: tuple[tuple[str, float], ...] = ()  # (anchor role, mean lift over the window); () = no effect
     label: str = ""
     multi_region_share: float = 0.0  # share of events that also strike a second eligible region
+    month_start: bool = False  # events start on the 1st of a month (paydays)
 
 
 # fmt: off
@@ -188,8 +189,12 @@ EVENT_TYPES: tuple[EventTypeSpec, ...] = (
                   (("bread1", 2.5), ("bread2", 2.5), ("milk1", 2.5), ("milk2", 2.5)), "Winter Storm"),
     EventTypeSpec("heat_wave", "hot", ((5, 15), (9, 30)), (0, 1), (4, 6),
                   (("water1", 2.0), ("water2", 2.0), ("icecream1", 2.0), ("icecream2", 2.0)), "Heat Wave"),
-    # no effect at all: a well-run miner must not report it
-    EventTypeSpec("power_outage_drill", "some", ((1, 10), (12, 10)), (0, 1), (2, 3), (), "Grid Drill"),
+    # no effect at all: a well-run miner must not report them. Grid drills are held on the 1st of a
+    # month, on paydays (a miner blind to paydays sees a lift); summer fairs fall in the summer peak of
+    # water, ice cream and beer in the hot regions (a miner blind to season sees a lift)
+    EventTypeSpec("power_outage_drill", "some", ((1, 10), (12, 10)), (0, 1), (2, 3), (), "Grid Drill",
+                  month_start=True),
+    EventTypeSpec("summer_fair", "hot", ((5, 1), (9, 30)), (0, 0), (2, 3), (), "Summer Fair"),
 )
 HOLIDAY_LIFTS: tuple[tuple[str, float], ...] = (
     ("beer1", 1.8), ("beer2", 1.8), ("chips1", 1.6), ("chips2", 1.6),

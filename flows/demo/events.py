@@ -100,6 +100,12 @@ class _Scheduler:
             days = int(self.rng.integers(spec.days[0], spec.days[1] + 1))
             span = (window[1] - window[0]).days - (days - 1)
             t0 = (window[0] - self.origin).days + int(self.rng.integers(0, max(span, 0) + 1))
+            if spec.month_start:  # on to the next 1st of a month
+                day = self.origin + timedelta(days=t0)
+                first = day if day.day == 1 else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+                t0 += (first - day).days
+                if first + timedelta(days=days - 1) > window[1]:
+                    continue
             if span < 0 or not _free(self.busy[r], t0, t0 + days - 1):
                 continue
             others = [o for o in eligible if o != r and _free(self.busy[o], t0, t0 + days - 1)]

@@ -12,7 +12,8 @@ import polars as pl
 from flows.demo.catalog import FOREIGN_POSTAL_PREFIXES, size_spec
 from flows.demo.world import World
 
-ONLINE_SHARE = 0.05  # online units as a share of the region's true store demand
+ONLINE_SHARE = (0.02, 0.1)  # online units as a share of the region's true demand: drawn per region
+STOCK_COVER = (1.5, 4.0)  # a store's shelf holds this many days of its normal demand, plus a few units
 UNITS_PER_LINE = 1.25  # mean units on an online order line (1 + Poisson(0.25))
 KEEP_ZERO_DAYS = 0.15  # share of zero-sale days exported as an explicit 0 row (the rest are absent)
 
@@ -43,14 +44,32 @@ def store_batches(world: World) -> list[np.ndarray]:
     return batches
 
 
-def _demand(world: World, rng: np.random.Generator, pairs: np.ndarray, traffic: np.ndarray) -> np.ndarray:
-    """Return (P, D) float32 expected units (with gamma noise: over-dispersed counts) for carry pairs."""
+def regional_factors(world: World) -> np.ndarray:
+    """Return (R, S, D) float32 regional drift: each region's own trend per SKU and a stronger or weaker
+    annual season than the chain's (hot regions' summers are hotter), 1 on the last day."""
+    rng = _rng(world, 5)
+    n_regions, (n_skus, n_days) = len(world.regions), world.season.shape
+    t = (np.arange(n_days) - (n_days - 1)) / 365.0
+    growth = rng.normal(0.0, 0.1, size=(n_regions, n_skus, 1))
+    doy = (world.dates - world.dates.astype("datetime64[Y]")).astype(np.int64)
+    hot = np.array([1.0 if r.hot else -1.0 if r.northern else 0.0 for r in world.regions])[:, None, None]
+    summer = np.cos(2 * np.pi * (doy - 196) / 365.25)[None, None, :]
+    swing = 0.12 * hot + rng.normal(0.0, 0.04, size=(n_regions, n_skus, 1))
+    return (np.exp(growth * t[None, None, :]) * (1 + swing * summer)).astype(np.float32)
+
+
+def _demand(
+    world: World, rng: np.random.Generator, pairs: np.ndarray, traffic: np.ndarray, local: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (P, D) float32 normal demand (no event, no noise: what a store stocks for) and demand
+    (events and gamma noise: over-dispersed counts) of carry pairs."""
     s, k = pairs[:, 0], pairs[:, 1]
     r = world.store_region[s]
     lam = (world.sku_base[k] * world.store_scale[s] * world.taste[r, k]).astype(np.float32)[:, None]
-    lam = lam * world.season[k] * world.event_mult[r, k] * traffic[s]
+    lam = lam * world.season[k] * local[r, k]
     lam *= np.where(world.promo[k], world.promo_lift[k, None], 1.0).astype(np.float32)
-    return lam * rng.gamma(4.0, 0.25, size=lam.shape).astype(np.float32)
+    demand = lam * world.event_mult[r, k] * traffic[s]
+    return lam, demand * rng.gamma(4.0, 0.25, size=lam.shape).astype(np.float32)
 
 
 def _stockouts(rng: np.random.Generator, n_pairs: int, n_days: int) -> np.ndarray:
@@ -66,15 +85,23 @@ def _stockouts(rng: np.random.Generator, n_pairs: int, n_days: int) -> np.ndarra
 
 
 def sales_block(world: World, batch: int, pairs: np.ndarray, traffic: np.ndarray) -> pl.DataFrame:
-    """Return the store_sales rows of one batch of carry pairs, sorted by date, store and SKU."""
+    """Return the store_sales rows of one batch of carry pairs, sorted by date, store and SKU.
+
+    Each store-day starts with a few days of the pair's *normal* demand on the shelf: on an event
+    peak demand outruns it, the store sells what it has and ends the day empty (``on_hand == 0``,
+    units = the stock): demand-driven sell-outs. Runs of days with an empty shelf (a missed
+    delivery) sell nothing at all."""
     rng = _rng(world, 3, batch)
     n_days = world.n_days
-    lam = _demand(world, rng, pairs, traffic)
-    units = rng.poisson(lam).astype(np.int64)
+    normal, lam = _demand(world, rng, pairs, traffic, regional_factors(world))
+    demand = rng.poisson(lam).astype(np.int64)
+    stock = np.ceil(normal * rng.uniform(*STOCK_COVER, size=normal.shape)).astype(np.int64) + 3
     out = _stockouts(rng, len(pairs), n_days)
+    units = np.minimum(demand, stock)
     returns = (rng.random(units.shape) < 0.0025) & ~out  # a return day: net units may go negative
     units -= returns * (1 + rng.poisson(0.4, size=units.shape))
     units[out] = 0
+    on_hand = np.where(out, 0, np.maximum(stock - np.maximum(units, 0), 0))
     days = np.arange(n_days)
     carried = (days >= pairs[:, 2, None]) & (days < pairs[:, 3, None])
     keep = carried & ((units != 0) | out | (rng.random(units.shape) < KEEP_ZERO_DAYS))
@@ -82,9 +109,6 @@ def sales_block(world: World, batch: int, pairs: np.ndarray, traffic: np.ndarray
     s, k = pairs[p_idx, 0], pairs[p_idx, 1]
     u = units[p_idx, t_idx]
     promo = world.promo[k, t_idx]
-    # end-of-day stock: some days of cover around the pair's typical demand; 0 on stockout days
-    cover = np.maximum(4.0, np.ceil(8.0 * lam.mean(axis=1)))[p_idx]
-    on_hand = np.where(out[p_idx, t_idx], 0, np.floor(cover * rng.uniform(0.15, 1.1, size=len(u))) + 1)
     price = world.sku_price[k] * (1 - world.promo_discount[k] * promo)
     return pl.DataFrame(
         {
@@ -93,10 +117,15 @@ def sales_block(world: World, batch: int, pairs: np.ndarray, traffic: np.ndarray
             "sku": world.products["sku"].gather(k),
             "units": u,
             "revenue": np.round(u * price, 2),
-            "on_hand": on_hand.astype(np.int64),
+            "on_hand": on_hand[p_idx, t_idx].astype(np.int64),
             "promo": promo,
         }
     )
+
+
+def online_shares(world: World) -> np.ndarray:
+    """Return (R,) each region's online units as a share of its true demand."""
+    return _rng(world, 6).uniform(*ONLINE_SHARE, size=len(world.regions))
 
 
 def _online_lines(world: World, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -105,9 +134,10 @@ def _online_lines(world: World, rng: np.random.Generator) -> dict[str, np.ndarra
     store_weight = np.array([world.store_scale[world.store_region == r].sum() for r in range(n_regions)])
     noise = rng.lognormal(-(0.1**2) / 2, 0.1, size=(n_regions, 1, world.n_days)).astype(np.float32)
     lam = (world.sku_base[None, :] * world.taste * store_weight[:, None]).astype(np.float32)[:, :, None]
-    lam = lam * world.season[None] * world.event_mult * noise
+    lam = lam * world.season[None] * regional_factors(world) * world.event_mult * noise
     lam *= np.where(world.promo, world.promo_lift[:, None], 1.0).astype(np.float32)[None]
-    n = rng.poisson(lam * (ONLINE_SHARE / UNITS_PER_LINE))
+    share = online_shares(world).astype(np.float32)[:, None, None]
+    n = rng.poisson(lam * (share / UNITS_PER_LINE))
     r, k, t = np.nonzero(n)
     reps = n[r, k, t]
     r, k, t = np.repeat(r, reps), np.repeat(k, reps), np.repeat(t, reps)

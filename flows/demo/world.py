@@ -181,21 +181,34 @@ def _build_products(
 
 
 def _season(rng: np.random.Generator, cat_idx: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    """Return (S, D) float32 weekly x yearly x trend factors (trend is 1 on the last day)."""
+    """Return (S, D) float32 weekly x yearly x payday x trend factors (trend is 1 on the last day).
+
+    The confounders of real data: each SKU has its own annual season (its category's cycle with its
+    own amplitude and peak day), a month-start payday bump (days 1-3, stronger in some categories)
+    and its own trend. Drawn from a child stream, so the rest of the world keeps its draws.
+    """
     days = dates.astype(np.int64)
     dow = (days + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
     doy = (dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1
+    dom = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
     week = np.array([0.92, 0.88, 0.9, 0.95, 1.08, 1.22, 1.05])
-    cat_rows = []
-    for cat in CATEGORIES:
+    own = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # type: ignore[attr-defined]
+    amp = own.lognormal(0.0, 0.35, size=len(cat_idx))
+    shift = own.normal(0.0, 20.0, size=len(cat_idx))
+    payday = 1 + own.uniform(0.08, 0.2, size=len(CATEGORIES))[cat_idx]
+    rows = np.empty((len(cat_idx), len(dates)))
+    for c, cat in enumerate(CATEGORIES):
         w = week.copy()
         w[4:6] *= cat.weekend
         w /= w.mean()
-        yearly = 1 + cat.yearly_amp * np.cos(2 * np.pi * (doy - cat.peak_doy) / 365.25)
-        cat_rows.append(w[dow] * yearly)
-    growth = rng.normal(0.0, 0.08, size=len(cat_idx))  # yearly growth or decline per SKU
+        ks = np.flatnonzero(cat_idx == c)
+        phase = 2 * np.pi * (doy[None, :] - cat.peak_doy - shift[ks, None]) / 365.25
+        yearly = 1 + np.minimum(cat.yearly_amp * amp[ks, None], 0.8) * np.cos(phase)
+        rows[ks] = w[dow][None, :] * yearly
+    paydays = np.where(dom[None, :] <= 3, payday[:, None], 1.0)
+    growth = rng.normal(0.0, 0.08, size=len(cat_idx)) * 2  # yearly growth or decline per SKU
     trend = np.exp(growth[:, None] * (days - days[-1])[None, :] / 365.0)
-    return (np.stack(cat_rows)[cat_idx] * trend).astype(np.float32)
+    return (rows * paydays * trend).astype(np.float32)
 
 
 def _promos(rng: np.random.Generator, n_skus: int, dates: np.ndarray) -> tuple[np.ndarray, ...]:

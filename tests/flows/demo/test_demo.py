@@ -218,17 +218,43 @@ def test_the_strongest_planted_event_really_lifts_the_raw_sales(
     assert strongest["event_type"] == "hurricane" and strongest["lift"] > 6
     ratios = _event_ratios(sales, lake.events, strongest)
     assert len(ratios) >= 4
-    assert 0.6 * strongest["lift"] < float(np.median(ratios)) < 1.4 * strongest["lift"]
+    # the raw sales rise, but read the lift short: the stores sell out (next test)
+    assert 2.0 < float(np.median(ratios)) < 1.4 * strongest["lift"]
+
+
+def test_event_peaks_sell_out_and_normal_days_rarely_do(
+    sales: pl.DataFrame, lake: LakeTables, truth: dict[str, Any]
+) -> None:
+    strongest = max(truth["event_uplift"], key=lambda p: p["lift"])
+    s = sales.filter((pl.col("sku") == strongest["sku"]) & (pl.col("region") == strongest["region"]))
+    windows = lake.events.filter(
+        (pl.col("event_type") == strongest["event_type"]) & (pl.col("region") == strongest["region"])
+    )
+    during = pl.any_horizontal(
+        pl.col("date").is_between(a, b) for a, b in windows.select("start_date", "end_date").iter_rows()
+    )
+    sold_out = (pl.col("on_hand") == 0) & (pl.col("units") > 0)
+    assert s.filter(during).select(sold_out.mean()).item() > 0.3
+    assert sales.filter(sold_out).height / sales.height < 0.05
 
 
 def test_the_null_event_type_leaves_sales_alone(
     sales: pl.DataFrame, lake: LakeTables, truth: dict[str, Any]
 ) -> None:
-    (null_type,) = truth["null_event_types"]
-    region = lake.events.filter(pl.col("event_type") == null_type)["region"][0]
+    assert set(truth["null_event_types"]) == {"power_outage_drill", "summer_fair"}
     strongest = max(truth["event_uplift"], key=lambda p: p["lift"])
-    ratios = _event_ratios(sales, lake.events, {**strongest, "event_type": null_type, "region": region})
-    assert len(ratios) >= 4 and 0.6 < float(np.median(ratios)) < 1.5
+    for null_type in truth["null_event_types"]:
+        region = lake.events.filter(pl.col("event_type") == null_type)["region"][0]
+        pattern = {**strongest, "event_type": null_type, "region": region}
+        ratios = _event_ratios(sales, lake.events, pattern)
+        assert len(ratios) >= 4 and 0.6 < float(np.median(ratios)) < 1.5, null_type
+
+
+def test_null_events_fall_on_paydays_and_in_the_summer_peak(lake: LakeTables) -> None:
+    drills = lake.events.filter(pl.col("event_type") == "power_outage_drill")
+    assert drills.height >= 4 and (drills["start_date"].dt.day() == 1).all()
+    fairs = lake.events.filter(pl.col("event_type") == "summer_fair")
+    assert fairs.height >= 4 and fairs["start_date"].dt.month().is_between(5, 9).all()
 
 
 def test_every_effective_event_type_strikes_often_enough(lake: LakeTables, truth: dict[str, Any]) -> None:
