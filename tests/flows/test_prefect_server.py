@@ -3,7 +3,8 @@
 Starts `prefect server start` on a free loopback port with its own PREFECT_HOME, creates the process work
 pool, runs `prefect deploy --all` with the paths in the environment, checks that the cron schedules create
 runs, starts a worker with the HMAC key in its environment, runs `localshelf-run/weekly` on the small demo
-and waits for Completed. Everything it starts is stopped at the end.
+and then `localshelf-prestock/on-demand` from its outputs, each to Completed. Everything it starts is
+stopped at the end.
 
 The in-process `prefect_test_harness` cannot catch what this catches: it runs neither the scheduler service
 (SQLAlchemy 2.1 breaks it) nor the CLI's requests (fastapi 0.151+ rejects them with 422).
@@ -11,6 +12,7 @@ The in-process `prefect_test_harness` cannot catch what this catches: it runs ne
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -20,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -204,41 +207,68 @@ def test_the_schedules_create_runs(server: Server, deployed: dict[str, str]) -> 
     assert all(counts[name] == 0 for name in ON_DEMAND)
 
 
-def test_a_worker_runs_the_weekly_job_to_completion(
-    server: Server, deployed: dict[str, str], demo, tmp_path: Path
-) -> None:
-    output = _cli(server, "deployment", "run", "localshelf-run/weekly")
-    run_id = re.search(r"UUID: ([0-9a-f-]{36})", output)
-    assert run_id, output
-    worker_env = {
-        **server.env,
-        "LOCALSHELF_HMAC_SECRET": demo.secret.read_text().strip(),
-        **FAST_MODEL_ENV,
-    }
-    worker_log = tmp_path / "worker.log"
-    worker = _start(["worker", "start", "--pool", "localshelf", "--limit", "1"], worker_env, worker_log)
+@pytest.fixture(scope="module")
+def worker(server: Server, deployed: dict[str, str], demo, tmp_path_factory: pytest.TempPathFactory):
+    """A process worker on the pool, with the HMAC key in its environment (never a parameter)."""
+    env = {**server.env, "LOCALSHELF_HMAC_SECRET": demo.secret.read_text().strip(), **FAST_MODEL_ENV}
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = _start(["worker", "start", "--pool", "localshelf", "--limit", "1"], env, log)
     try:
-
-        def final_state() -> str | None:
-            assert worker.poll() is None, f"worker exited {worker.returncode}:\n{_tail(worker_log)}"
-            run = httpx.get(f"{server.api}/flow_runs/{run_id[1]}", timeout=30).json()
-            state = run["state"]["type"]
-            return state if state in FINAL_STATES else None
-
-        state = _wait_for("the weekly run to finish", final_state, timeout_s=480, every_s=2)
+        yield proc, log
     finally:
-        _stop(worker)
-    assert state == "COMPLETED", f"run ended {state}; worker log:\n{_tail(worker_log, 120)}"
-    assert (demo.root / "out" / "report.html").stat().st_size > 0
-    artifacts = _post(server, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id[1]]}}})
-    kinds = {a["key"]: a["type"] for a in artifacts}
-    # Prefect stores link artifacts as markdown
-    assert kinds.get("localshelf-top-recommendations") == "table", kinds
-    assert {"localshelf-load", "localshelf-data-docs", "localshelf-report"} <= set(kinds), kinds
-    report_link = next(a for a in artifacts if a["key"] == "localshelf-report")
-    assert (demo.root / "out" / "report.html").as_uri() in report_link["data"]
+        _stop(proc)
+
+
+def _run_deployment(server: Server, worker, name: str, *params: str, timeout_s: float) -> str:
+    """`prefect deployment run NAME [-p k=v ...]`, then wait for the worker to finish it; returns the
+    flow run's id once Completed."""
+    output = _cli(server, "deployment", "run", name, *params)
+    found = re.search(r"UUID: ([0-9a-f-]{36})", output)
+    assert found, output
+    proc, log = worker
+
+    def final_state() -> str | None:
+        assert proc.poll() is None, f"worker exited {proc.returncode}:\n{_tail(log)}"
+        state = httpx.get(f"{server.api}/flow_runs/{found[1]}", timeout=30).json()["state"]["type"]
+        return state if state in FINAL_STATES else None
+
+    state = _wait_for(f"{name} to finish", final_state, timeout_s=timeout_s, every_s=2)
+    assert state == "COMPLETED", f"{name} ended {state}; worker log:\n{_tail(log, 120)}"
+    return found[1]
+
+
+def _artifacts(server: Server, run_id: str) -> dict[str, dict[str, Any]]:
+    found = _post(server, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]}}})
+    return {a["key"]: a for a in found}
+
+
+def test_a_worker_runs_the_weekly_job_to_completion(server: Server, worker, demo) -> None:
+    run_id = _run_deployment(server, worker, "localshelf-run/weekly", timeout_s=480)
+    report = demo.root / "out" / "report.html"
+    assert report.stat().st_size > 0
+    artifacts = _artifacts(server, run_id)
+    assert artifacts["localshelf-top-recommendations"]["type"] == "table"
+    assert "store_sales" in artifacts["localshelf-load"]["data"]
+    assert "Data Docs" in artifacts["localshelf-data-docs"]["data"]
+    assert report.as_uri() in artifacts["localshelf-report"]["data"]  # links are stored as markdown
     # the CLI's list commands, which fastapi 0.151+ broke
     _cli(server, "flow-run", "ls", "--limit", "50")
-    assert "done: report at" in _cli(server, "flow-run", "logs", run_id[1])
+    assert "done: report at" in _cli(server, "flow-run", "logs", run_id)
     _cli(server, "artifact", "ls")
     _cli(server, "work-pool", "ls")
+
+
+def test_a_worker_plans_prestock_for_an_upcoming_event(server: Server, worker, demo) -> None:
+    as_of = date.fromisoformat(json.loads((demo.root / "out" / "run.json").read_text())["as_of"])
+    start, end = as_of + timedelta(days=60), as_of + timedelta(days=62)
+    run_id = _run_deployment(
+        server,
+        worker,
+        "localshelf-prestock/on-demand",
+        *("-p", "event_type=hurricane", "-p", "region=GULF_COAST"),
+        *("-p", f"start={start.isoformat()}", "-p", f"end={end.isoformat()}"),
+        timeout_s=240,
+    )
+    plan = demo.root / "out" / f"prestock-hurricane-GULF_COAST-{start.isoformat()}" / "prestock.parquet"
+    assert plan.exists(), sorted(p.name for p in (demo.root / "out").iterdir())
+    assert "localshelf-prestock" in _artifacts(server, run_id)
