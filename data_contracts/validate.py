@@ -1,29 +1,32 @@
-"""The Great Expectations runner: validate frames it is handed against the generated suites.
+"""Great Expectations over the frames it is handed: one suite per table, one batch per frame.
 
-Every reference table is one batch; every fact table is validated one monthly partition at a time, so
-memory stays bounded by the largest partition. Polars frames become pandas at one adapter
-(:func:`to_gx_frame`), Arrow-backed, so strings stay in Arrow memory instead of becoming Python
-objects. The GX context is ephemeral and built once per call, with one suite and one validation
-definition per table; only the Data Docs site is on disk, in ``lake/_docs``.
+The runner reads nothing itself: the caller (the lake's validation walk) hands it each table's rows
+as polars frames, one batch at a time, and says where the Data Docs go. Frames become pandas at one
+adapter (:func:`to_gx_frame`): numbers as NumPy, everything else Arrow-backed, so no value becomes a
+Python object. The GX context is
+ephemeral, with one suite and one validation definition per table; only the Data Docs site is on
+disk.
 
-Nothing here reads the lake: ``flows.lake.validation`` walks it and hands each batch over. Nothing
-raises on a failed expectation: the caller gets a summary and decides.
+Importing GX takes seconds: :func:`preload_gx` starts it in a thread, so a caller can read files
+meanwhile. Nothing here raises on a failed expectation: the summary says what failed.
 """
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Iterator, Mapping
+import os
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from data_contracts.schemas import TableContract
-from data_contracts.suites import build_suite, derived_columns, rule_name
+from data_contracts.suites import KEY_CODE, build_suite, derived_columns, key_code, rule_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,23 +35,51 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
 DOCS_SITE = "lake_docs"
-DATA_SOURCE = "lake"
 # "SUMMARY" keeps a few unexpected values per failed rule for the Data Docs, without the full row lists
 RESULT_FORMAT = "SUMMARY"
+
+_preload: threading.Thread | None = None
+
+
+def _import_gx() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations  # noqa: F401
+    import great_expectations.expectations  # noqa: F401
+
+
+def preload_gx() -> None:
+    """Start importing Great Expectations in a background thread (once); returns at once."""
+    global _preload
+    if _preload is None:
+        _preload = threading.Thread(target=_import_gx, name="gx-import", daemon=True)
+        _preload.start()
+
+
+def _wait_for_gx() -> None:
+    if _preload is not None:
+        _preload.join()
+    _import_gx()
 
 
 @dataclass
 class ValidationSummary:
-    """What :func:`validate_lake` found: overall success, per-table results, and where the docs are."""
+    """What a validation run found: overall success, per-table results, where the docs are, timings."""
 
     success: bool
     # table -> {"batches", "rows", "expectations", "failed": [rule names], "success", "failures": [...]}
     tables: dict[str, dict] = field(default_factory=dict)
     docs_index: str | None = None
+    # seconds: import (waiting for GX), read (the caller's frames), handover, validate, data_docs
+    timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """Return the summary as JSON-ready data (goes into run.json under "validation")."""
-        return {"success": self.success, "tables": self.tables, "docs_index": self.docs_index}
+        return {
+            "success": self.success,
+            "tables": self.tables,
+            "docs_index": self.docs_index,
+            "timings_s": self.timings_s,
+        }
 
     def failure_lines(self) -> list[str]:
         """Return one readable line per failed rule and batch, e.g. for the flow's error message."""
@@ -62,15 +93,20 @@ class ValidationSummary:
         ]
 
 
-def to_gx_frame(df: pl.DataFrame) -> pd.DataFrame:
+def to_gx_frame(df: pl.DataFrame, contract: TableContract | None = None) -> pd.DataFrame:
     """Return ``df`` with the suites' derived columns as a pandas frame (the one adapter).
 
-    Strings, dates and booleans stay Arrow-backed (no Python objects). Numbers become NumPy columns
-    (floats with NaN for null; integers only when they hold no null): GX's pandas engine tests range
-    expectations vectorized on NumPy dtypes but row by row in Python on Arrow-backed ones (about a
-    second per million rows).
+    Numbers become NumPy columns (floats with NaN for null; integers only when they hold no null): GX's
+    pandas engine tests them vectorized there, row by row in Python on Arrow-backed ones. Text, dates
+    and booleans stay Arrow-backed (no Python objects; dictionary-encoding the ids was measured: its
+    conversion costs more than the set checks gain). With a compound key the frame gets its exact key
+    code and is sorted by it (see suites.key_code).
     """
     df = df.with_columns(derived_columns(df.schema))
+    if contract is not None and len(contract.key) > 1 and all(k in df.columns for k in contract.key):
+        code = key_code(df, contract.key)
+        if code is not None:
+            df = df.with_columns(code).sort(KEY_CODE)
     frame = df.to_pandas(use_pyarrow_extension_array=True)
     for name, dtype in df.schema.items():
         if dtype.is_float() or (dtype.is_integer() and df[name].null_count() == 0):
@@ -78,7 +114,7 @@ def to_gx_frame(df: pl.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def gx_context(docs_dir: Path) -> AbstractDataContext:
+def _gx_context(docs_dir: Path) -> AbstractDataContext:
     """Return an ephemeral GX context whose only Data Docs site is ``docs_dir``, progress bars off."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -100,7 +136,7 @@ def gx_context(docs_dir: Path) -> AbstractDataContext:
 
 
 @contextmanager
-def no_batch_fingerprint() -> Iterator[None]:
+def _no_batch_fingerprint() -> Iterator[None]:
     """Within the block, GX does not fingerprint pandas batches; restores its setting on exit.
 
     GX hashes every batch under ``HASH_THRESHOLD`` bytes (1 GB) row by row for a batch marker nothing
@@ -115,26 +151,6 @@ def no_batch_fingerprint() -> Iterator[None]:
         yield
     finally:
         engine.HASH_THRESHOLD = saved
-
-
-def validation_definition(
-    context: AbstractDataContext,
-    contract: TableContract,
-    references: Mapping[str, set[str]],
-    as_of: date | None,
-    min_date: date,
-) -> ValidationDefinition:
-    """Register ``contract``'s suite, a dataframe asset and their validation definition in ``context``."""
-    import great_expectations as gx
-
-    suite = context.suites.add(
-        build_suite(contract, reference_values=dict(references), as_of=as_of, min_date=min_date)
-    )
-    asset = context.data_sources.get(DATA_SOURCE).add_dataframe_asset(name=contract.name)
-    batch = asset.add_batch_definition_whole_dataframe("batch")
-    return context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"validate.{contract.name}", data=batch, suite=suite)
-    )
 
 
 def _exception_message(result: Any) -> str | None:
@@ -156,11 +172,19 @@ def _failures(result: ExpectationSuiteValidationResult, batch: str) -> list[dict
             continue
         rec: dict[str, Any] = {"batch": batch, "rule": rule_name(r.expectation_config)}
         rec["column"] = r.expectation_config.kwargs.get("column")
-        unexpected = (r.result or {}).get("unexpected_count")
-        if unexpected is not None:
-            rec["unexpected"] = int(unexpected)
-        elif (r.result or {}).get("observed_value") is not None:
-            rec["observed"] = str(r.result["observed_value"])  # aggregate rules: the offending min/max
+        result = r.result or {}
+        if r.expectation_config.type == "expect_column_distinct_values_to_be_in_set":
+            # counts distinct values, not rows: name the unknown values themselves
+            unknown = result.get("partial_unexpected_list") or []
+            if not unknown and isinstance(result.get("observed_value"), list):
+                known = {str(v) for v in r.expectation_config.kwargs.get("value_set") or []}
+                unknown = sorted({str(v) for v in result["observed_value"]} - known)
+            if unknown:
+                rec["observed"] = ", ".join(str(v) for v in unknown[:20])
+        elif result.get("unexpected_count") is not None:
+            rec["unexpected"] = int(result["unexpected_count"])
+        elif result.get("observed_value") is not None:
+            rec["observed"] = str(result["observed_value"])  # aggregate rules: the offending min/max
         error = _exception_message(r)
         if error:
             rec["error"] = error[:300]
@@ -168,16 +192,11 @@ def _failures(result: ExpectationSuiteValidationResult, batch: str) -> list[dict
     return out
 
 
-def month_bounds(year: int, month: int) -> tuple[date, date]:
-    """Return the first and last day of a month."""
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-
-
 @dataclass
-class TableRun:
-    """Accumulates one table's batches into its summary record."""
+class _TableRun:
+    """One table's validation definition and the summary record its batches add up to."""
 
-    expectations: int
+    vd: ValidationDefinition
     batches: int = 0
     rows: int = 0
     failures: list[dict] = field(default_factory=list)
@@ -187,29 +206,85 @@ class TableRun:
         return {
             "batches": self.batches,
             "rows": self.rows,
-            "expectations": self.expectations,
+            "expectations": len(self.vd.suite.expectations),
             "failed": failed,
             "success": not failed,
             "failures": self.failures,
         }
 
 
-def run_batch(
-    vd: ValidationDefinition,
-    df: pl.DataFrame,
+# One batch: the table's contract, the batch's label (e.g. "all", "2024-06", "load") and its rows.
+Batch = tuple[TableContract, str, pl.DataFrame]
+
+
+def validate_frames(
+    contracts: Iterable[TableContract],
+    batches: Iterable[Batch],
     *,
-    label: str,
-    run_started: datetime,
-    params: Mapping[str, Any] | None = None,
-) -> list[dict]:
-    """Validate one batch (converted at the adapter) and return its failures."""
+    docs_dir: Path,
+    reference_values: Mapping[str, Mapping[str, Collection[str]]],
+    as_of: date | None,
+    min_date: date,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationSummary:
+    """Validate each batch against its table's suite; write Data Docs into ``docs_dir``.
+
+    ``contracts``: every table to report (a table with no batch reports 0 batches); ``batches`` is
+    consumed one at a time, so only one frame is held at once; ``reference_values``: per table, column
+    -> the ids it may hold. Returns the summary (``timings_s``: where the time went); never raises on
+    a failed expectation.
+    """
+    say = progress or (lambda _msg: None)
+    timings = dict.fromkeys(("import", "read", "handover", "validate", "data_docs"), 0.0)
+    t = time.perf_counter()
+    _wait_for_gx()
+    import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    run_id = RunIdentifier(run_name=label, run_time=run_started)
-    result = vd.run(
-        batch_parameters={"dataframe": to_gx_frame(df)},
-        expectation_parameters=dict(params or {}),
-        result_format=RESULT_FORMAT,
-        run_id=run_id,
+    context = _gx_context(docs_dir)
+    source = context.data_sources.add_pandas("lake")
+    runs: dict[str, _TableRun] = {}
+    for contract in contracts:
+        suite = build_suite(
+            contract, reference_values=reference_values.get(contract.name), as_of=as_of, min_date=min_date
+        )
+        batch_def = source.add_dataframe_asset(name=contract.name).add_batch_definition_whole_dataframe("b")
+        vd = gx.ValidationDefinition(
+            name=f"validate.{contract.name}", data=batch_def, suite=context.suites.add(suite)
+        )
+        runs[contract.name] = _TableRun(context.validation_definitions.add(vd))
+    timings["import"] = time.perf_counter() - t
+    started = datetime.now(UTC)
+    with _no_batch_fingerprint():
+        t = time.perf_counter()
+        for contract, label, df in batches:
+            timings["read"] += time.perf_counter() - t
+            t = time.perf_counter()
+            frame = to_gx_frame(df, contract)
+            del df
+            timings["handover"] += time.perf_counter() - t
+            t = time.perf_counter()
+            run = runs[contract.name]
+            result = run.vd.run(
+                batch_parameters={"dataframe": frame},
+                result_format=RESULT_FORMAT,
+                run_id=RunIdentifier(run_name=f"{contract.name} {label}", run_time=started),
+            )
+            run.batches += 1
+            run.rows += len(frame)
+            run.failures += _failures(result, label)
+            del frame
+            timings["validate"] += time.perf_counter() - t
+            say(f"validated {contract.name} {label}")
+            t = time.perf_counter()
+    t = time.perf_counter()
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    urls = context.build_data_docs(site_names=[DOCS_SITE])
+    timings["data_docs"] = time.perf_counter() - t
+    tables = {name: run.record() for name, run in runs.items()}
+    return ValidationSummary(
+        success=all(t["success"] for t in tables.values()),
+        tables=tables,
+        docs_index=str(docs_dir / "index.html") if DOCS_SITE in urls else None,
+        timings_s={k: round(v, 3) for k, v in timings.items()},
     )
-    return _failures(result, label.split(" ", 1)[-1])

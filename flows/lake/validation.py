@@ -1,107 +1,106 @@
-"""Validate the lake: walk its reference tables and monthly fact partitions, hand each to the runner.
+"""Validate the lake: read the tables a load touched and hand them to the suites' runner.
 
-Every reference table is one batch; every fact table is validated one monthly partition at a time, so
-memory stays bounded by the largest partition. The Data Docs site is written into ``lake/_docs``.
-Nothing raises on a failed expectation: :func:`validate_lake` returns a summary and the caller decides
-(the flow stops, since ingest should have quarantined every bad row).
+Reference tables are one batch each. A fact table's touched partitions are read into as few batches as
+memory allows (one per table and load unless it passes ``max_batch_rows``), each row carrying the
+first day of the partition it was read from, so the suite can check that it lies in that month.
+``per_partition`` makes one batch per partition instead (a failure then names its month).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date
 
 import polars as pl
 
 from data_contracts.rules import latest_allowed
 from data_contracts.schemas import FACT_TABLES, REFERENCE_TABLES, TableContract
-from data_contracts.suites import PARTITION_END, PARTITION_START
-from data_contracts.validate import (
-    DATA_SOURCE,
-    DOCS_SITE,
-    TableRun,
-    ValidationSummary,
-    gx_context,
-    month_bounds,
-    no_batch_fingerprint,
-    run_batch,
-    validation_definition,
-)
-from flows.lake.paths import PART_FILE, LakePaths, fact_partitions
+from data_contracts.suites import PARTITION_COLUMN
+from data_contracts.validate import Batch, ValidationSummary, preload_gx, validate_frames
+from flows.lake.paths import PART_FILE, LakePaths, fact_partitions, partition_files
 
-if TYPE_CHECKING:
-    from great_expectations.core.validation_definition import ValidationDefinition
+__all__ = ["ValidationSummary", "preload_gx", "validate_lake"]
+
+# Rows per fact batch: about 1.5 GB in polars for store sales; more are split over several batches.
+MAX_BATCH_ROWS = 30_000_000
 
 
-def _reference_ids(lake: LakePaths, table: str, column: str) -> set[str]:
-    """Return the distinct non-null values of ``table.column`` in the lake (empty when unreadable)."""
-    path = lake.table(table) / PART_FILE
-    try:
-        values = pl.read_parquet(path, columns=[column], hive_partitioning=False).get_column(column)
-    except (OSError, pl.exceptions.PolarsError):
-        # a missing or broken reference table fails its own suite; here it just knows no ids
-        return set()
-    return set(values.drop_nulls().cast(pl.String).unique().to_list())
+def _reference_values(lake: LakePaths, contract: TableContract) -> dict[str, set[str]]:
+    """Column -> the ids the lake's reference tables hold for it (empty when a table is unreadable)."""
+    out = {}
+    for col, (table, ref) in contract.references.items():
+        try:
+            values = pl.read_parquet(lake.table(table) / PART_FILE, columns=[ref]).get_column(ref)
+        except (OSError, pl.exceptions.PolarsError):
+            values = pl.Series(ref, [], pl.String)  # a missing table fails its own suite; no ids known
+        out[col] = set(values.drop_nulls().cast(pl.String).unique().to_list())
+    return out
 
 
-def _read_partition(folder: Path) -> pl.DataFrame | None:
-    """Return all rows of one partition folder (None when it holds no data file)."""
-    files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith((".", "_")))
-    return pl.read_parquet(files, hive_partitioning=False) if files else None
+def _partition_rows(lake: LakePaths, table: str, part: tuple[int, int]) -> pl.DataFrame | None:
+    """All rows of one partition with the partition's first day (None when it holds no rows)."""
+    files = partition_files(lake, table, *part)
+    df = pl.read_parquet(files, hive_partitioning=False) if files else None
+    if df is None or df.height == 0:
+        return None
+    return df.with_columns(pl.lit(date(part[0], part[1], 1)).alias(PARTITION_COLUMN))
 
 
-def _validate_reference(
-    vd: ValidationDefinition, lake: LakePaths, contract: TableContract, run: TableRun, started: datetime
-) -> None:
-    """Validate one reference table as a single batch (skipped when it was never dropped)."""
-    path = lake.table(contract.name) / PART_FILE
-    if not path.exists():
-        return
-    df = pl.read_parquet(path, hive_partitioning=False)
-    run.batches, run.rows = 1, df.height
-    run.failures += run_batch(vd, df, label=f"{contract.name} all", run_started=started)
+def _span(parts: list[tuple[int, int]]) -> str:
+    first, last = (f"{y:04d}-{m:02d}" for y, m in (parts[0], parts[-1]))
+    return first if first == last else f"{first}..{last}"
 
 
-def _validate_fact(
-    vd: ValidationDefinition,
+def _fact_batches(
     lake: LakePaths,
     contract: TableContract,
     months: Iterable[tuple[int, int]],
-    run: TableRun,
-    started: datetime,
-    progress: Callable[[str], None],
-) -> None:
-    """Validate the given monthly partitions of one fact table, one batch each.
-
-    Unique-key checks run per partition: store-sales keys contain the date, so they cannot repeat across
-    months; an online order's (order_id, line_number) is only checked within its order_date's month.
-    """
-    for year, month in sorted(set(months)):
-        label = f"{year:04d}-{month:02d}"
+    *,
+    per_partition: bool,
+    max_rows: int,
+    unreadable: list[tuple[str, str, str]],
+) -> Iterator[Batch]:
+    """Batches of a fact table's partitions ``months``: one per partition, or as few as ``max_rows``
+    allows. A partition that cannot be read goes into ``unreadable`` (table, month, error)."""
+    frames: list[pl.DataFrame] = []
+    parts: list[tuple[int, int]] = []
+    for part in sorted(set(months)):
         try:
-            df = _read_partition(lake.partition(contract.name, year, month))
+            df = _partition_rows(lake, contract.name, part)
         except (OSError, pl.exceptions.PolarsError) as exc:
-            run.failures.append(
-                {"batch": label, "rule": "partition is readable Parquet", "error": str(exc)[:300]}
-            )
+            unreadable.append((contract.name, _span([part]), str(exc)[:300]))
             continue
-        if df is None or df.height == 0:
+        if df is None:
             continue  # a partition a load touched but left empty has nothing to check
-        start, end = month_bounds(year, month)
-        run.batches += 1
-        run.rows += df.height
-        run.failures += run_batch(
-            vd,
-            df,
-            label=f"{contract.name} {label}",
-            run_started=started,
-            params={PARTITION_START: start, PARTITION_END: end},
+        if frames and (per_partition or sum(f.height for f in frames) + df.height > max_rows):
+            yield contract, _span(parts), pl.concat(frames)
+            frames, parts = [], []
+        frames.append(df)
+        parts.append(part)
+    if frames:
+        yield contract, _span(parts), pl.concat(frames, rechunk=False)
+
+
+def _batches(
+    lake: LakePaths,
+    partitions: Mapping[str, Iterable[tuple[int, int]]] | None,
+    *,
+    per_partition: bool,
+    max_rows: int,
+    unreadable: list[tuple[str, str, str]],
+) -> Iterator[Batch]:
+    for contract in REFERENCE_TABLES:
+        path = lake.table(contract.name) / PART_FILE
+        if path.exists():
+            yield contract, "all", pl.read_parquet(path, hive_partitioning=False)
+    for contract in FACT_TABLES:
+        months = (
+            fact_partitions(lake, contract.name) if partitions is None else partitions.get(contract.name, ())
         )
-        del df  # free the partition before reading the next one
-        progress(f"validated {contract.name} {label}")
+        yield from _fact_batches(
+            lake, contract, months, per_partition=per_partition, max_rows=max_rows, unreadable=unreadable
+        )
 
 
 def validate_lake(
@@ -112,8 +111,10 @@ def validate_lake(
     partitions: Mapping[str, Iterable[tuple[int, int]]] | None = None,
     progress: Callable[[str], None] | None = None,
     max_future_days: int = 0,
+    per_partition: bool = False,
+    max_batch_rows: int = MAX_BATCH_ROWS,
 ) -> ValidationSummary:
-    """Validate every reference table and each fact partition; write Data Docs into ``lake.docs``.
+    """Validate every reference table and the fact partitions; write Data Docs into ``lake.docs``.
 
     ``partitions`` limits the facts to the (year, month) pairs given per table (those a load touched;
     a table not named is not validated). Fact dates may not lie after ``as_of`` (default: today) plus
@@ -122,41 +123,26 @@ def validate_lake(
     partition's old failure does not linger. Returns the summary; never raises on a failed expectation.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    with no_batch_fingerprint():
-        return _validate_lake(lake, latest_allowed(as_of, max_future_days), min_date, partitions, progress)
-
-
-def _validate_lake(
-    lake: LakePaths,
-    as_of: date,
-    min_date: date,
-    partitions: Mapping[str, Iterable[tuple[int, int]]] | None,
-    progress: Callable[[str], None] | None,
-) -> ValidationSummary:
-    """:func:`validate_lake` with its defaults resolved."""
-    say = progress or (lambda _msg: None)
-    context = gx_context(lake.docs)
-    context.data_sources.add_pandas(DATA_SOURCE)
-    started = datetime.now(UTC)
-    tables: dict[str, dict] = {}
-    for contract in (*REFERENCE_TABLES, *FACT_TABLES):
-        refs = {col: _reference_ids(lake, t, ref) for col, (t, ref) in contract.references.items()}
-        vd = validation_definition(context, contract, refs, as_of, min_date)
-        run = TableRun(expectations=len(vd.suite.expectations))
-        if contract.kind == "reference":
-            _validate_reference(vd, lake, contract, run, started)
-            say(f"validated {contract.name}")
-        else:
-            months = (
-                fact_partitions(lake, contract.name)
-                if partitions is None
-                else partitions.get(contract.name, ())
-            )
-            _validate_fact(vd, lake, contract, months, run, started, say)
-        tables[contract.name] = run.record()
-    lake.docs.mkdir(parents=True, exist_ok=True)
-    urls = context.build_data_docs(site_names=[DOCS_SITE])
-    docs_index = str(lake.docs / "index.html") if DOCS_SITE in urls else None
-    return ValidationSummary(
-        success=all(t["success"] for t in tables.values()), tables=tables, docs_index=docs_index
+    preload_gx()
+    contracts = (*REFERENCE_TABLES, *FACT_TABLES)
+    refs = {c.name: _reference_values(lake, c) for c in contracts if c.references}
+    unreadable: list[tuple[str, str, str]] = []
+    batches = _batches(
+        lake, partitions, per_partition=per_partition, max_rows=max_batch_rows, unreadable=unreadable
     )
+    summary = validate_frames(
+        contracts,
+        batches,
+        docs_dir=lake.docs,
+        reference_values=refs,
+        as_of=latest_allowed(as_of, max_future_days),
+        min_date=min_date,
+        progress=progress,
+    )
+    for table, batch, error in unreadable:
+        rec = summary.tables[table]
+        rec["failures"].append({"batch": batch, "rule": "partition is readable Parquet", "error": error})
+        rec["failed"] = list(dict.fromkeys([*rec["failed"], "partition is readable Parquet"]))
+        rec["success"] = False
+        summary.success = False
+    return summary

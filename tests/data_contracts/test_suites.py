@@ -19,8 +19,8 @@ from data_contracts.schemas import (
     TableContract,
 )
 from data_contracts.suites import (
-    PARTITION_END,
-    PARTITION_START,
+    KEY_CODE,
+    MONTHS_OFF,
     build_suite,
     derived_columns,
     lake_schema,
@@ -57,13 +57,16 @@ def test_every_column_exists_with_its_type_and_required_ones_not_null(contract: 
     ("contract", "kind", "kwargs"),
     [
         (STORES, "expect_column_values_to_be_unique", {"column": "store_id"}),
-        (ASSORTMENT, "expect_compound_columns_to_be_unique", {"column_list": ["store_id", "sku"]}),
-        (STORE_SALES, "expect_compound_columns_to_be_unique", {"column_list": ["date", "store_id", "sku"]}),
-        (ONLINE_ORDERS, "expect_compound_columns_to_be_unique", {"column_list": ["order_id", "line_number"]}),
+        # a compound key: its exact code strictly increases in the frame sorted by it
+        (ASSORTMENT, "expect_column_values_to_be_increasing", {"column": KEY_CODE, "strictly": True}),
+        (STORE_SALES, "expect_column_values_to_be_increasing", {"column": KEY_CODE, "strictly": True}),
+        (ONLINE_ORDERS, "expect_column_values_to_be_increasing", {"column": KEY_CODE, "strictly": True}),
     ],
 )
 def test_natural_key_is_unique(contract: TableContract, kind: str, kwargs: dict) -> None:
     assert [{k: kw[k] for k in kwargs} for kw in _by_type(contract)[kind]] == [kwargs]
+    rules = [rule_name(e) for e in build_suite(contract).expectations]
+    assert f"({', '.join(contract.key)}) unique" in rules
 
 
 def test_online_orders_suite_checks_the_lake_schema() -> None:
@@ -91,12 +94,14 @@ def test_types_follow_the_polars_schema() -> None:
 
 def test_references_need_values_and_use_them() -> None:
     unchecked = _by_type(STORE_SALES)
-    assert _columns(unchecked, "expect_column_values_to_be_in_set") == {sign_check_column("revenue", "units")}
+    assert _columns(unchecked, "expect_column_distinct_values_to_be_in_set") == set()
     found = _by_type(STORE_SALES, reference_values={"sku": {"B", "A"}, "store_id": ["1"]})
-    in_set = {kw["column"]: kw["value_set"] for kw in found["expect_column_values_to_be_in_set"]}
-    assert in_set["sku"] == ["A", "B"]
-    assert in_set["store_id"] == ["1"]
-    assert in_set[sign_check_column("revenue", "units")] == [True]
+    in_set = {kw["column"]: kw["value_set"] for kw in found["expect_column_distinct_values_to_be_in_set"]}
+    assert in_set == {"sku": ["A", "B"], "store_id": ["1"]}
+    # the sign rule: its derived 0/1 column's minimum is 1
+    assert {"column": sign_check_column("revenue", "units"), "min_value": 1} in [
+        {k: kw.get(k) for k in ("column", "min_value")} for kw in found["expect_column_min_to_be_between"]
+    ]
 
 
 def _bounds(found: dict[str, list[dict]]) -> dict[str, tuple[object, object]]:
@@ -128,28 +133,32 @@ def test_dates_between_min_date_and_as_of(
 ) -> None:
     found = _by_type(contract, as_of=as_of, min_date=date(1999, 1, 1))
     dates = [c for c, t in contract.schema.items() if t == pl.Date]
-    assert {c: b for c, b in _bounds(found).items() if not isinstance(b[0], dict)} == dict.fromkeys(
-        dates, expected
-    )
+    assert {c: b for c, b in _bounds(found).items() if c in dates} == dict.fromkeys(dates, expected)
 
 
 def test_fact_rows_must_lie_in_their_partition_month() -> None:
-    start, end = {"$PARAMETER": PARTITION_START}, {"$PARAMETER": PARTITION_END}
     for contract, col in ((STORE_SALES, "date"), (ONLINE_ORDERS, "order_date")):
-        found = _by_type(contract)
-        assert {"min_value": start} in [
-            {"min_value": kw.get("min_value")}
-            for kw in found["expect_column_min_to_be_between"]
-            if kw["column"] == col
-        ]
-        assert {"max_value": end} in [
-            {"max_value": kw.get("max_value")}
-            for kw in found["expect_column_max_to_be_between"]
-            if kw["column"] == col
-        ]
-    events = _by_type(EVENTS)
-    kinds = ("expect_column_min_to_be_between", "expect_column_max_to_be_between")
-    assert not any(isinstance(v, dict) for k in kinds for kw in events.get(k, []) for v in kw.values())
+        suite = build_suite(contract)
+        bounds = {
+            rule_name(e): (e.expectation_type, e.configuration.kwargs)
+            for e in suite.expectations
+            if e.configuration.kwargs.get("column") == MONTHS_OFF
+        }
+        assert bounds[f"{col} >= partition start"][1]["min_value"] == 0
+        assert bounds[f"{col} <= partition end"][1]["max_value"] == 0
+    assert not [
+        e for e in build_suite(EVENTS).expectations if e.configuration.kwargs.get("column") == MONTHS_OFF
+    ]
+
+
+def test_rows_off_their_partition_month_are_counted_in_months() -> None:
+    df = pl.DataFrame(
+        {
+            "date": [date(2024, 5, 31), date(2024, 6, 1), date(2024, 6, 30), date(2024, 7, 1)],
+            "_partition": [date(2024, 6, 1)] * 4,
+        }
+    )
+    assert df.select(derived_columns(df.schema)).to_series().to_list() == [-1, 0, 0, 1]
 
 
 def test_instants_get_a_day_of_slack() -> None:
@@ -161,11 +170,16 @@ def test_instants_get_a_day_of_slack() -> None:
 
 
 def test_ranges_and_ordered_dates() -> None:
-    ranges = {
+    ranges = {  # optional columns (may be null on every row): bounded value by value
         kw["column"]: (kw["min_value"], kw["max_value"])
         for kw in _by_type(STORES)["expect_column_values_to_be_between"]
     }
     assert ranges == {"latitude": (-90.0, 90.0), "longitude": (-180.0, 180.0)}
+    # a required column (never null) is bounded by its minimum
+    lows = {
+        kw["column"]: kw["min_value"] for kw in _by_type(ONLINE_ORDERS)["expect_column_min_to_be_between"]
+    }
+    assert lows["line_number"] == 1
     pairs = _by_type(EVENTS)["expect_column_pair_values_a_to_be_greater_than_b"]
     assert [(kw["column_A"], kw["column_B"], kw["or_equal"]) for kw in pairs] == [
         ("end_date", "start_date", True)
@@ -181,7 +195,7 @@ def test_renaming_a_column_in_the_schema_renames_it_in_the_suite() -> None:
         references={"shop": ("stores", "store_id"), "sku": ("products", "sku")},
     )
     suite = build_suite(renamed, reference_values={"shop": ["1"], "sku": ["A"]})
-    columns = {e.configuration.kwargs.get("column") for e in suite.expectations} - {None}
+    columns = {e.configuration.kwargs.get("column") for e in suite.expectations} - {None, KEY_CODE}
     assert columns == {"shop", "sku"}
     assert "(shop, sku) unique" in {rule_name(e) for e in suite.expectations}
     assert "shop exists in stores.store_id" in {rule_name(e) for e in suite.expectations}
@@ -210,7 +224,7 @@ def test_sign_rule_column(units: float | None, revenue: float, ok: bool | None) 
     df = pl.DataFrame(
         {"units": [units], "revenue": [revenue]}, schema={"units": pl.Float64, "revenue": pl.Float64}
     )
-    assert df.select(derived_columns(df.schema)).item() is ok
+    assert df.select(derived_columns(df.schema)).item() == (None if ok is None else int(ok))
 
 
 def test_no_sign_rule_without_both_columns() -> None:

@@ -19,8 +19,10 @@ from data_contracts.schemas import (
     POSTAL_REGIONS,
     PRODUCTS,
     SHELF_CAPACITY,
+    STORE_SALES,
     STORES,
 )
+from data_contracts.suites import KEY_CODE
 from data_contracts.validate import ValidationSummary, to_gx_frame
 from flows.lake.paths import PART_FILE, LakePaths
 from flows.lake.validation import validate_lake
@@ -153,7 +155,8 @@ def test_clean_lake_passes(clean: tuple[LakePaths, ValidationSummary]) -> None:
     _, summary = clean
     assert summary.failure_lines() == []
     assert summary.success
-    assert summary.tables["store_sales"]["batches"] == 2
+    # one batch per table and load: both sales months together
+    assert summary.tables["store_sales"]["batches"] == 1
     assert summary.tables["store_sales"]["rows"] == 4
     assert summary.tables["online_orders"] | {"expectations": 0} == {
         "batches": 1,
@@ -172,8 +175,8 @@ def test_data_docs_written_into_lake(clean: tuple[LakePaths, ValidationSummary])
     assert summary.docs_index == str(index)
     assert index.is_file()
     assert "localshelf.store_sales" in index.read_text()
-    # one validation page per batch: 6 reference tables + 2 sales months + 1 orders month
-    assert len(list((lake.docs / "validations").rglob("*.html"))) == 9
+    # one validation page per batch: 6 reference tables + store sales + online orders
+    assert len(list((lake.docs / "validations").rglob("*.html"))) == 8
 
 
 def test_summary_is_json(clean: tuple[LakePaths, ValidationSummary]) -> None:
@@ -267,7 +270,7 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> ValidationSummary:
     )
     tables["events"] = tables["events"].with_columns(end_date=pl.lit(date(2024, 7, 1)))
     lake = _write_lake(tmp_path_factory.mktemp("broken"), tables)
-    return validate_lake(lake, as_of=AS_OF)
+    return validate_lake(lake, as_of=AS_OF, per_partition=True)  # a failure names its month
 
 
 @pytest.mark.parametrize(("i", "break_"), list(enumerate(FACT_BREAKS)))
@@ -292,7 +295,7 @@ def test_planted_reference_break_fails_naming_rule(broken: ValidationSummary, ta
 def test_failure_lines_name_batch_rule_and_evidence(broken: ValidationSummary) -> None:
     lines = broken.failure_lines()
     year, month = _break_month(0)
-    assert f"store_sales [{year}-{month:02d}]: sku exists in products.sku (1 rows)" in lines
+    assert f"store_sales [{year}-{month:02d}]: sku exists in products.sku (observed ZZZ)" in lines
     year, month = _break_month(6)
     assert f"store_sales [{year}-{month:02d}]: date >= 2000-01-01 (observed 1999-06-01)" in lines
 
@@ -333,7 +336,7 @@ def test_partitions_limit_what_is_validated(tmp_path: Path) -> None:
     assert not june.success
     assert june.tables["store_sales"]["batches"] == 1
     assert [f["batch"] for f in june.tables["store_sales"]["failures"]] == ["2024-06"]
-    assert june.tables["store_sales"]["failures"][0]["unexpected"] == 1
+    assert june.tables["store_sales"]["failures"][0]["observed"] == "ZZZ"  # the unknown sku
     # the Data Docs show the latest run only: May's page (validated in the first run) is gone
     # (validations/<suite>/<run name>/<run time>/<batch>.html)
     runs = {p.parent.parent.name for p in (lake.docs / "validations").rglob("*.html")}
@@ -375,4 +378,37 @@ def test_adapter_keeps_text_in_arrow_numbers_in_numpy_with_derived_columns() -> 
     assert out["revenue"].isna().tolist() == [False, False, False, True]
     # text, booleans and integers with nulls stay Arrow-backed
     assert all(isinstance(out[c].dtype, pd.ArrowDtype) for c in ("sku", "gap", "_revenue_sign_matches_units"))
-    assert out["_revenue_sign_matches_units"].tolist() == [True, False, True, pd.NA]
+    assert out["_revenue_sign_matches_units"].tolist() == [1, 0, 1, pd.NA]
+
+
+def test_adapter_sorts_by_the_exact_key_code() -> None:
+    df = pl.DataFrame(
+        [
+            _sales(date(2024, 6, 2), "002", "B", 1, 1.0),
+            _sales(date(2024, 6, 1), "001", "B", 1, 1.0),
+            _sales(date(2024, 6, 1), "001", "A", 1, 1.0),
+            _sales(date(2024, 6, 1), "001", "A", 2, 2.0),  # the same key again
+        ],
+        schema=LAKE_STORE_SALES,
+    )
+    out = to_gx_frame(df, STORE_SALES)
+    keys = [tuple(k) for k in out[["date", "store_id", "sku"]].astype(str).values.tolist()]
+    codes = out[KEY_CODE].tolist()
+    assert codes == sorted(codes)  # the frame arrives sorted by the code
+    # equal codes exactly for equal keys: the repeated key lies in two adjacent rows with one code
+    assert len(set(codes)) == len(set(keys)) == 3
+    twice = [i for i, k in enumerate(keys) if k == ("2024-06-01", "001", "A")]
+    assert len(twice) == 2 and twice[1] == twice[0] + 1 and codes[twice[0]] == codes[twice[1]]
+
+
+def test_one_batch_per_table_finds_every_planted_break(tmp_path: Path) -> None:
+    tables = _clean_tables()
+    planted: dict[str, set[str]] = {"store_sales": set(), "online_orders": set()}
+    for i, (table, change, rules) in enumerate(FACT_BREAKS[:10]):  # those that keep the columns
+        year, month = _break_month(i)
+        tables[f"{table}/{year}/{month}"] = change(_shift_month(tables[f"{table}/2024/6"], year, month))
+        planted[table] |= rules
+    summary = validate_lake(_write_lake(tmp_path, tables), as_of=AS_OF)
+    assert summary.tables["store_sales"]["batches"] == 1
+    assert set(summary.tables["store_sales"]["failed"]) == planted["store_sales"]
+    assert summary.tables["online_orders"]["success"]
