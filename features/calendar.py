@@ -40,17 +40,27 @@ def event_feature_names(types: Sequence[str]) -> list[str]:
 
 
 def event_days(
-    events: pl.DataFrame, *, regions: Sequence[str], types: Sequence[str], lead_days: int, as_of: date
+    events: pl.DataFrame,
+    *,
+    regions: Sequence[str],
+    types: Sequence[str],
+    lead_days: int,
+    as_of: date,
+    planned: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """Return region, date and one column per event type: the day's offset from the event's start
     (negative in the ``lead_days`` before it), null when no event of that type is on.
 
-    ``ALL`` rows are spread over every region. Only events that started by ``as_of`` count: an event
-    announced after the forecast origin was not known then (no peeking at the future).
+    ``ALL`` rows are spread over every region. An event counts when it started by ``as_of`` or is of a
+    ``planned`` type (holidays, SNAP days: on the calendar in advance). An unplanned event (a storm)
+    that starts after the forecast origin was not known then (no peeking at the future).
     """
     names = event_feature_names(types)
     schema = {"region": pl.String, "date": pl.Date, **dict.fromkeys(names, pl.Float64)}
-    known = events.filter(pl.col("start_date") <= as_of, pl.col("event_type").is_in(list(types)))
+    known = events.filter(
+        (pl.col("start_date") <= as_of) | pl.col("event_type").is_in(list(planned)),
+        pl.col("event_type").is_in(list(types)),
+    )
     if known.height == 0 or not regions:
         return pl.LazyFrame(schema=schema)
     all_regions = pl.LazyFrame({"region_all": list(regions)})
@@ -87,17 +97,14 @@ def add_event_features(
     lead_days: int,
     as_of: date,
     regions: Sequence[str],
+    planned: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """Return ``lf`` with one event-offset column per event type for the row's region and date.
 
-    Future rows (``is_future``) get null: the forecast is the no-event baseline, and the pre-stock
-    plan adds event uplift on top of it separately.
+    Forecast rows get the events known at ``as_of`` (see event_days): the forecast is demand with the
+    calendar's holidays in it. The no-event counterfactual sets these columns to null (models/demand).
     """
     if not types:
         return lf
-    days = event_days(events, regions=regions, types=types, lead_days=lead_days, as_of=as_of)
-    names = event_feature_names(types)
-    joined = lf.join(days, on=["region", "date"], how="left")
-    return joined.with_columns(
-        pl.when(pl.col("is_future")).then(None).otherwise(pl.col(n)).alias(n) for n in names
-    )
+    days = event_days(events, regions=regions, types=types, lead_days=lead_days, as_of=as_of, planned=planned)
+    return lf.join(days, on=["region", "date"], how="left")

@@ -61,6 +61,64 @@ def add_own_rolling(lf: pl.LazyFrame, *, lag: int, windows: Sequence[int]) -> pl
     return lf.with_columns(*sums, *days).with_columns(means)
 
 
+def dow_mean_names(*, lag: int, weeks: Sequence[int]) -> list[str]:
+    """Return the same-weekday mean columns add_dow_means makes, in order."""
+    return [feature_name("units_dow_mean", lag=_weeks_back(lag) * 7, window=7 * w) for w in weeks]
+
+
+def _weeks_back(lag: int) -> int:
+    """Whole weeks back to the latest same weekday at least ``lag`` days before a row."""
+    return -(-lag // 7)
+
+
+def add_dow_means(lf: pl.LazyFrame, *, lag: int, weeks: Sequence[int]) -> pl.LazyFrame:
+    """Return ``lf`` with the pair's mean units on the row's weekday over the last ``w`` weeks for each
+    w in ``weeks``, the latest of those days at least ``lag`` days back (censored days left out).
+
+    On a dense panel a pair's same-weekday days are consecutive rows of its (pair, weekday) group, so a
+    shift by k rows there is k weeks.
+    """
+    if not weeks:
+        return lf
+    k = _weeks_back(lag)
+    by = pl.col("date").dt.weekday()
+    return lf.with_columns(
+        pl.col("units").shift(k).rolling_mean(w, min_samples=1).over(*_PAIR, by, order_by="date").alias(name)
+        for w, name in zip(weeks, dow_mean_names(lag=lag, weeks=weeks), strict=True)
+    )
+
+
+PRICE_MAX_DAYS = 365  # the price's recent high is taken over a year (a forecast row's reach covers it)
+
+
+def price_feature_names(*, lag: int, window: int) -> list[str]:
+    """Return the price feature columns add_price_features makes, in order."""
+    return [
+        "price_ratio_regular",
+        "price_discount",
+        feature_name("price_ratio_mean", lag=lag, window=window),
+        "price_ratio_max",
+    ]
+
+
+def add_price_features(lf: pl.LazyFrame, *, lag: int, window: int) -> pl.LazyFrame:
+    """Return ``lf`` with the shelf price (panel column ``price``: actual, last known over the forecast
+    days) relative to the regular price, its discount depth (1 - price / regular, >= 0), relative to
+    the pair's mean price over ``window`` days ending ``lag`` days back (a fresh price change), and
+    relative to the highest price of the pair over the last PRICE_MAX_DAYS (M5's normalised price)."""
+    recent = _by_pair(pl.col("price").shift(lag).rolling_mean(window, min_samples=1))
+    ratio_regular = _ratio(pl.col("price"), pl.col("regular_price"))
+    names = price_feature_names(lag=lag, window=window)
+    return lf.with_columns(
+        ratio_regular.alias(names[0]),
+        (1.0 - ratio_regular).clip(lower_bound=0.0).alias(names[1]),
+        _ratio(pl.col("price"), recent).alias(names[2]),
+        _ratio(pl.col("price"), _by_pair(pl.col("price").rolling_max(PRICE_MAX_DAYS, min_samples=1))).alias(
+            names[3]
+        ),
+    )
+
+
 def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     """num / den, null where den is not positive (no evidence is not zero demand)."""
     return pl.when(den > 0).then(num / den).otherwise(None)

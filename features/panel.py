@@ -4,6 +4,10 @@ One row per (store_id, sku, date), dense from the pair's first sale to the forec
 shift by ``n`` rows within a pair is exactly ``n`` days. Demand is what the shelf would have sold:
 returns (units < 0) clip to 0, and stockout days (``on_hand == 0`` and ``units <= 0``) are censored,
 i.e. their units are null (unknown), never 0. Days after ``as_of`` carry null units (the future).
+
+``price`` is the actual shelf price, revenue / units on days with a sale, carried forward over days
+without one; over the forecast days it is the last price known at ``as_of`` (the store's price plans
+are not in the drop), and a never-sold pair gets its regular price.
 """
 
 from __future__ import annotations
@@ -16,14 +20,19 @@ import polars as pl
 
 from features.calendar import add_calendar, add_event_features, calendar_feature_names, event_feature_names
 from features.lags import (
+    PRICE_MAX_DAYS,
     add_cross_sectional,
+    add_dow_means,
     add_online_demand,
     add_own_lags,
     add_own_rolling,
+    add_price_features,
     cross_sectional_names,
+    dow_mean_names,
     online_daily,
     online_names,
     own_history_names,
+    price_feature_names,
 )
 
 if TYPE_CHECKING:  # a plain bundle of frames; features never read the lake themselves
@@ -33,7 +42,8 @@ PAIR = ("store_id", "sku")
 
 
 def daily_demand(store_sales: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
-    """Return store_id, sku, date, units (>= 0, null when censored), censored, promo for dates <= as_of.
+    """Return store_id, sku, date, units (>= 0, null when censored), censored, promo, price (revenue /
+    units, null without a sale) for dates <= as_of.
 
     Rows are summed per (store_id, sku, date) so a hand-made or re-exported frame with split rows
     still yields one day per pair.
@@ -43,6 +53,7 @@ def daily_demand(store_sales: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
         .group_by("store_id", "sku", "date")
         .agg(
             pl.col("units").sum().alias("net_units"),
+            pl.col("revenue").sum().alias("revenue"),
             pl.col("on_hand").min().alias("on_hand"),
             pl.col("promo").fill_null(False).any().alias("promo"),
         )
@@ -59,6 +70,9 @@ def daily_demand(store_sales: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
         .alias("units"),
         censored.fill_null(False).alias("censored"),
         pl.col("promo").cast(pl.Float64),
+        pl.when((pl.col("net_units") > 0) & (pl.col("revenue") > 0))
+        .then(pl.col("revenue") / pl.col("net_units"))
+        .alias("price"),
     )
 
 
@@ -101,8 +115,9 @@ def build_panel(
     start: date | None = None,
     stale_days: int = 91,
 ) -> pl.LazyFrame:
-    """Return the dense panel: store_id, sku, date, units, censored, promo, region, category,
-    regular_price, is_future; sorted by store_id, sku, date.
+    """Return the dense panel: store_id, sku, date, units, censored, promo, price, is_future, region
+    (and the store's format), category, regular_price (and subcategory, brand where products has them);
+    sorted by store_id, sku, date.
 
     History rows (<= as_of) cover every pair with a sale. With ``horizon`` > 0 the pairs in ``pairs``
     (store_id, sku) also get rows as_of+1 .. as_of+horizon with null units; a pair never sold there
@@ -135,11 +150,21 @@ def build_panel(
         pl.when(future).then(0.0).otherwise(pl.col("promo").fill_null(0.0)).alias("promo"),
         future.alias("is_future"),
     )
+    store_cols = [c for c in ("region", *OPTIONAL_STORE) if c in stores.columns]
+    product_cols = [c for c in ("category", "regular_price", *OPTIONAL_PRODUCT) if c in products.columns]
+    # last known price: carried forward over days without a sale and over the forecast days
+    price = pl.col("price").forward_fill().over(*PAIR, order_by="date")
     return (
-        panel.join(stores.lazy().select("store_id", "region"), on="store_id", how="left")
-        .join(products.lazy().select("sku", "category", "regular_price"), on="sku", how="left")
+        panel.with_columns(price)
+        .join(stores.lazy().select("store_id", *store_cols), on="store_id", how="left")
+        .join(products.lazy().select("sku", *product_cols), on="sku", how="left")
+        .with_columns(pl.col("price").fill_null(pl.col("regular_price")))
         .sort(*PAIR, "date")
     )
+
+
+OPTIONAL_STORE = ("format",)  # store attributes the model takes as categoricals where present
+OPTIONAL_PRODUCT = ("subcategory", "brand")
 
 
 def _units_expr(future: pl.Expr) -> pl.Expr:
@@ -156,7 +181,11 @@ def _units_expr(future: pl.Expr) -> pl.Expr:
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which demand features exist: data (from settings and the events table), not code edits."""
+    """Which demand features exist: data (from settings and the events table), not code edits.
+
+    ``horizon`` is the lag floor: every history feature of a row ends at least that many days before
+    it, so one model with this spec honestly serves the days 1 .. horizon after the as-of date.
+    """
 
     lags: tuple[int, ...]  # own lags, each >= horizon
     windows: tuple[int, ...]  # rolling windows, all ending `horizon` days back
@@ -164,6 +193,10 @@ class FeatureSpec:
     event_types: tuple[str, ...] = ()
     event_lead_days: int = 7
     stale_days: int = 91
+    dow_weeks: tuple[int, ...] = ()  # same-weekday means over this many weeks, ending >= horizon back
+    price_window: int = 0  # days of the recent-price mean the price is compared with (0: no price)
+    categorical: tuple[str, ...] = ("region", "category")  # panel columns the model takes as levels
+    planned_event_types: tuple[str, ...] = ()  # types whose future events are known (holidays, SNAP)
 
     def __post_init__(self) -> None:
         if not self.windows or any(n < self.horizon for n in self.lags):
@@ -172,27 +205,94 @@ class FeatureSpec:
     @property
     def reach(self) -> int:
         """Days of history a forecast row's features look back over."""
-        return max([*self.lags, self.horizon + max(self.windows)])
+        dow = 7 * (-(-self.horizon // 7) + max(self.dow_weeks, default=0))
+        price = max(self.horizon + self.price_window, PRICE_MAX_DAYS) if self.price_window else 0
+        return max([*self.lags, self.horizon + max(self.windows), dow, price])
 
     def own_history(self) -> list[str]:
         """Return the features a never-sold pair lacks (masked in training to teach cold start)."""
-        return own_history_names(lags=self.lags, lag=self.horizon, windows=self.windows)
+        return own_history_names(lags=self.lags, lag=self.horizon, windows=self.windows) + dow_mean_names(
+            lag=self.horizon, weeks=self.dow_weeks
+        )
+
+    def event_features(self) -> list[str]:
+        """Return the event feature columns (neutralised for the no-event counterfactual)."""
+        return event_feature_names(self.event_types)
 
     def feature_names(self) -> list[str]:
         """Return every model feature column, in the order the model sees them."""
         return [
             *calendar_feature_names(),
-            *CATEGORICAL,
+            *self.categorical,
             "regular_price",
             "promo",
+            *(price_feature_names(lag=self.horizon, window=self.price_window) if self.price_window else []),
             *self.own_history(),
             *cross_sectional_names(lag=self.horizon, windows=self.windows),
             *online_names(lag=self.horizon, windows=self.windows),
-            *event_feature_names(self.event_types),
+            *self.event_features(),
         ]
 
 
 CATEGORICAL = ("region", "category")
+
+
+def demand_base(
+    tables: LakeTables,
+    spec: FeatureSpec,
+    *,
+    as_of: date,
+    horizon: int = 0,
+    pairs: pl.DataFrame | None = None,
+    start: date | None = None,
+) -> pl.LazyFrame:
+    """Return the panel with the features no lag changes (calendar, events); with ``pairs`` and
+    ``horizon`` > 0 the rows as_of+1 .. as_of+horizon of those pairs are added (the forecast rows).
+    ``add_history_features`` adds the rest; several lag floors can share one base."""
+    panel = build_panel(
+        tables.store_sales,
+        stores=tables.stores,
+        products=tables.products,
+        assortment=tables.assortment,
+        as_of=as_of,
+        horizon=horizon if pairs is not None else 0,
+        pairs=pairs,
+        start=start,
+        stale_days=spec.stale_days,
+    )
+    regions = tables.stores.get_column("region").drop_nulls().unique().sort().to_list()
+    return panel.pipe(add_calendar).pipe(
+        add_event_features,
+        tables.events,
+        types=spec.event_types,
+        lead_days=spec.event_lead_days,
+        as_of=as_of,
+        regions=regions,
+        planned=spec.planned_event_types,
+    )
+
+
+def add_history_features(
+    base: pl.LazyFrame, tables: LakeTables, spec: FeatureSpec, *, as_of: date, start: date | None = None
+) -> pl.LazyFrame:
+    """Return ``base`` (from demand_base) with the history features of ``spec`` (each ending
+    ``spec.horizon`` days back), as store_id, sku, date, units, is_future, censored and
+    ``spec.feature_names()``."""
+    online = online_daily(tables.online_orders.filter(pl.col("order_date") <= as_of), tables.postal_regions)
+    if start is not None:
+        online = online.filter(pl.col("date") >= start)
+    lf = (
+        base.pipe(add_own_lags, lags=spec.lags)
+        .pipe(add_own_rolling, lag=spec.horizon, windows=spec.windows)
+        .pipe(add_dow_means, lag=spec.horizon, weeks=spec.dow_weeks)
+    )
+    if spec.price_window:
+        lf = lf.pipe(add_price_features, lag=spec.horizon, window=spec.price_window)
+    return (
+        lf.pipe(add_cross_sectional, lag=spec.horizon, windows=spec.windows)
+        .pipe(add_online_demand, online, tables.stores, lag=spec.horizon, windows=spec.windows)
+        .select(list(dict.fromkeys([*PAIR, "date", "units", "censored", "is_future", *spec.feature_names()])))
+    )
 
 
 def demand_features(
@@ -204,38 +304,9 @@ def demand_features(
     start: date | None = None,
 ) -> pl.LazyFrame:
     """Return the panel with every feature of ``spec``: store_id, sku, date, units, is_future, censored
-    and ``spec.feature_names()``. Uses only facts dated <= as_of.
+    and ``spec.feature_names()``. Uses only facts dated <= as_of (and the events table).
 
     With ``pairs`` the rows as_of+1 .. as_of+spec.horizon of those pairs are added (the forecast rows).
     """
-    panel = build_panel(
-        tables.store_sales,
-        stores=tables.stores,
-        products=tables.products,
-        assortment=tables.assortment,
-        as_of=as_of,
-        horizon=spec.horizon if pairs is not None else 0,
-        pairs=pairs,
-        start=start,
-        stale_days=spec.stale_days,
-    )
-    online = online_daily(tables.online_orders.filter(pl.col("order_date") <= as_of), tables.postal_regions)
-    if start is not None:
-        online = online.filter(pl.col("date") >= start)
-    regions = tables.stores.get_column("region").drop_nulls().unique().sort().to_list()
-    return (
-        panel.pipe(add_calendar)
-        .pipe(add_own_lags, lags=spec.lags)
-        .pipe(add_own_rolling, lag=spec.horizon, windows=spec.windows)
-        .pipe(add_cross_sectional, lag=spec.horizon, windows=spec.windows)
-        .pipe(add_online_demand, online, tables.stores, lag=spec.horizon, windows=spec.windows)
-        .pipe(
-            add_event_features,
-            tables.events,
-            types=spec.event_types,
-            lead_days=spec.event_lead_days,
-            as_of=as_of,
-            regions=regions,
-        )
-        .select(*PAIR, "date", "units", "censored", "is_future", *spec.feature_names())
-    )
+    base = demand_base(tables, spec, as_of=as_of, horizon=spec.horizon, pairs=pairs, start=start)
+    return add_history_features(base, tables, spec, as_of=as_of, start=start)

@@ -1,16 +1,23 @@
 """The LightGBM demand model: expected daily units per store x SKU, were the shelf never empty.
 
-Direct forecasting: every feature of a row ends at least ``horizon`` days before it (features/), so one
-model serves each of the next ``horizon`` days without feeding on its own predictions. Stockout days
-are left out of the target (censored, not zero), so the model learns demand rather than sales.
+Horizon-aware, direct: the horizon is cut into blocks (days 1-7, 8-14, 15-21, 22-28 by default) and
+each block has its own model whose features all end at least the block's last day before the row
+(lags from 7 for the first week, from 28 for the fourth). Day 1 thus sees last week's demand, day 28
+what was known four weeks earlier, and no model feeds on its own predictions.
 
-Cold start: a pair the store never sold has no own history. Training masks the own-history features
-on a seeded random share of rows so the model learns to predict from the cross-sectional signals
-(the SKU's rate in other stores of the chain and of the region, the region's online orders, the
-store's volume, category, price), which exist for any pair.
+What a model sees: the pair's own lags, rolling and same-weekday means; the SKU's rate in the other
+stores of the chain and of the region; the region's online orders; the actual shelf price (revenue /
+units) against the regular price, the recent price and the year's high (over the forecast days: the
+last known price); the calendar; and the events of events.csv, future ones included where they are
+planned (holidays, SNAP days). ``units`` is demand with those events in it; ``units_no_event`` is the
+same model with the event features neutralised (the counterfactual mining and pre-stock compare
+against). Store, SKU, region, category (subcategory, brand, format where present) are categoricals.
 
-Intervals: p10/p90 are quantiles of a negative binomial around the predicted mean, Var = mu + a mu^2,
-with the dispersion ``a`` estimated by moments from the early-stopping (validation) residuals.
+Training: stockout days are left out (censored, not zero). Each block model is first fitted on the
+days up to ``as_of - valid_days`` with early stopping on the held-out days after, whose residuals
+place the block's interval width (models/demand_intervals); then refitted on all days with the rounds
+found (``refit``). Cold start: a seeded share of training rows has its own history hidden so the model
+also learns to predict a never-sold pair from the cross-sectional signals.
 """
 
 from __future__ import annotations
@@ -24,67 +31,75 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, Field
-from scipy import stats
 
 from data_contracts.outputs import FORECAST_COLUMNS
 from data_contracts.tables import LakeTables
 from features.calendar import event_types
-from features.panel import CATEGORICAL, PAIR, FeatureSpec, demand_features
+from features.chunked import chunk_features, plan_chunks
+from features.panel import (
+    OPTIONAL_STORE,
+    PAIR,
+    FeatureSpec,
+    add_history_features,
+    demand_base,
+)
+from models.demand_intervals import calibrate_dispersion, interval_coverage, nb_interval
+from models.demand_settings import DemandSettings, ModelSettings
+from models.training_set import ScaleSettings, training_plan, training_set
 
 COLD_START_SHARE = 0.15  # share of training rows whose own history is hidden (see module docstring)
+NO_EVENT = "units_no_event"
 
 
-class ModelSettings(BaseModel):
-    """LightGBM demand model."""
+@dataclass
+class HorizonBlock:
+    """One direct model: serves days ``first_day`` .. ``spec.horizon`` after the as-of date."""
 
-    lags: tuple[int, ...] = Field((28, 35, 42, 56, 364), description="Own-history lags in days (>= horizon).")
-    windows: tuple[int, ...] = Field((7, 28, 91), description="Rolling-mean windows in days.")
-    num_leaves: int = 63
-    learning_rate: float = 0.1
-    num_boost_round: int = 500
-    early_stopping_rounds: int = 30
-    min_data_in_leaf: int = 100
-    feature_fraction: float = 0.8
-    bagging_fraction: float = 0.8
-    objective: str = Field("tweedie", description="LightGBM objective; tweedie suits sparse daily counts.")
-    max_train_rows: int = Field(3_000_000, gt=0, description="Sample training rows above this count.")
-    valid_days: int = Field(28, gt=0, description="Most recent days held out for early stopping.")
+    first_day: int
+    spec: FeatureSpec
+    booster: lgb.Booster
+    dispersion: float  # negative-binomial a of the block's p10-p90 interval
 
-
-class DemandSettings(BaseModel):
-    """What the demand model is told: its own settings plus the run's horizon, seed and threads."""
-
-    model: ModelSettings = ModelSettings()
-    horizon: int = Field(28, gt=0, description="Forecast horizon in days.")
-    seed: int = 42
-    num_threads: int = Field(1, gt=0, description="Threads for LightGBM.")
-    event_lead_days: int = Field(7, ge=0, description="Days before an event's start counted in its window.")
+    @property
+    def last_day(self) -> int:
+        return self.spec.horizon
 
 
 @dataclass
 class DemandModel:
     """A fitted demand model and everything needed to forecast with it later."""
 
-    booster: lgb.Booster
-    feature_names: list[str]
+    blocks: list[HorizonBlock]
     as_of: date
     metrics: dict[str, float]
-    spec: FeatureSpec
     categories: dict[str, list[str]] = field(default_factory=dict)  # levels behind the integer codes
-    dispersion: float = 0.0  # negative-binomial a in Var = mu + a mu^2
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The last block's features (lag floor = the horizon)."""
+        return self.blocks[-1].spec
+
+    @property
+    def horizon(self) -> int:
+        return self.blocks[-1].last_day
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.spec.feature_names()
 
     def save(self, path: Path) -> None:
-        """Write the model to folder ``path``: booster.txt (LightGBM text) and meta.json."""
+        """Write the model to folder ``path``: block_<k>.txt (LightGBM text) and meta.json."""
         path.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(path / "booster.txt"))
+        for k, block in enumerate(self.blocks):
+            block.booster.save_model(str(path / f"block_{k}.txt"))
         meta = {
-            "feature_names": self.feature_names,
             "as_of": self.as_of.isoformat(),
             "metrics": self.metrics,
-            "spec": asdict(self.spec),
             "categories": self.categories,
-            "dispersion": self.dispersion,
+            "blocks": [
+                {"first_day": b.first_day, "spec": asdict(b.spec), "dispersion": b.dispersion}
+                for b in self.blocks
+            ],
         }
         (path / "meta.json").write_text(json.dumps(meta, indent=2))
 
@@ -92,55 +107,80 @@ class DemandModel:
     def load(cls, path: Path) -> DemandModel:
         """Return the model saved in folder ``path``."""
         meta = json.loads((path / "meta.json").read_text())
-        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
+        blocks = []
+        for k, b in enumerate(meta["blocks"]):
+            spec = FeatureSpec(**{n: tuple(v) if isinstance(v, list) else v for n, v in b["spec"].items()})
+            booster = lgb.Booster(model_file=str(path / f"block_{k}.txt"))
+            blocks.append(HorizonBlock(int(b["first_day"]), spec, booster, float(b["dispersion"])))
         return cls(
-            booster=lgb.Booster(model_file=str(path / "booster.txt")),
-            feature_names=list(meta["feature_names"]),
+            blocks=blocks,
             as_of=date.fromisoformat(meta["as_of"]),
             metrics={k: float(v) for k, v in meta["metrics"].items()},
-            spec=FeatureSpec(**spec),
             categories={k: list(v) for k, v in meta["categories"].items()},
-            dispersion=float(meta["dispersion"]),
         )
 
 
-def feature_spec(settings: DemandSettings, events: pl.DataFrame) -> FeatureSpec:
-    """Return the features a model trained with ``settings`` uses: lags shorter than the horizon are
-    dropped (they would need forecasts of the horizon's own days), windows end ``horizon`` days back."""
-    horizon = settings.horizon
+def block_floors(horizon: int, blocks: tuple[int, ...]) -> list[int]:
+    """Return the last day of each horizon block: the settings' blocks below the horizon, then the horizon."""
+    return sorted({b for b in blocks if 0 < b < horizon} | {horizon})
+
+
+def feature_spec(
+    settings: DemandSettings,
+    events: pl.DataFrame,
+    *,
+    floor: int | None = None,
+    categorical: tuple[str, ...] = (),
+) -> FeatureSpec:
+    """Return the features of the block whose lags start at ``floor`` (default: the horizon): lags below
+    it are dropped (they would need forecasts of the block's own days), windows end ``floor`` days back."""
+    m = settings.model
+    floor = settings.horizon if floor is None else floor
+    lags = {n for n in m.lags if n >= floor} | {floor + i for i in range(m.recent_days)}
     return FeatureSpec(
-        lags=tuple(sorted({n for n in settings.model.lags if n >= horizon})),
-        windows=tuple(sorted(set(settings.model.windows))),
-        horizon=horizon,
+        lags=tuple(sorted(lags)),
+        windows=tuple(sorted(set(m.windows))),
+        horizon=floor,
         event_types=tuple(event_types(events)),
         event_lead_days=settings.event_lead_days,
-        stale_days=max(settings.model.windows),
+        stale_days=m.stale_days,
+        dow_weeks=tuple(sorted(set(m.dow_weeks))),
+        price_window=m.price_window,
+        categorical=categorical or ("region", "category"),
+        planned_event_types=tuple(m.planned_event_types),
     )
 
 
-def to_matrix(df: pl.DataFrame, names: list[str], categories: dict[str, list[str]]) -> np.ndarray:
+def categories(tables: LakeTables, wanted: tuple[str, ...]) -> dict[str, list[str]]:
+    """Return the sorted levels of each wanted categorical the reference tables have (non-empty)."""
+    out: dict[str, list[str]] = {}
+    for name in wanted:
+        source = tables.stores if name in ("store_id", "region", *OPTIONAL_STORE) else tables.products
+        if name in source.columns:
+            levels = sorted(source.get_column(name).drop_nulls().cast(pl.String).unique().to_list())
+            if levels:
+                out[name] = levels
+    return out
+
+
+def to_matrix(df: pl.DataFrame, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
     """Return ``df[names]`` as a float32 matrix (NaN for missing; categorical levels as integer codes,
     unseen levels missing). The one place polars data becomes LightGBM input."""
     exprs = []
     for name in names:
         col = pl.col(name)
-        if name in categories:
-            levels = categories[name]
-            col = col.replace_strict(levels, list(range(len(levels))), default=None, return_dtype=pl.Int32)
+        if name in levels:
+            col = col.cast(pl.String).replace_strict(
+                levels[name], list(range(len(levels[name]))), default=None, return_dtype=pl.Int32
+            )
         exprs.append(col.cast(pl.Float32))
     return df.select(exprs).to_numpy().astype(np.float32, copy=False)
-
-
-def _categories(tables: LakeTables) -> dict[str, list[str]]:
-    """Return the sorted levels of each categorical feature, from the reference tables."""
-    source = {"region": tables.stores, "category": tables.products}
-    return {c: sorted(source[c].get_column(c).drop_nulls().unique().to_list()) for c in CATEGORICAL}
 
 
 def _lgb_params(settings: DemandSettings) -> dict[str, object]:
     """Return LightGBM parameters from settings; deterministic given the seed."""
     m = settings.model
-    return {
+    params: dict[str, object] = {
         "objective": m.objective,
         "num_leaves": m.num_leaves,
         "learning_rate": m.learning_rate,
@@ -153,15 +193,31 @@ def _lgb_params(settings: DemandSettings) -> dict[str, object]:
         "deterministic": True,
         "force_row_wise": True,  # many rows, few features: row-wise histograms, and no timing probe
         "max_bin": 63,  # daily counts and rates need few split points; halves histogram work
+        "cat_smooth": 10,
         "verbosity": -1,
     }
+    if m.objective == "tweedie":
+        params["tweedie_variance_power"] = m.tweedie_variance_power
+    return params
 
 
-def training_rows(tables: LakeTables, spec: FeatureSpec, *, as_of: date) -> pl.DataFrame:
+def _specs(settings: DemandSettings, tables: LakeTables) -> tuple[list[FeatureSpec], dict[str, list[str]]]:
+    """Return each horizon block's feature spec and the categorical levels they share."""
+    levels = categories(tables, tuple(settings.model.categorical))
+    floors = block_floors(settings.horizon, settings.model.horizon_blocks)
+    specs = [feature_spec(settings, tables.events, floor=f, categorical=tuple(levels)) for f in floors]
+    return specs, levels
+
+
+def training_rows(
+    tables: LakeTables, spec: FeatureSpec, *, as_of: date, base: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Return the rows a model as of ``as_of`` learns from: dated <= as_of with known (uncensored)
-    demand, every feature of ``spec``, sorted by store_id, sku, date (so seeded sampling is stable)."""
-    lf = demand_features(tables, spec, as_of=as_of)
-    return lf.filter(~pl.col("is_future"), pl.col("units").is_not_null()).sort(*PAIR, "date").collect()
+    demand, every feature of ``spec``, sorted by store_id, sku, date (so seeded sampling is stable).
+    ``base`` is demand_base's history frame when several blocks share it."""
+    lf = base.lazy() if base is not None else demand_base(tables, spec, as_of=as_of)
+    rows = add_history_features(lf, tables, spec, as_of=as_of)
+    return rows.filter(~pl.col("is_future"), pl.col("units").is_not_null()).sort(*PAIR, "date").collect()
 
 
 def _sample_and_mask(
@@ -179,12 +235,30 @@ def _sample_and_mask(
     return x, y
 
 
-def nb_dispersion(y: np.ndarray, mu: np.ndarray) -> float:
-    """Return the moment estimate of a in Var(y) = mu + a mu^2 (0 when no overdispersion shows)."""
-    denom = float(np.sum(mu**2))
-    if denom <= 0:
-        return 0.0
-    return max(0.0, float(np.sum((y - mu) ** 2 - mu)) / denom)
+def _train(
+    settings: DemandSettings,
+    spec: FeatureSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    rounds: int,
+    valid: tuple | None,
+) -> lgb.Booster:
+    """Return a booster on (x, y): early-stopped on ``valid`` (x, y) when given, else ``rounds`` rounds."""
+    names = spec.feature_names()
+    cat_idx = [names.index(c) for c in spec.categorical]
+    train_set = lgb.Dataset(x, y, feature_name=names, categorical_feature=cat_idx, free_raw_data=True)
+    if valid is None:
+        return lgb.train(_lgb_params(settings), train_set, num_boost_round=rounds)
+    valid_set = lgb.Dataset(valid[0], valid[1], reference=train_set)
+    return lgb.train(
+        _lgb_params(settings),
+        train_set,
+        num_boost_round=rounds,
+        valid_sets=[valid_set],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(settings.model.early_stopping_rounds, verbose=False)],
+    )
 
 
 def _valid_metrics(y: np.ndarray, mu: np.ndarray) -> dict[str, float]:
@@ -192,112 +266,188 @@ def _valid_metrics(y: np.ndarray, mu: np.ndarray) -> dict[str, float]:
     total = float(np.sum(y))
     return {
         "valid_wape": float(np.sum(np.abs(y - mu)) / total) if total > 0 else float("nan"),
-        "valid_mae": float(np.mean(np.abs(y - mu))),
-        "valid_rmse": float(np.sqrt(np.mean((y - mu) ** 2))),
+        "valid_mae": float(np.mean(np.abs(y - mu))) if len(y) else float("nan"),
+        "valid_rmse": float(np.sqrt(np.mean((y - mu) ** 2))) if len(y) else float("nan"),
         "valid_bias": float((np.sum(mu) - total) / total) if total > 0 else float("nan"),
     }
 
 
-def fit_demand_model(tables: LakeTables, *, as_of: date, settings: DemandSettings) -> DemandModel:
-    """Return a model trained on history up to ``as_of``; the last ``settings.model.valid_days`` days
-    are held out for early stopping and for the interval dispersion. Raises ValueError without history.
-    """
-    spec = feature_spec(settings, tables.events)
+@dataclass
+class _Holdout:
+    """One block's held-out days: actuals, predictions, and which of them the block serves."""
+
+    y: np.ndarray
+    mu: np.ndarray
+    served: np.ndarray
+
+
+def _fit_block(
+    rows: pl.DataFrame,
+    spec: FeatureSpec,
+    first_day: int,
+    levels: dict[str, list[str]],
+    *,
+    as_of: date,
+    settings: DemandSettings,
+) -> tuple[HorizonBlock, _Holdout, int]:
+    """Return one block fitted on ``rows`` (training_rows), its holdout and the rounds it kept."""
+    m = settings.model
     names = spec.feature_names()
-    cats = _categories(tables)
-    started = time.perf_counter()
-    rows = training_rows(tables, spec, as_of=as_of)
-    if rows.height == 0:
-        raise ValueError(f"No store sales on or before {as_of}: nothing to train the demand model on.")
-    is_valid = (rows.get_column("date") > as_of - timedelta(days=settings.model.valid_days)).to_numpy()
+    origin = as_of - timedelta(days=m.valid_days)
+    dates = rows.get_column("date")
+    is_valid = (dates > origin).to_numpy()
     if is_valid.all() or not is_valid.any():
         # too little history to hold days out: validate on a seeded tenth of the rows instead
         is_valid = np.random.default_rng(settings.seed + 1).random(rows.height) < 0.1
-    x_all, y_all = to_matrix(rows, names, cats), rows.get_column("units").to_numpy().astype(np.float32)
-    features_s = time.perf_counter() - started
+    ahead = (dates - origin).dt.total_days().to_numpy()
+    served = is_valid & (ahead >= first_day) & (ahead <= spec.horizon)
+    x_all, y_all = to_matrix(rows, names, levels), rows.get_column("units").to_numpy().astype(np.float32)
     rng = np.random.default_rng(settings.seed)
     own_idx = [names.index(n) for n in spec.own_history()]
     x_tr, y_tr = _sample_and_mask(
-        x_all[~is_valid], y_all[~is_valid], own_idx, max_rows=settings.model.max_train_rows, rng=rng
+        x_all[~is_valid], y_all[~is_valid], own_idx, max_rows=m.max_train_rows, rng=rng
     )
-    x_va, y_va = x_all[is_valid], y_all[is_valid]
-    cat_features = [names.index(c) for c in CATEGORICAL]
-    train_set = lgb.Dataset(
-        x_tr, y_tr, feature_name=names, categorical_feature=cat_features, free_raw_data=True
+    first = _train(
+        settings, spec, x_tr, y_tr, rounds=m.num_boost_round, valid=(x_all[is_valid], y_all[is_valid])
     )
-    valid_set = lgb.Dataset(x_va, y_va, reference=train_set)
-    evals: dict[str, dict[str, list[float]]] = {}
-    booster = lgb.train(
-        _lgb_params(settings),
-        train_set,
-        num_boost_round=settings.model.num_boost_round,
-        valid_sets=[valid_set],
-        valid_names=["valid"],
-        callbacks=[
-            lgb.early_stopping(settings.model.early_stopping_rounds, verbose=False),
-            lgb.record_evaluation(evals),
-        ],
+    rounds = max(1, first.best_iteration or m.num_boost_round)
+    mu = np.clip(first.predict(x_all[is_valid], num_iteration=rounds), 0, None)
+    holdout = _Holdout(y_all[is_valid], mu, served[is_valid])
+    if not holdout.served.any():  # a block past the held-out days: calibrate on all of them
+        holdout.served = np.ones(len(mu), dtype=bool)
+    dispersion = calibrate_dispersion(
+        holdout.y[holdout.served],
+        holdout.mu[holdout.served],
+        coverage=m.interval_coverage,
+        seed=settings.seed,
     )
-    mu = np.clip(booster.predict(x_va, num_iteration=booster.best_iteration), 0, None)
-    metrics = {
-        **_valid_metrics(y_va, mu),
-        "best_iteration": float(booster.best_iteration),
-        "train_rows": float(len(y_tr)),
-        "valid_rows": float(len(y_va)),
-        "features_s": round(features_s, 3),
-        "train_s": round(time.perf_counter() - started - features_s, 3),
-    }
-    dispersion = nb_dispersion(y_va, mu)
-    metrics["dispersion"] = dispersion
-    return DemandModel(booster, names, as_of, metrics, spec, cats, dispersion)
+    booster = first
+    if m.refit == "full":
+        x_full, y_full = _sample_and_mask(x_all, y_all, own_idx, max_rows=m.max_train_rows, rng=rng)
+        booster = _train(settings, spec, x_full, y_full, rounds=rounds, valid=None)
+    elif m.refit == "leaves":
+        kept = lgb.Booster(model_str=first.model_to_string(num_iteration=rounds))
+        booster = kept.refit(x_all, y_all, decay_rate=0.0)
+    return HorizonBlock(first_day, spec, booster, dispersion), holdout, rounds
+
+
+def fit_demand_model(tables: LakeTables, *, as_of: date, settings: DemandSettings) -> DemandModel:
+    """Return a model trained on history up to ``as_of``, one direct model per horizon block (see the
+    module docstring). Raises ValueError without history."""
+    specs, levels = _specs(settings, tables)
+    started = time.perf_counter()
+    # features one chunk of SKUs at a time, each cut to the training set (models/training_set.py)
+    plan = training_plan(tables, specs[-1], as_of=as_of, scale=settings.scale)
+    if plan.totals.get_column("_d").sum() == 0:
+        raise ValueError(f"No store sales on or before {as_of}: nothing to train the demand model on.")
+    m = settings.model
+    since = as_of - timedelta(days=m.train_days - 1) if m.train_days else None
+    blocks, holdouts, metrics = [], [], {}
+    features_s = time.perf_counter() - started
+    first_day = 1
+    for k, spec in enumerate(specs):
+        t0 = time.perf_counter()
+        rows = training_set(
+            tables, spec, as_of=as_of, valid_days=m.valid_days, max_rows=m.max_train_rows,
+            seed=settings.seed, scale=settings.scale, plan=plan, since=since,
+        )  # fmt: skip
+        features_s += time.perf_counter() - t0
+        block, holdout, rounds = _fit_block(rows, spec, first_day, levels, as_of=as_of, settings=settings)
+        blocks.append(block)
+        holdouts.append(holdout)
+        metrics[f"best_iteration_block{k + 1}"] = float(rounds)
+        metrics["train_rows"] = float(rows.height)  # the training set's rows (models/training_set.py)
+        metrics[f"dispersion_block{k + 1}"] = block.dispersion
+        first_day = spec.horizon + 1
+    y = np.concatenate([h.y[h.served] for h in holdouts])
+    mu = np.concatenate([h.mu[h.served] for h in holdouts])
+    metrics |= _valid_metrics(y, mu)
+    metrics["interval_coverage_valid"] = float(
+        np.mean(np.concatenate([_inside(h, b.dispersion) for h, b in zip(holdouts, blocks, strict=True)]))
+    )
+    metrics["best_iteration"] = metrics[f"best_iteration_block{len(blocks)}"]
+    metrics["dispersion"] = blocks[-1].dispersion
+    metrics["valid_rows"] = float(len(y))
+    metrics["features_s"] = round(features_s, 3)
+    metrics["train_s"] = round(time.perf_counter() - started - features_s, 3)
+    return DemandModel(blocks, as_of, metrics, levels)
+
+
+def _inside(holdout: _Holdout, dispersion: float) -> np.ndarray:
+    """Return per served held-out day whether it fell inside its p10-p90 interval."""
+    lo, hi = nb_interval(holdout.mu[holdout.served], dispersion)
+    y = holdout.y[holdout.served]
+    return (y >= lo) & (y <= hi)
 
 
 def forecast_demand(
-    model: DemandModel, tables: LakeTables, pairs: pl.DataFrame, *, horizon: int
+    model: DemandModel,
+    tables: LakeTables,
+    pairs: pl.DataFrame,
+    *,
+    horizon: int,
+    chunk_rows: int = ScaleSettings().chunk_rows(),
 ) -> pl.DataFrame:
-    """Return store_id, sku, date, units, p10, p90 (outputs.FORECAST_COLUMNS) for every (store_id, sku)
-    in ``pairs`` and each day as_of+1 .. as_of+horizon, sorted. ``units`` is the expected demand were
-    the shelf never empty, with no event on (the no-event baseline); never negative. Pairs never sold
-    in their store are forecast from the cross-sectional signals (cold start)."""
-    if horizon > model.spec.horizon:
+    """Return store_id, sku, date, units, p10, p90 (outputs.FORECAST_COLUMNS) and units_no_event for
+    every (store_id, sku) in ``pairs`` and each day as_of+1 .. as_of+horizon, sorted. ``units`` is the
+    expected demand were the shelf never empty, the calendar's known events included; ``units_no_event``
+    the same with every event feature neutralised. Never negative. Pairs never sold in their store are
+    forecast from the cross-sectional signals (cold start). Features are built one chunk of SKUs of
+    about ``chunk_rows`` panel rows at a time (features/chunked.py: the same values, bounded memory)."""
+    if horizon > model.horizon:
         raise ValueError(
-            f"The model was trained for a {model.spec.horizon}-day horizon (its shortest lag); "
-            f"refit with settings.horizon >= {horizon} to forecast {horizon} days."
+            f"The model was trained for a {model.horizon}-day horizon; refit with settings.horizon >= "
+            f"{horizon} to forecast {horizon} days."
         )
     wanted = pairs.select(*PAIR).unique()
     if wanted.height == 0:
-        return pl.DataFrame(schema=FORECAST_COLUMNS)
+        return pl.DataFrame(schema={**FORECAST_COLUMNS, NO_EVENT: pl.Float64})
     # forecast rows only need the features' reach of history: skip older rows for speed
-    start = model.as_of - timedelta(days=model.spec.reach + 1)
-    lf = demand_features(tables, model.spec, as_of=model.as_of, pairs=wanted, start=start)
-    end = model.as_of + timedelta(days=horizon)
-    rows = (
-        lf.filter(pl.col("is_future"), pl.col("date") <= end)
-        .join(wanted.lazy(), on=list(PAIR), how="semi")
-        .sort(*PAIR, "date")
-        .collect()
-    )
-    x = to_matrix(rows, model.feature_names, model.categories)
-    mu = np.clip(model.booster.predict(x, num_iteration=model.booster.best_iteration or None), 0, None)
-    p10, p90 = nb_interval(mu, model.dispersion)
+    start = model.as_of - timedelta(days=max(b.spec.reach for b in model.blocks) + 1)
+    plan = plan_chunks(tables, model.spec, as_of=model.as_of, max_rows=chunk_rows, pairs=wanted, start=start)
+    frames = []
+    for i in range(len(plan.chunks)):
+        for block in model.blocks:
+            if block.first_day > horizon:
+                continue
+            first = model.as_of + timedelta(days=block.first_day)
+            last = model.as_of + timedelta(days=min(block.last_day, horizon))
+            rows = (
+                chunk_features(tables, block.spec, plan, i, as_of=model.as_of, pairs=wanted, start=start)
+                .filter(pl.col("is_future"), pl.col("date") >= first, pl.col("date") <= last)
+                .join(wanted.lazy(), on=list(PAIR), how="semi")
+                .collect()
+            )
+            frames.append(_forecast_block(block, rows, levels=model.categories))
+    return pl.concat(frames).sort(*PAIR, "date")
+
+
+def _forecast_block(block: HorizonBlock, rows: pl.DataFrame, *, levels: dict[str, list[str]]) -> pl.DataFrame:
+    """Return the forecast columns of ``rows``: the feature rows of the days one block serves."""
+    names = block.spec.feature_names()
+    x = to_matrix(rows, names, levels)
+    mu = np.clip(block.booster.predict(x), 0, None)
+    event_idx = [names.index(n) for n in block.spec.event_features()]
+    x[:, event_idx] = np.nan  # the counterfactual: no event known on any forecast day
+    mu0 = np.clip(block.booster.predict(x), 0, None) if event_idx else mu
+    p10, p90 = nb_interval(mu, block.dispersion)
     return rows.select(*PAIR, "date").with_columns(
         pl.Series("units", mu, dtype=pl.Float64),
         pl.Series("p10", p10, dtype=pl.Float64),
         pl.Series("p90", p90, dtype=pl.Float64),
+        pl.Series(NO_EVENT, mu0, dtype=pl.Float64),
     )
 
 
-def nb_interval(mu: np.ndarray, dispersion: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return (p10, p90) of a negative binomial with mean ``mu`` and Var = mu + dispersion mu^2
-    (Poisson when dispersion is 0). Counts are discrete, so for a very slow seller both quantiles can
-    be 0 while the mean is 0.2: the interval is widened to contain the mean, so p10 <= units <= p90."""
-    mu = np.asarray(mu, dtype=np.float64)
-    if dispersion < 1e-9:
-        lo, hi = stats.poisson.ppf(0.1, mu), stats.poisson.ppf(0.9, mu)
-    else:
-        n = 1.0 / dispersion
-        p = n / (n + mu)
-        lo, hi = stats.nbinom.ppf(0.1, n, p), stats.nbinom.ppf(0.9, n, p)
-    lo = np.nan_to_num(lo, nan=0.0)
-    hi = np.nan_to_num(hi, nan=0.0)
-    return np.minimum(lo, mu), np.maximum(hi, mu)
+__all__ = [
+    "DemandModel",
+    "DemandSettings",
+    "HorizonBlock",
+    "ModelSettings",
+    "block_floors",
+    "feature_spec",
+    "fit_demand_model",
+    "forecast_demand",
+    "interval_coverage",
+    "training_rows",
+]

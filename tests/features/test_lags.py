@@ -7,7 +7,14 @@ from datetime import date, timedelta
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from features.lags import add_cross_sectional, add_online_demand, add_own_lags, add_own_rolling
+from features.lags import (
+    add_cross_sectional,
+    add_dow_means,
+    add_online_demand,
+    add_own_lags,
+    add_own_rolling,
+    add_price_features,
+)
 from features.panel import FeatureSpec, demand_features
 from tests.features.synthetic import START, synthetic_tables
 
@@ -49,6 +56,31 @@ def test_own_lag_and_rolling_mean_hand_values() -> None:
         }
     )
     assert_frame_equal(got, expected)
+
+
+def test_same_weekday_mean_looks_back_whole_weeks() -> None:
+    # 22 days: day i sold i, except a censored (unknown) day 7
+    units = [float(i) if i != 7 else None for i in range(22)]
+    got = add_dow_means(_panel({("A", "X"): units}, {"A": "R"}), lag=3, weeks=[2]).collect()
+    name = "units_dow_mean_lag7_window14"  # a lag of 3 days reaches back to the same weekday 1 week ago
+    values = got.get_column(name).to_list()
+    assert values[:7] == [None] * 7
+    assert values[14] == 0.0  # days 7 (unknown, skipped) and 0
+    assert values[15] == 4.5  # days 8 and 1
+    assert values[21] == 14.0  # days 14 and 7 (unknown, skipped)
+    assert values[8] == 1.0  # only day 1 exists that far back
+
+
+def test_price_features_hand_values() -> None:
+    lf = _panel({("A", "X"): [1.0] * 4}, {"A": "R"}).with_columns(
+        pl.Series("price", [2.0, 2.0, 1.5, 1.0]), pl.lit(2.0).alias("regular_price")
+    )
+    got = add_price_features(lf, lag=1, window=2).collect()
+    assert got.get_column("price_ratio_regular").to_list() == [1.0, 1.0, 0.75, 0.5]
+    assert got.get_column("price_discount").to_list() == [0.0, 0.0, 0.25, 0.5]
+    # against the mean price of the 2 days ending 1 day back
+    assert got.get_column("price_ratio_mean_lag1_window2").to_list() == [None, 1.0, 0.75, 1.0 / 1.75]
+    assert got.get_column("price_ratio_max").to_list() == [1.0, 1.0, 0.75, 0.5]
 
 
 def test_lag28_equals_value_28_days_earlier() -> None:

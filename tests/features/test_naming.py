@@ -59,6 +59,34 @@ def test_spec_feature_names_pinned() -> None:
     assert spec.reach == 56
 
 
+def test_spec_names_of_the_horizon_aware_features() -> None:
+    spec = FeatureSpec(
+        lags=(7, 8),
+        windows=(7,),
+        horizon=7,
+        dow_weeks=(4,),
+        price_window=28,
+        categorical=("store_id", "sku", "region"),
+        event_types=("snap",),
+    )
+    names = spec.feature_names()
+    assert names[5:8] == ["store_id", "sku", "region"]
+    assert names[10:14] == [
+        "price_ratio_regular",
+        "price_discount",
+        "price_ratio_mean_lag7_window28",
+        "price_ratio_max",
+    ]
+    assert spec.own_history() == [
+        "units_lag7",
+        "units_lag8",
+        "units_mean_lag7_window7",
+        "units_dow_mean_lag7_window28",
+    ]
+    assert spec.event_features() == ["event_snap"]
+    assert spec.reach == 365  # the price's yearly high
+
+
 def test_spec_rejects_lag_shorter_than_horizon() -> None:
     with pytest.raises(ValueError, match="horizon"):
         FeatureSpec(lags=(7, 28), windows=(7,), horizon=28)

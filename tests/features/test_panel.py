@@ -50,9 +50,32 @@ def test_daily_demand_clips_returns_and_censors_stockouts() -> None:
             "units": [3.0, 0.0, None, 1.0],  # a return is no demand; an empty shelf is unknown demand
             "censored": [False, False, True, False],
             "promo": [0.0] * 4,
+            "price": [2.0, None, None, 2.0],  # revenue / units on days with a sale
         }
     )
     assert_frame_equal(got, expected)
+
+
+def test_panel_price_is_actual_then_last_known_then_regular() -> None:
+    sales = _sales([(0, "A", "X", 2.0, None), (2, "A", "X", 1.0, None)]).with_columns(
+        pl.when(pl.col("date") == D0 + timedelta(days=2))
+        .then(1.5)
+        .otherwise(pl.col("revenue"))
+        .alias("revenue")
+    )
+    pairs = pl.DataFrame({"store_id": ["A", "B"], "sku": ["X", "Y"]})
+    panel = build_panel(
+        sales,
+        stores=STORES,
+        products=PRODUCTS,
+        assortment=pairs.head(1),
+        as_of=D0 + timedelta(days=3),
+        horizon=2,
+        pairs=pairs,
+    ).collect()
+    # day 1 and 3 carry the last price forward; the forecast days keep the last known (1.5); the
+    # never-sold pair gets its regular price
+    assert panel.get_column("price").to_list() == [2.0, 2.0, 1.5, 1.5, 1.5, 1.5, 2.0, 2.0]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,446 @@
+"""localshelf's demand forecast against statsforecast baselines and mlforecast + LightGBM on real M5 data.
+
+    .venv/bin/python bench/m5_subset.py [--data DIR] [--folds 4] [--h 28] [--engines a,b,c] [--threads 2]
+
+Rolling origin: ``--folds`` windows of ``--h`` days, the last ending on the subset's last date; each
+engine is fitted per window on the days up to its cutoff only and forecasts the ``h`` days after it,
+for the same item x store series (those with a sale by the cutoff) and the same days.
+
+Engines, each in its own child process (so wall time and peak memory are its own):
+- ``baselines``: statsforecast SeasonalNaive(7), WindowAverage(28), SimpleExponentialSmoothingOptimized.
+- ``mlforecast``: Nixtla mlforecast + LightGBM (Tweedie), recursive: lags 1-7, 14, 21, 28, rolling means
+  over 7 and 28 days ending 1, 7 and 28 days back, day of week / month / day of month, the store's
+  state's SNAP flag, chain-wide event flags, the shelf price; store, item, department, category and
+  state as categoricals.
+- ``localshelf``: the project's own pipeline: the subset written as a drop (bench/m5_drop.py), loaded
+  into a lake by the project's ingest, then per window ``fit_demand_model`` + ``forecast_demand`` on
+  the lake's tables cut at the cutoff.
+
+Both learners see the same information over the horizon: the calendar, SNAP days and events (known in
+advance) and the last shelf price before the cutoff (carried forward; M5 itself handed out the future
+prices, a planner does not have them).
+
+Metric, as M5 defines it (item x store level): per series, RMSSE = sqrt(mean over the h days of
+(y - f)^2 / scale), scale = mean squared one-step naive error (y_t - y_{t-1})^2 of the series from its
+first sale to the cutoff; WRMSSE = sum of RMSSE weighted by each series' revenue (units x sell_price)
+in the 28 days up to the cutoff. Coverage: share of series-days with p10 <= y <= p90.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.m5_drop import DEFAULT_DATA, M5Frames, priced_sales, read_m5  # noqa: E402
+from bench.memory import peak_rss_mb  # noqa: E402
+
+KEYS = ("store_id", "sku")
+ENGINES = ("baselines", "mlforecast", "localshelf")
+WEIGHT_DAYS = 28
+QUANTILE_SUFFIXES = ("_p10", "_p90")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One rolling-origin window: fit on days <= cutoff, forecast cutoff+1 .. cutoff+h."""
+
+    cutoff: date
+    h: int
+
+    @property
+    def end(self) -> date:
+        return self.cutoff + timedelta(days=self.h)
+
+
+def folds(last: date, *, n_windows: int, h: int) -> list[Fold]:
+    """Return ``n_windows`` consecutive windows of ``h`` days, oldest first, the last ending on ``last``."""
+    return [Fold(last - timedelta(days=h * k), h) for k in range(n_windows, 0, -1)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The M5 frames every engine starts from
+
+
+def m5_panel(m5: M5Frames) -> pl.DataFrame:
+    """Return store_id, sku, date, y, sell_price, state, dept, category per series and day, from the
+    series' first sale on (M5 trims leading zeros the same way)."""
+    weeks = m5.calendar.select("date", "wm_yr_wk")
+    panel = (
+        m5.sales.join(weeks, on="date", how="left")
+        .join(m5.sell_prices, on=["store_id", "item_id", "wm_yr_wk"], how="left")
+        .select(
+            "store_id",
+            pl.col("item_id").alias("sku"),
+            "date",
+            pl.col("units").cast(pl.Float64).alias("y"),
+            "sell_price",
+            pl.col("state_id").alias("state"),
+            pl.col("dept_id").alias("dept"),
+            pl.col("cat_id").alias("category"),
+        )
+        .sort(*KEYS, "date")
+    )
+    started = (pl.col("y") > 0).cast(pl.Int32).cum_sum().over(KEYS, order_by="date") > 0
+    return panel.filter(started)
+
+
+def calendar_exog(m5: M5Frames) -> pl.DataFrame:
+    """Return date, state, snap, event_national, event_religious, event_cultural, event_sporting:
+    what the calendar says about a day in a state (known in advance)."""
+    cal = m5.calendar
+    flags = [
+        pl.any_horizontal((pl.col(f"event_type_{k}") == kind).fill_null(False) for k in (1, 2))
+        .cast(pl.Int8)
+        .alias(f"event_{kind.lower()}")
+        for kind in ("National", "Religious", "Cultural", "Sporting")
+    ]
+    wide = cal.select("date", "snap_CA", "snap_TX", "snap_WI", *flags)
+    return wide.unpivot(
+        index=["date", *(c for c in wide.columns if c.startswith("event_"))],
+        on=["snap_CA", "snap_TX", "snap_WI"],
+        variable_name="state",
+        value_name="snap",
+    ).with_columns(pl.col("state").str.strip_prefix("snap_"), pl.col("snap").cast(pl.Int8))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Scoring (parent process)
+
+
+def wrmsse_table(
+    panel: pl.DataFrame, revenue: pl.DataFrame, forecasts: pl.DataFrame, fold: Fold, models: list[str]
+) -> dict[str, float]:
+    """Return {model: WRMSSE} for one fold; ``forecasts`` holds store_id, sku, date and one column
+    per model for the fold's days. Series without a forecast from every model are an error."""
+    hist = panel.filter(pl.col("date") <= fold.cutoff)
+    scale = (
+        hist.sort(*KEYS, "date")
+        .group_by(KEYS)
+        .agg((pl.col("y").diff() ** 2).mean().alias("scale"))
+        .filter(pl.col("scale") > 0)
+    )
+    weights = (
+        revenue.filter(
+            pl.col("date") <= fold.cutoff, pl.col("date") > fold.cutoff - timedelta(days=WEIGHT_DAYS)
+        )
+        .group_by(KEYS)
+        .agg(pl.col("revenue").sum().alias("weight"))
+    )
+    actual = panel.filter(pl.col("date") > fold.cutoff, pl.col("date") <= fold.end).select(*KEYS, "date", "y")
+    series = scale.join(weights, on=KEYS, how="left").with_columns(pl.col("weight").fill_null(0.0))
+    scored = actual.join(series, on=KEYS, how="inner").join(forecasts, on=[*KEYS, "date"], how="left")
+    missing = {m: scored.get_column(m).null_count() for m in models}
+    if any(missing.values()):
+        raise ValueError(f"fold {fold.cutoff}: series-days without a forecast {missing}")
+    per = scored.group_by(KEYS).agg(
+        pl.col("weight").first(),
+        pl.col("scale").first(),
+        *(((pl.col(m) - pl.col("y")) ** 2).mean().alias(m) for m in models),
+    )
+    total = per.get_column("weight").sum()
+    weight, scale_ = per.get_column("weight"), per.get_column("scale")
+    return {m: float((weight * (per.get_column(m) / scale_).sqrt()).sum() / total) for m in models}
+
+
+def coverage(panel: pl.DataFrame, forecasts: pl.DataFrame, fold: Fold, model: str) -> float | None:
+    """Return the share of the fold's series-days with p10 <= y <= p90 for ``model`` (None without)."""
+    lo, hi = (f"{model}{s}" for s in QUANTILE_SUFFIXES)
+    if lo not in forecasts.columns:
+        return None
+    actual = panel.filter(pl.col("date") > fold.cutoff, pl.col("date") <= fold.end)
+    both = actual.join(forecasts, on=[*KEYS, "date"], how="inner")
+    inside = (pl.col("y") >= pl.col(lo)) & (pl.col("y") <= pl.col(hi))
+    return float(both.select(inside.mean()).item())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Engines (child processes): each returns long forecasts with a `cutoff` column
+
+
+def run_baselines(m5: M5Frames, fold_list: list[Fold], threads: int) -> pl.DataFrame:
+    """statsforecast SeasonalNaive(7), WindowAverage(28) and optimized simple exponential smoothing."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import SeasonalNaive, SimpleExponentialSmoothingOptimized, WindowAverage
+
+    panel = m5_panel(m5)
+    frames = []
+    for fold in fold_list:
+        df = panel.filter(pl.col("date") <= fold.cutoff).select(
+            pl.concat_str("store_id", "sku", separator="|").alias("unique_id"),
+            pl.col("date").alias("ds"),
+            "y",
+        )
+        models = [SeasonalNaive(7), WindowAverage(28), SimpleExponentialSmoothingOptimized()]
+        sf = StatsForecast(
+            models=models,
+            freq="1d",
+            n_jobs=threads,
+        )
+        fc = sf.forecast(df=df, h=fold.h)
+        frames.append(_split_id(fc).with_columns(pl.lit(fold.cutoff).alias("cutoff")))
+    return pl.concat(frames).rename(
+        {"SeasonalNaive": "seasonal_naive_7", "WindowAverage": "window_average_28", "SESOpt": "ses"}
+    )
+
+
+def _split_id(fc: pl.DataFrame) -> pl.DataFrame:
+    """unique_id "store|sku", ds -> store_id, sku, date."""
+    return (
+        fc.with_columns(pl.col("unique_id").str.split_exact("|", 1).struct.rename_fields(["store_id", "sku"]))
+        .unnest("unique_id")
+        .rename({"ds": "date"})
+    )
+
+
+MLF_LAGS = (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)
+MLF_PARAMS = {
+    "objective": "tweedie",
+    "tweedie_variance_power": 1.1,
+    "n_estimators": 600,
+    "learning_rate": 0.05,
+    "num_leaves": 63,
+    "min_child_samples": 100,
+    "colsample_bytree": 0.8,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "max_bin": 127,
+    "verbose": -1,
+    "random_state": 7,
+}
+CATEGORICAL_IDS = ("store_id", "sku", "dept", "category", "state")
+
+
+def mlforecast_frames(m5: M5Frames, fold: Fold) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (train, future exogenous) frames in mlforecast's long format for one fold: unique_id,
+    ds, y, the categorical ids as integer codes, snap, event flags, sell_price (the last known price,
+    carried forward over the horizon and over unpriced history days)."""
+    panel = (
+        m5_panel(m5)
+        .join(calendar_exog(m5), on=["date", "state"], how="left")
+        .with_columns(
+            pl.concat_str("store_id", "sku", separator="|").alias("unique_id"),
+            *(pl.col(c).rank("dense").cast(pl.Int32).alias(f"{c}_code") for c in CATEGORICAL_IDS),
+        )
+    )
+    hist = panel.filter(pl.col("date") <= fold.cutoff).with_columns(
+        pl.col("sell_price").forward_fill().backward_fill().over("unique_id", order_by="date")
+    )
+    last_price = hist.group_by("unique_id").agg(pl.col("sell_price").sort_by("date").last())
+    exog = [c for c in panel.columns if c.startswith("event_")] + ["snap"]
+    future = (
+        panel.filter(pl.col("date") > fold.cutoff, pl.col("date") <= fold.end)
+        .drop("sell_price")
+        .join(last_price, on="unique_id", how="left")
+    )
+    statics = [f"{c}_code" for c in CATEGORICAL_IDS]
+    train = hist.select("unique_id", pl.col("date").alias("ds"), "y", *statics, *exog, "sell_price")
+    x_df = future.select("unique_id", pl.col("date").alias("ds"), *exog, "sell_price")
+    return train, x_df
+
+
+def run_mlforecast(m5: M5Frames, fold_list: list[Fold], threads: int) -> pl.DataFrame:
+    """Nixtla mlforecast + LightGBM (Tweedie, recursive), refit per fold."""
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+
+    statics = [f"{c}_code" for c in CATEGORICAL_IDS]
+    frames = []
+    for fold in fold_list:
+        train, x_df = mlforecast_frames(m5, fold)
+        model = lgb.LGBMRegressor(**MLF_PARAMS, n_jobs=threads)
+        mlf = MLForecast(
+            models={"mlforecast": model},
+            freq="1d",
+            lags=list(MLF_LAGS),
+            lag_transforms={
+                1: [RollingMean(7), RollingMean(28)],
+                7: [RollingMean(7), RollingMean(28)],
+                28: [RollingMean(7), RollingMean(28)],
+            },
+            date_features=["weekday", "month", "day"],
+            num_threads=threads,
+        )
+        mlf.fit(train, static_features=statics)
+        fc = mlf.predict(h=fold.h, X_df=x_df)
+        frames.append(
+            _split_id(fc).with_columns(
+                pl.col("mlforecast").clip(lower_bound=0.0), pl.lit(fold.cutoff).alias("cutoff")
+            )
+        )
+    return pl.concat(frames)
+
+
+def run_localshelf(m5: M5Frames, fold_list: list[Fold], threads: int) -> pl.DataFrame:
+    """The project's demand model through its public functions: drop -> lake (not timed as forecast
+    stage: ``lake_s``), then per fold fit + forecast on the lake's tables cut at the cutoff."""
+    from dataclasses import replace
+
+    from bench.m5_drop import write_m5_drop
+    from flows.lake.ingest import ingest_drop
+    from flows.lake.paths import LakePaths, load_tables
+    from flows.settings import load_settings
+    from models.demand import fit_demand_model, forecast_demand
+
+    started = time.perf_counter()
+    settings = load_settings(horizon=max(f.h for f in fold_list), num_threads=threads)
+    with tempfile.TemporaryDirectory(prefix="m5_lake_") as tmp:
+        drop = write_m5_drop(Path(tmp) / "drop", data=_DATA[0])
+        lake = LakePaths(Path(tmp) / "lake")
+        ingest_drop(drop.path, lake, settings)
+        tables = load_tables(lake)
+        tables = replace(tables, store_sales=tables.store_sales.collect().lazy())
+        STAGE_S["lake_s"] = time.perf_counter() - started
+        starts = m5_panel(m5).group_by(KEYS).agg(pl.col("date").min().alias("first"))
+        frames = []
+        for fold in fold_list:
+            cut = replace(tables, store_sales=tables.store_sales.filter(pl.col("date") <= fold.cutoff))
+            pairs = starts.filter(pl.col("first") <= fold.cutoff).select(*KEYS)
+            model = fit_demand_model(cut, as_of=fold.cutoff, settings=settings.demand())
+            fc = forecast_demand(model, cut, pairs, horizon=fold.h)
+            frames.append(
+                fc.select(
+                    *KEYS,
+                    "date",
+                    pl.col("units").alias("localshelf"),
+                    pl.col("p10").alias("localshelf_p10"),
+                    pl.col("p90").alias("localshelf_p90"),
+                    pl.lit(fold.cutoff).alias("cutoff"),
+                )
+            )
+    STAGE_S["forecast_s"] = time.perf_counter() - started - STAGE_S["lake_s"]
+    return pl.concat(frames)
+
+
+_DATA: list[Path] = [DEFAULT_DATA]  # the child's --data (the localshelf engine writes its drop from it)
+STAGE_S: dict[str, float] = {}  # an engine's own split of its wall time, reported beside it
+
+
+RUNNERS: dict[str, Callable[[M5Frames, list[Fold], int], pl.DataFrame]] = {
+    "baselines": run_baselines,
+    "mlforecast": run_mlforecast,
+    "localshelf": run_localshelf,
+}
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its finished children: on a shared machine a
+    steadier measure of the work done than wall time."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_engine(name: str, data: Path, n_windows: int, h: int, threads: int, out: Path) -> None:
+    """Child: run one engine over all folds; writes OUT.parquet (forecasts) and OUT.json (time, memory)."""
+    _DATA[0] = data
+    m5 = read_m5(data)
+    last = m5.sales.get_column("date").max()
+    started = time.perf_counter()
+    fc = RUNNERS[name](m5, folds(last, n_windows=n_windows, h=h), threads)
+    wall = time.perf_counter() - started
+    fc.write_parquet(out.with_suffix(".parquet"))
+    info = {"wall_s": wall, "cpu_s": _cpu_seconds(), "peak_mb": peak_rss_mb(), **STAGE_S}
+    out.with_suffix(".json").write_text(json.dumps(info))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parent: run every engine in a child, score, print
+
+
+def _spawn(name: str, args: argparse.Namespace, work: Path) -> tuple[pl.DataFrame, dict]:
+    out = work / name
+    cmd = [sys.executable, __file__, "--child", name, "--out", str(out), "--data", str(args.data)]
+    cmd += ["--folds", str(args.folds), "--h", str(args.h), "--threads", str(args.threads)]
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return pl.read_parquet(out.with_suffix(".parquet")), json.loads(out.with_suffix(".json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--h", type=int, default=28)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run_engine(args.child, args.data, args.folds, args.h, args.threads, args.out)
+        return 0
+    m5 = read_m5(args.data)
+    panel = m5_panel(m5)
+    revenue = priced_sales(m5).select(*KEYS, "date", "revenue")
+    fold_list = folds(panel.get_column("date").max(), n_windows=args.folds, h=args.h)
+    engines = [e for e in args.engines.split(",") if e]
+    with tempfile.TemporaryDirectory(prefix="m5_subset_") as tmp:
+        results = {e: _spawn(e, args, Path(tmp)) for e in engines}
+    report(panel, revenue, fold_list, results)
+    return 0
+
+
+def report(
+    panel: pl.DataFrame,
+    revenue: pl.DataFrame,
+    fold_list: list[Fold],
+    results: dict[str, tuple[pl.DataFrame, dict]],
+) -> None:
+    """Print per-fold and overall WRMSSE per model, coverage, and each engine's wall time and memory."""
+    rows = []
+    for engine, (fc, _) in results.items():
+        models = [
+            c for c in fc.columns if c not in (*KEYS, "date", "cutoff") and not c.endswith(QUANTILE_SUFFIXES)
+        ]
+        for fold in fold_list:
+            part = fc.filter(pl.col("cutoff") == fold.cutoff)
+            scores = wrmsse_table(panel, revenue, part, fold, models)
+            for m in models:
+                rows.append(
+                    {
+                        "engine": engine,
+                        "model": m,
+                        "cutoff": fold.cutoff,
+                        "wrmsse": scores[m],
+                        "coverage": coverage(panel, part, fold, m),
+                    }
+                )
+    table = pl.DataFrame(rows)
+    wide = table.pivot(on="cutoff", index=["engine", "model"], values="wrmsse")
+    overall = table.group_by("engine", "model").agg(
+        pl.col("wrmsse").mean().alias("mean"), pl.col("coverage").mean().alias("p10_p90_coverage")
+    )
+    best_base = overall.filter(pl.col("engine") == "baselines").get_column("mean").min()
+    summary = wide.join(overall, on=["engine", "model"]).sort("mean")
+    if best_base is not None:
+        summary = summary.with_columns((1 - pl.col("mean") / best_base).alias("gain_vs_best_baseline"))
+    with pl.Config(tbl_rows=50, tbl_cols=20, float_precision=3, tbl_width_chars=200):
+        print("item x store WRMSSE per fold (column = cutoff) and mean over folds")
+        print(summary)
+    for engine, (_, info) in results.items():
+        split = ", ".join(
+            f"{k} {v:.1f}" for k, v in info.items() if k.endswith("_s") and k not in ("wall_s", "cpu_s")
+        )
+        print(
+            f"{engine:12s} wall {info['wall_s']:8.1f} s   CPU {info.get('cpu_s', float('nan')):8.1f} s   "
+            f"peak memory {info['peak_mb']:8.0f} MB" + (f"   ({split})" if split else "")
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

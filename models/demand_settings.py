@@ -1,0 +1,68 @@
+"""The demand model's settings (beside models/demand.py): what a run or a test tells the model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from features.panel import OPTIONAL_PRODUCT, OPTIONAL_STORE
+from models.training_set import ScaleSettings
+
+
+class ModelSettings(BaseModel):
+    """LightGBM demand model."""
+
+    lags: tuple[int, ...] = Field(
+        (7, 14, 21, 28, 35, 42, 49, 56, 364),
+        description="Own-history lags in days; a block uses those >= its floor.",
+    )
+    recent_days: int = Field(
+        7, ge=0, description="Each block also gets lags floor .. floor + recent_days - 1."
+    )
+    windows: tuple[int, ...] = Field((7, 28, 91), description="Rolling-mean windows in days.")
+    dow_weeks: tuple[int, ...] = Field((4, 12), description="Same-weekday means over this many weeks.")
+    price_window: int = Field(
+        28, ge=0, description="Days of recent price the price is compared with (0: none)."
+    )
+    horizon_blocks: tuple[int, ...] = Field(
+        (7, 14, 21, 28), description="Last day of each direct model's block (the horizon closes the last)."
+    )
+    planned_event_types: tuple[str, ...] = Field(
+        ("holiday", "national", "religious", "cultural", "sporting", "snap", "payday", "promotion"),
+        description="Event types known ahead: their future events are forecast features.",
+    )
+    categorical: tuple[str, ...] = Field(
+        ("store_id", "sku", "region", "category", *OPTIONAL_PRODUCT, *OPTIONAL_STORE),
+        description="Categorical features, each used where the reference tables have it.",
+    )
+    stale_days: int = Field(91, gt=0, description="A pair unsold this long (and not carried) is delisted.")
+    num_leaves: int = 63
+    learning_rate: float = 0.08
+    num_boost_round: int = Field(800, description="Most boosting rounds; early stopping picks fewer.")
+    early_stopping_rounds: int = 30
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    objective: str = Field("tweedie", description="LightGBM objective; tweedie suits sparse daily counts.")
+    tweedie_variance_power: float = Field(1.1, gt=1, lt=2, description="Tweedie power (chosen by backtest).")
+    max_train_rows: int = Field(3_000_000, gt=0, description="Sample training rows above this count.")
+    train_days: int = Field(0, ge=0, description="Days of history trained on (0: all).")
+    valid_days: int = Field(
+        28, gt=0, description="Most recent days held out for early stopping and intervals."
+    )
+    refit: Literal["full", "leaves", "none"] = Field(
+        "full", description="After early stopping: retrain on all days, refit leaf values only, or keep."
+    )
+    interval_coverage: float = Field(0.8, gt=0, lt=1, description="Target share inside p10-p90.")
+
+
+class DemandSettings(BaseModel):
+    """What the demand model is told: its own settings plus the run's horizon, seed and threads."""
+
+    model: ModelSettings = ModelSettings()
+    horizon: int = Field(28, gt=0, description="Forecast horizon in days.")
+    seed: int = 42
+    num_threads: int = Field(1, gt=0, description="Threads for LightGBM.")
+    event_lead_days: int = Field(7, ge=0, description="Days before an event's start counted in its window.")
+    scale: ScaleSettings = ScaleSettings()  # memory budget: feature chunks and training rows (issue 14)
