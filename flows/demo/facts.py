@@ -50,11 +50,11 @@ def regional_factors(world: World) -> np.ndarray:
     rng = _rng(world, 5)
     n_regions, (n_skus, n_days) = len(world.regions), world.season.shape
     t = (np.arange(n_days) - (n_days - 1)) / 365.0
-    growth = rng.normal(0.0, 0.1, size=(n_regions, n_skus, 1))
+    growth = rng.normal(0.0, 0.04, size=(n_regions, n_skus, 1))
     doy = (world.dates - world.dates.astype("datetime64[Y]")).astype(np.int64)
     hot = np.array([1.0 if r.hot else -1.0 if r.northern else 0.0 for r in world.regions])[:, None, None]
     summer = np.cos(2 * np.pi * (doy - 196) / 365.25)[None, None, :]
-    swing = 0.12 * hot + rng.normal(0.0, 0.04, size=(n_regions, n_skus, 1))
+    swing = 0.05 * hot + rng.normal(0.0, 0.02, size=(n_regions, n_skus, 1))
     return (np.exp(growth * t[None, None, :]) * (1 + swing * summer)).astype(np.float32)
 
 

@@ -1,32 +1,39 @@
-"""Local affinity: a SKU's share of demand in a region against its chain-wide share.
+"""Local affinity: a SKU's share of demand in a region against its share in the rest of the chain.
 
-Shares are taken only among stores that carry the SKU (a store carries it from the first to the last
-week it sells it), so a region that simply lists the SKU in more stores shows no affinity. Expected
-units of a SKU in a store-week = the store's size x the SKU's chain rate, fitted by a few rounds of
-iterative proportional fitting over carried cells only: a store's size is its units over the chain
-rates of the SKUs *it* carries, so a store with a narrower assortment (whose every SKU takes a bigger
-share of its sales) is not read as loving them all. Per region and week: observed = the SKU's units in
-the region's carrying stores, expected = the sum of their expected units; lift = sum(observed) /
-sum(expected) over weeks, i.e. the region's share / the chain-wide share. (The chain includes the
-region itself, so with few regions a strong local favourite also shows as a weaker opposite lift
-elsewhere: that is what "against the chain-wide share" means.)
-
-Weeks touched by an event window in a region are left out for that region (and from the chain rates),
-so event spikes are reported as event uplift, not as a regional taste. Test: two-sided t-test on weekly
-log ratios (``models.mining.stats``), support = weeks.
+* Cells: store x SKU x full week while the store carries the SKU (first to last sale), with an
+  exposure = the share of the week it was on the shelf (days emptied all day left out:
+  availability-normalised); plus the region's online orders of the SKU per week, a channel that never
+  runs out and does not depend on what the stores carry. Weeks touched by an event window in a region
+  are left out for that region, so event spikes are reported as event uplift, not as a taste.
+* Model (Poisson, ``models.mining.effects``): units = exposure x channel-week size x SKU-week chain
+  rate x region-SKU taste. The sizes make a store with a narrower assortment (whose every SKU takes a
+  bigger share) no local fan; the chain rate follows the SKU's season and trend everywhere at once.
+* Estimand, the same for the test and the reported lift: the region's taste against the rest of the
+  chain, R_rk / median over the other regions of R_r'k, where R_rk = sum(observed) / sum(expected at
+  the chain rate) is the region's demand ratio (centred on the region's median SKU: a share, not a
+  size). The median keeps one region with a strong taste from making mirror patterns elsewhere.
+* Interval: the ratio's cluster-robust variance over 4-week blocks (weeks of one region move
+  together) plus the reference's; two-sided t test. The reported lift is shrunk toward 1 by
+  empirical Bayes (normal prior on the log lift, its variance estimated from all hypotheses of the
+  run), so a slow seller's noisy ratio does not pass the relevance threshold on noise alone.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
+from scipy import stats
 
-from features.signals import carried_weeks, event_window_days, full_weeks, week_of, weekly_store_units
+from features.signals import event_window_days, full_weeks, week_of
+from models.mining.effects import Effect, fit_effects
 from models.mining.settings import MiningSettings
-from models.mining.stats import weekly_ratio_test
+from models.mining.stats import clustered_ratio_test
 
 KEYS = ("region", "sku")
+BLOCK_WEEKS = 4
+ONLINE = "online:"  # channel name prefix of a region's online orders
 
 
 def event_weeks(instances: pl.LazyFrame) -> pl.LazyFrame:
@@ -34,69 +41,166 @@ def event_weeks(instances: pl.LazyFrame) -> pl.LazyFrame:
     return event_window_days(instances).select("region", week_of("date").alias("week")).unique()
 
 
-def _store_sku_weeks(sales: pl.LazyFrame, busy: pl.LazyFrame, *, first: date, as_of: date) -> pl.LazyFrame:
-    """Units per carried store x SKU x full week (zeros filled), event weeks of the region left out.
+def store_cells(sales: pl.LazyFrame, *, first: date, as_of: date) -> pl.LazyFrame:
+    """Units and exposure per carried store x SKU x full week (exposure: days on the shelf / 7).
 
-    Returns columns store_id, region, sku, week, units.
+    ``sales`` is ``features.signals.clean_store_sales`` output. Returns columns channel (store_id),
+    region, sku, week, units, exposure.
     """
-    weekly = weekly_store_units(sales)
-    open_weeks = weekly.select("store_id", "week").unique()  # no sale at all that week: store closed
+    span = sales.group_by("store_id", "region", "sku").agg(
+        pl.col("date").min().alias("first"), pl.col("date").max().alias("last")
+    )
+    weekly = sales.group_by("store_id", "sku", "week").agg(
+        pl.col("units").filter(~pl.col("stockout")).sum().clip(lower_bound=0).alias("units"),
+        pl.col("stockout").sum().alias("empty_days"),
+    )
+    on_shelf = (
+        pl.min_horizontal(pl.col("last"), pl.col("week") + timedelta(days=6))
+        - pl.max_horizontal(pl.col("first"), pl.col("week"))
+    ).dt.total_days() + 1
     return (
-        carried_weeks(sales)
-        .join(open_weeks, on=["store_id", "week"])
-        .join(weekly.select("store_id", "sku", "week", "units"), on=["store_id", "sku", "week"], how="left")
-        .with_columns(pl.col("units").fill_null(0.0))
+        span.with_columns(pl.date_ranges(week_of("first"), week_of("last"), "1w").alias("week"))
+        .explode("week")
+        .join(weekly, on=["store_id", "sku", "week"], how="left")
+        .with_columns(
+            ((on_shelf - pl.col("empty_days").fill_null(0)).clip(lower_bound=0) / 7).alias("exposure"),
+            pl.col("units").fill_null(0.0),
+        )
         .pipe(full_weeks, first=first, as_of=as_of)
-        .join(busy, on=["region", "week"], how="anti")
+        .filter(pl.col("exposure") > 0)
+        .select(pl.col("store_id").alias("channel"), "region", "sku", "week", "units", "exposure")
     )
 
 
-def _expected(cells: pl.DataFrame, *, rounds: int = 3) -> pl.DataFrame:
-    """Add ``expected``: store size x SKU rate, fitted by alternating (iterative proportional) updates.
+def affinity_cells(
+    sales: pl.LazyFrame, online: pl.LazyFrame | None, busy: pl.LazyFrame, *, first: date, as_of: date
+) -> pl.DataFrame:
+    """Store cells plus online cells (the region's weekly online units of SKUs its stores carry), event
+    weeks of the region left out. ``online`` is ``features.signals.online_region_units`` output."""
+    stores = store_cells(sales, first=first, as_of=as_of)
+    parts = [stores]
+    if online is not None:
+        carried = stores.select("region", "sku").unique()
+        parts.append(
+            online.pipe(full_weeks, first=first, as_of=as_of)
+            .join(carried, on=["region", "sku"])
+            .select(
+                (pl.lit(ONLINE) + pl.col("region")).alias("channel"),
+                "region",
+                "sku",
+                "week",
+                pl.col("units").clip(lower_bound=0),
+                pl.lit(1.0).alias("exposure"),
+            )
+        )
+    return pl.concat(parts).join(busy, on=["region", "week"], how="anti").collect()
 
-    A store's size is its units over the sum of the chain rates of the SKUs it carries, so a store
-    carrying fewer SKUs is not mistaken for a small store and its SKUs for local favourites. Eager on
-    purpose: each round reuses the previous one twice, which a lazy plan would recompute.
-    """
-    store_units = pl.col("units").sum().over("store_id", "week")
-    fitted = cells.with_columns((store_units / store_units.mean().over("week")).alias("size"))
-    for _ in range(rounds):
-        rates = fitted.group_by("sku", "week").agg(
-            (pl.col("units").sum() / pl.col("size").sum()).alias("rate")
+
+def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
+    """Per region, SKU and week: observed units and units expected at the chain rate (the fitted
+    units without the region's taste). Returns columns region, sku, week, observed, expected."""
+    if cells.height == 0:
+        return pl.DataFrame(
+            schema={
+                "region": pl.String,
+                "sku": pl.String,
+                "week": pl.Date,
+                "observed": pl.Float64,
+                "expected": pl.Float64,
+            }
         )
-        fitted = (
-            fitted.drop("size", "rate", strict=False)
-            .join(rates, on=["sku", "week"])
-            .with_columns((store_units / pl.col("rate").sum().over("store_id", "week")).alias("size"))
-        )
-    rates = fitted.group_by("sku", "week").agg((pl.col("units").sum() / pl.col("size").sum()).alias("rate"))
+    codes = cells.select(
+        (pl.struct("channel", "week").rank("dense") - 1).alias("size"),
+        (pl.struct("sku", "week").rank("dense") - 1).alias("rate"),
+        (pl.struct("region", "sku").rank("dense") - 1).alias("taste"),
+    )
+    effects = [
+        Effect("size", codes["size"].to_numpy(), prior=0.01),
+        Effect("rate", codes["rate"].to_numpy(), prior=0.01),
+        Effect("taste", codes["taste"].to_numpy(), prior=0.5),
+    ]
+    y, exposure = cells["units"].to_numpy().astype(float), cells["exposure"].to_numpy().astype(float)
+    offset = float(np.log(max(y.sum(), 1e-9) / exposure.sum()))
+    fit_effects(y, exposure, effects, offset=offset)
+    rows = np.arange(len(y))
+    chain = exposure * np.exp(offset + effects[0].on(rows) + effects[1].on(rows))
     return (
-        fitted.drop("rate")
-        .join(rates, on=["sku", "week"])
-        .with_columns((pl.col("size") * pl.col("rate")).fill_nan(0.0).alias("expected"))
+        cells.select("region", "sku", "week", "units")
+        .with_columns(pl.Series("expected", chain))
+        .group_by("region", "sku", "week")
+        .agg(pl.col("units").sum().alias("observed"), pl.col("expected").sum())
     )
 
 
-def affinity_weekly(sales: pl.LazyFrame, busy: pl.LazyFrame, *, first: date, as_of: date) -> pl.DataFrame:
-    """Observed and expected units per region, SKU and full week, among stores that carry the SKU.
-
-    ``sales`` is ``features.signals.clean_store_sales`` output, ``busy`` the (region, week) pairs to
-    leave out. Returns columns region, sku, week, observed, expected.
-    """
-    cells = _expected(_store_sku_weeks(sales, busy, first=first, as_of=as_of).collect())
-    return cells.group_by("region", "sku", "week").agg(
-        pl.col("units").sum().alias("observed"), pl.col("expected").sum()
+def _against_the_rest(ratios: pl.DataFrame) -> pl.DataFrame:
+    """Centre each region's log ratios on its median SKU and compare with the median other region."""
+    centred = ratios.with_columns(
+        (pl.col("lift").log() - pl.col("lift").log().median().over("region")).alias("l"),
+        (pl.col("se_log") ** 2).alias("v"),
     )
+    others = centred.select(
+        "sku", pl.col("region").alias("other"), pl.col("l").alias("l_o"), pl.col("v").alias("v_o")
+    )
+    ref = (
+        centred.select("region", "sku")
+        .join(others, on="sku")
+        .filter(pl.col("region") != pl.col("other"))
+        .group_by("region", "sku")
+        .agg(pl.col("l_o").median().alias("ref"), pl.col("v_o").median().alias("v_ref"))
+    )
+    return centred.join(ref, on=["region", "sku"]).select(
+        "region",
+        "sku",
+        "support",
+        "clusters",
+        (pl.col("l") - pl.col("ref")).alias("log_lift"),
+        (pl.col("v") + pl.col("v_ref")).alias("var"),
+    )
+
+
+def shrink(log_lift: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes posterior mean and variance of log lifts under a N(0, tau^2) prior, tau^2 by
+    the method of moments over all of them (mean square minus mean sampling variance)."""
+    tau2 = max(float(np.mean(log_lift**2) - np.mean(var)), 1e-6) if len(var) else 1.0
+    weight = tau2 / (tau2 + var)
+    return weight * log_lift, weight * var
 
 
 def affinity_hypotheses(
-    sales: pl.LazyFrame, instances: pl.LazyFrame, *, first: date, as_of: date, settings: MiningSettings
+    sales: pl.LazyFrame,
+    instances: pl.LazyFrame,
+    *,
+    first: date,
+    as_of: date,
+    settings: MiningSettings,
+    online: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
-    """Every local affinity hypothesis tested (two-sided), with the columns of
-    ``models.mining.stats.weekly_ratio_test`` keyed by region and sku.
-    """
-    weekly = affinity_weekly(sales, event_weeks(instances), first=first, as_of=as_of)
-    if weekly["region"].n_unique() < 2:
-        # one region is the chain: its share cannot differ from itself
+    """Every local affinity hypothesis tested (two-sided). Returns region, sku, support (weeks),
+    lift (shrunk), ci_low, ci_high, se_log, p_value."""
+    cells = affinity_cells(sales, online, event_weeks(instances), first=first, as_of=as_of)
+    weekly = fit_tastes(cells).with_columns(
+        (pl.col("week").rank("dense") - 1).floordiv(BLOCK_WEEKS).alias("block")
+    )
+    if weekly["region"].n_unique() < 2:  # one region is the chain: its share cannot differ from itself
         weekly = weekly.clear()
-    return weekly_ratio_test(weekly, KEYS, alternative="two-sided", min_weeks=settings.min_weeks)
+    support = weekly.group_by(KEYS).agg(pl.len().alias("support"))
+    per_block = weekly.group_by(*KEYS, "block").agg(pl.col("observed").sum(), pl.col("expected").sum())
+    ratios = (
+        clustered_ratio_test(per_block, KEYS, alternative="two-sided")
+        .rename({"support": "clusters"})
+        .join(support, on=list(KEYS))
+        .filter(pl.col("support") >= settings.min_weeks)
+    )
+    tested = _against_the_rest(ratios)
+    log_lift, var = tested["log_lift"].to_numpy(), tested["var"].to_numpy()
+    df = np.maximum(tested["clusters"].to_numpy() - 1, 1)
+    p = 2 * stats.t.sf(np.abs(log_lift) / np.sqrt(var), df)
+    post, post_var = shrink(log_lift, var)
+    crit = stats.t.ppf(0.975, df)
+    return tested.select(*KEYS, "support").with_columns(
+        pl.Series("lift", np.exp(post)),
+        pl.Series("ci_low", np.exp(post - crit * np.sqrt(post_var))),
+        pl.Series("ci_high", np.exp(post + crit * np.sqrt(post_var))),
+        pl.Series("se_log", np.sqrt(var)),
+        pl.Series("p_value", np.minimum(p, 1.0)),
+    )

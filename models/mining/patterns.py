@@ -28,7 +28,12 @@ from scipy import stats
 from data_contracts.outputs import PATTERN_COLUMNS, PATTERN_KINDS, conform
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
-from features.signals import clean_store_sales, daily_online_units, event_instances
+from features.signals import (
+    clean_store_sales,
+    daily_online_units,
+    event_instances,
+    online_region_units,
+)
 from models.mining.affinity import affinity_hypotheses
 from models.mining.discovery import DiscoverySettings
 from models.mining.discovery_rows import discovered_event_rows
@@ -62,7 +67,10 @@ def _weekly_rows(
         tables.stores.lazy().select("region"),
         lead_days=settings.event_lead_days,
     )
-    affinity = affinity_hypotheses(sales, instances, first=first, as_of=as_of, settings=settings)
+    online = online_region_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
+    affinity = affinity_hypotheses(
+        sales, instances, first=first, as_of=as_of, settings=settings, online=online
+    )
     refs = {
         name: getattr(tables, name).lazy() for name in ("stores", "products", "postal_regions", "assortment")
     }
