@@ -10,8 +10,15 @@
   ratio of the category (sum over carried SKUs of per-store weekly store units / sum of their weekly
   online units to the region; chain-wide category ratio when the region has none). lift = that /
   median per-store weekly units of the category's carried SKUs in the region (chain-wide median when
-  the region carries none). The 95% interval carries only the weekly noise of the online rate (not the
-  uncertainty of the ratio or the median).
+  the region carries none).
+* Channel substitution: while no store carries the SKU, some of the people who would buy it in a
+  store buy it online instead, so its online rate is inflated. With a share ``s`` of would-be store
+  buyers switching (``MiningSettings.latent_substitution``), online = O_c + s x S and S = ratio x
+  O_c give S = online x ratio / (1 + s x ratio). The default s = 0 reads the online rate as is (the
+  demo plants no substitution); a retailer who knows its switching share sets it.
+* Interval: the weekly noise of the online rate and the uncertainty of the ratio for one SKU (the
+  spread of carried SKUs' own store-to-online ratios around the category's, plus the pooled ratio's
+  own variance), added on the log scale. The median yardstick is a definition, not an estimate.
 """
 
 from __future__ import annotations
@@ -63,11 +70,20 @@ def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyF
 
 
 def _yardstick(carried: pl.LazyFrame, by: list[str], suffix: str) -> pl.LazyFrame:
-    """Store-to-online ratio and median store rate of carried SKUs per ``by`` (null when undefined)."""
+    """Store-to-online ratio, its log variance and the median store rate of carried SKUs per ``by``
+    (null when undefined).
+
+    The ratio's variance is that of one SKU's log(store rate / online rate) around the pooled ratio
+    (weighted by online units), plus the pooled ratio's own (/ n): a SKU not carried yet is a new
+    draw from the category, not its average."""
     ratio = pl.col("store_rate").sum() / pl.col("online_rate").sum()
     median = pl.col("store_rate").median()
+    online = pl.col("online_rate").filter(pl.col("online_rate") > 0)
+    dev = ((pl.col("store_rate") + 0.05) / (pl.col("online_rate") + 0.05)).log() - ratio.log()
+    spread = (dev.filter(pl.col("online_rate") > 0) ** 2 * online).sum() / online.sum()
     return carried.group_by(by).agg(
         pl.when(pl.col("online_rate").sum() > 0).then(ratio).alias(f"ratio{suffix}"),
+        pl.when(online.len() > 1).then(spread * (1 + 1 / online.len())).alias(f"ratio_var{suffix}"),
         pl.when(median > 0).then(median).alias(f"median{suffix}"),
     )
 
@@ -77,8 +93,8 @@ def category_yardsticks(
 ) -> pl.LazyFrame:
     """Per region and category: store-to-online ratio and median per-store weekly units of carried SKUs.
 
-    Returns columns region, category, ratio, median_units (chain-wide fallbacks already applied; null
-    where even the chain has no data).
+    Returns columns region, category, ratio, ratio_var (of its log), median_units (chain-wide
+    fallbacks already applied; null where even the chain has no data).
     """
     store_rate = (
         carried_weeks(sales)
@@ -113,6 +129,10 @@ def category_yardsticks(
             "region",
             "category",
             pl.coalesce("ratio", "ratio_chain").alias("ratio"),
+            pl.when(pl.col("ratio").is_not_null())
+            .then(pl.col("ratio_var"))
+            .otherwise(pl.col("ratio_var_chain"))
+            .alias("ratio_var"),
             pl.coalesce("median", "median_chain").alias("median_units"),
         )
     )
@@ -153,12 +173,20 @@ def latent_hypotheses(
         tested.join(rates, on=list(KEYS))
         .join(refs["products"].select("sku", "category").collect(), on="sku")
         .join(yards, on=["region", "category"], how="left")
-        .with_columns((pl.col("online_weekly") * pl.col("ratio")).alias("est_store_weekly"))
+        # substitution: of the would-be store buyers a share buys online while no store carries it
+        .with_columns(
+            (
+                pl.col("online_weekly")
+                * pl.col("ratio")
+                / (1 + settings.latent_substitution * pl.col("ratio"))
+            ).alias("est_store_weekly")
+        )
         .with_columns((pl.col("est_store_weekly") / pl.col("median_units")).alias("size"))
     )
     # an untestable size (no yardstick) keeps the test in the FDR family but can never be reported
     size = sized["size"].fill_nan(None).fill_null(0.0).to_numpy()
-    spread = np.exp(1.96 * sized["se_log"].to_numpy())
+    ratio_var = sized["ratio_var"].fill_nan(None).fill_null(0.0).to_numpy()
+    spread = np.exp(1.96 * np.sqrt(sized["se_log"].to_numpy() ** 2 + ratio_var))
     return sized.with_columns(
         pl.Series("lift", size), pl.Series("ci_low", size / spread), pl.Series("ci_high", size * spread)
     ).select(*KEYS, "support", "lift", "ci_low", "ci_high", "p_value", "online_weekly", "est_store_weekly")

@@ -31,4 +31,10 @@ class MiningSettings(BaseModel):
     )
     min_affinity_lift: float = Field(1.25, gt=1, description="Smallest local-affinity lift (or 1/lift).")
     min_latent_lift: float = Field(0.25, gt=0, description="Smallest latent-demand lift worth reporting.")
+    latent_substitution: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of would-be store buyers of an uncarried SKU who buy it online instead.",
+    )
     min_weeks: int = Field(8, ge=1, description="Fewest weeks behind a weekly pattern.")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from models.mining.latent import category_yardsticks, latent_weekly
+from features.signals import clean_store_sales, online_region_units
+from models.mining.latent import category_yardsticks, latent_hypotheses, latent_weekly
 
 MONDAY = date(2024, 1, 1)
 
@@ -72,3 +74,38 @@ def test_category_yardsticks_ratio_and_median_with_chain_fallback() -> None:
     # borrows the chain ratio (20 + 40 + 30) / 4
     assert out["ratio"].to_list() == pytest.approx([15.0, 22.5])
     assert out["median_units"].to_list() == pytest.approx([30.0, 30.0])
+    # N's two SKUs sell 10x and 20x online: one new SKU's ratio is uncertain by their spread
+    lx, ly, pooled = np.log(20.05 / 2.05), np.log(40.05 / 2.05), np.log(15.0)
+    spread = ((lx - pooled) ** 2 + (ly - pooled) ** 2) / 2 * (1 + 1 / 2)
+    assert out["ratio_var"][0] == pytest.approx(spread)
+
+
+def test_latent_interval_widens_with_the_ratio_spread_and_substitution_lowers_the_estimate() -> None:
+    from models.mining.settings import MiningSettings
+    from tests.models.mining.pattern_world import AS_OF, START, make_world
+
+    world = make_world(plant=True)
+    sales = clean_store_sales(world.store_sales, world.stores.lazy(), as_of=AS_OF)
+    refs = {n: getattr(world, n).lazy() for n in ("stores", "products", "postal_regions", "assortment")}
+    runs = {
+        s: latent_hypotheses(
+            sales,
+            world.online_orders,
+            refs,
+            first=START,
+            as_of=AS_OF,
+            settings=MiningSettings(latent_substitution=s),
+        ).filter(pl.col("sku") == "S03")
+        for s in (0.0, 0.2)
+    }
+    row = runs[0.0].row(0, named=True)
+    online = online_region_units(world.online_orders, refs["postal_regions"], as_of=AS_OF)
+    yards = category_yardsticks(sales, online, refs["products"], first=START, as_of=AS_OF).collect()
+    category = world.products.filter(pl.col("sku") == "S03")["category"].item()
+    ratio_var = yards.filter((pl.col("region") == "R2") & (pl.col("category") == category))[
+        "ratio_var"
+    ].item()
+    assert ratio_var > 0
+    assert row["ci_high"] / row["lift"] > np.exp(1.96 * np.sqrt(ratio_var))  # the ratio's share alone
+    assert row["ci_low"] < row["lift"] < row["ci_high"]
+    assert runs[0.2]["est_store_weekly"].item() < row["est_store_weekly"]
