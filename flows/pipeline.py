@@ -136,7 +136,7 @@ def _run_job(drop: Path, lake: LakePaths, out: OutPaths, work: Path, settings: S
         "advice": advice.to_json(),
         "timings_s": stage.timings,
     }
-    report = stage("report", tasks.report, out, info)
+    report = stage("report", tasks.report, out, info, lake, settings)
     info["finished_at"] = datetime.now(UTC).isoformat()
     write_run_json(out, info)
     publish_run(out.assortment, report)

@@ -120,6 +120,7 @@ def validate(
     """Run the Great Expectations suites over what the load touched and publish the load's artifacts;
     returns the summary. Raises ContractError (not retried) when the loaded data breaks its contract."""
     from flows.artifacts import publish_load
+    from flows.lake.docs_offline import make_offline
     from flows.lake.validation import validate_lake
 
     summary = validate_lake(
@@ -130,6 +131,7 @@ def validate(
         partitions=loaded.changed_partitions,
         progress=_log,
     )
+    make_offline(lake.docs)  # the Data Docs load their scripts from CDNs: point them at local copies
     _log(f"validate: {'passed' if summary.success else 'FAILED'}; Data Docs at {summary.docs_index}")
     publish_load(loaded, summary)
     if not summary.success:
@@ -242,10 +244,12 @@ def recommend(
 @task(
     name="report", timeout_seconds=HOUR, retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE, **IO_RETRIES
 )
-def report(out: OutPaths, run_info: dict[str, Any]) -> Path:
-    """Write report.html from the output tables and run.json."""
+def report(
+    out: OutPaths, run_info: dict[str, Any], lake: LakePaths | None = None, settings: Settings | None = None
+) -> Path:
+    """Write report.html from the output tables, run.json and the lake's sales history."""
     from flows.report.report import render_report
 
-    path = render_report(out, run_info)
+    path = render_report(out, run_info, lake=lake, settings=settings.report if settings else None)
     _log(f"report: {path}")
     return path
