@@ -30,8 +30,11 @@ Method, on a dense region x SKU x day cube of demand (store units plus the regio
   stricter Benjamini-Bogomolov level, alpha x windows found / spans scanned, lost real SKUs of
   4x spikes on the test chain). A window with fewer than ``min_skus`` such SKUs is dropped. A
   chain window whose SKUs are mostly regional discoveries of the same days is dropped (it is their
-  sum, already reported). Its days are trimmed to those on which its SKUs together ran ``min_lift``
-  and a third of their peak excess above expectation (a 3-day span reaches past the spike).
+  sum, already reported), as is one whose excess demand sits mostly (over ``CHAIN_SHARE``) in a
+  single region, and so is a regional window whose SKUs are mostly those of a chain window
+  kept (the chain-wide spike's local echo). A window's days are trimmed to those on which its SKUs
+  together ran ``min_lift`` and a third of their peak excess above expectation (a 3-day span reaches
+  past the spike).
 
 Everything is a handful of array passes over the cube (cumulative sums, bincounts): the scan costs
 regions x SKUs x days, not rows x windows x SKUs.
@@ -39,7 +42,6 @@ regions x SKUs x days, not rows x windows x SKUs.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -133,35 +135,62 @@ def _factor(num: np.ndarray, den: np.ndarray, codes: np.ndarray, prior: float) -
     return ((top + prior) / (bottom + prior))[:, codes]
 
 
-def _level(yw: np.ndarray, cw: np.ndarray, w: np.ndarray, half: int, guard: int) -> np.ndarray:
-    """Local level y / calendar over the days around each day (without its guard days): the
-    narrowest of half, 2 x, 4 x and 13 x ``half`` days either side holding ``half`` / 2 learnable
-    days, so a day hemmed in by labeled events still gets a level from further away."""
-    level = np.ones_like(yw)
-    for h in (13 * half, 4 * half, 2 * half, half):
-        enough = _windowed(w, h, guard) >= half / 2
-        level = np.where(enough, (_windowed(yw, h, guard) + 0.1) / (_windowed(cw, h, guard) + 0.1), level)
-    return level
+def _median(x: np.ndarray, axis: int) -> np.ndarray:
+    """Median along ``axis`` ignoring NaN (NaN where a slice has no value), without numpy's slow
+    per-slice nanmedian: the NaNs become -inf and +inf in turn, which leaves the middle in place
+    (to half a rank)."""
+    nan = np.isnan(x)
+    side = np.cumsum(nan, axis=axis) % 2 == 0
+    with np.errstate(invalid="ignore"):  # -inf + inf where a slice is mostly NaN: NaN, as it should be
+        med = np.median(np.where(nan, np.where(side, np.inf, -np.inf), x), axis=axis)
+    return np.where(nan.all(axis=axis) | ~np.isfinite(med), np.nan, med)
 
 
-def calendar_baseline(cube: Cube, keep: np.ndarray, *, half: int, guard: int, sweeps: int = 3) -> np.ndarray:
+def calendar_baseline(
+    cube: Cube, keep: np.ndarray, *, half: int, guard: int, sweeps: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """Expected units (R, K, T) from each region x SKU's own history: local level x weekday x day of
-    month (per SKU and per region). ``keep`` marks the cells the fit may learn from."""
+    month (per SKU and per region). ``keep`` marks the cells the fit may learn from.
+
+    The level of a day is y / calendar over the narrowest of ``half``, 2 x and 4 x ``half`` days
+    either side (its guard days left out) holding ``half`` / 2 learnable days, else over the whole
+    history: a day hemmed in by labeled events still gets a level from further away. Returns the
+    baseline and its relative variance from that reach (``LEVEL_DRIFT`` per ``half`` days beyond
+    the first ``half``)."""
     y, w = cube.y, keep.astype(np.float64)
     dates = cube.dates
     dow = ((dates.astype(np.int64) + 3) % 7).astype(np.int64)
     dom = (dates - dates.astype("datetime64[M]")).astype(np.int64)
-    cal = np.ones_like(y)
     yw = y * w
+    widths = (4 * half, 2 * half, half)
+    # what does not change between sweeps: the learnable days and the units around each day
+    enough = [_windowed(w, h, guard) >= half / 2 for h in widths]
+    units = [_windowed(yw, h, guard) + 0.1 for h in widths]
+
+    def level(cal: np.ndarray) -> np.ndarray:
+        cw = cal * w
+        out = np.broadcast_to(
+            (yw.sum(axis=2, keepdims=True) + 0.1) / (cw.sum(axis=2, keepdims=True) + 0.1), y.shape
+        )
+        for h, ok, u in zip(widths, enough, units, strict=True):
+            out = np.where(ok, u / (_windowed(cw, h, guard) + 0.1), out)
+        return out
+
+    # how far the level had to reach: its relative variance grows with the width (drift, seasons)
+    spread = np.full(y.shape, LEVEL_DRIFT * (y.shape[2] / half - 1))
+    for h, ok in zip(widths, enough, strict=True):
+        spread = np.where(ok, LEVEL_DRIFT * (h / half - 1), spread)
+
+    cal = np.ones_like(y)
     for _ in range(sweeps):
-        base = _level(yw, cal * w, w, half, guard) * cal
+        base = level(cal) * cal
         for codes in (dow, dom):
             # per SKU (all regions pooled), then per region (all SKUs pooled)
             f_k = _factor(yw.sum(axis=0), (base * w).sum(axis=0), codes, 20.0)
             cal, base = cal * f_k[None], base * f_k[None]
             f_r = _factor(yw.sum(axis=1), (base * w).sum(axis=1), codes, 200.0)
             cal, base = cal * f_r[:, None, :], base * f_r[:, None, :]
-    return _level(yw, cal * w, w, half, guard) * cal
+    return level(cal) * cal, spread
 
 
 @dataclass(frozen=True)
@@ -176,25 +205,34 @@ class Expectation:
     chain_e: np.ndarray
     chain_var: np.ndarray
     chain_scanned: np.ndarray
+    base: np.ndarray  # (R, K, T) the calendar baseline, before the shock
 
 
-ALPHAS = np.array([0.0, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0])
+CHAIN_SHARE = 0.5  # most of a chain window's excess one region may hold, for it to be chain-wide
+LEVEL_DRIFT = 0.01  # relative variance a level gains per extra ``baseline_days`` it reaches out
+UNKNOWN_SHOCK = 0.05  # relative variance of a day's chain-wide shock when no other region shows it
+ALPHAS = np.concatenate([[0.0], np.geomspace(0.002, 2.0, 31)])  # the overdispersions told apart
 
 
 def _overdispersion(y: np.ndarray, e: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
-    """Robust negative-binomial overdispersion along ``axis``: the smallest alpha (of ``ALPHAS``) whose
-    Pearson chi-square (y - e)^2 / (e + alpha e^2) has a median at most its null median.
+    """Robust negative-binomial overdispersion along ``axis``: the smallest alpha (of ``ALPHAS``, by
+    bisection) whose Pearson chi-square (y - e)^2 / (e + alpha e^2) has a median at most its null
+    median.
 
     Demand counts vary more than Poisson, and more so on busy days (var = e + alpha e^2); a median
     is not moved by the spikes the scan looks for."""
     r2 = np.where(keep & (e > 0), (y - e) ** 2, np.nan)
-    alpha = np.full(np.delete(np.array(y.shape), axis), ALPHAS[-1])
+    shape = list(y.shape)
+    shape[axis] = 1
+    lo, hi = np.zeros(shape, dtype=np.int64), np.full(shape, len(ALPHAS) - 1)
     target = stats.chi2.median(1)
-    for a in ALPHAS[::-1]:
+    while (lo < hi).any():  # the median falls as alpha grows: find the first index meeting the target
+        mid = (lo + hi) // 2
+        a = ALPHAS[mid]
         with np.errstate(all="ignore"):
-            med = np.nanmedian(r2 / (e + a * e * e + 1e-9), axis=axis)
-        alpha = np.where(med <= target, a, alpha)
-    return np.expand_dims(alpha, axis)
+            ok = np.expand_dims(_median(r2 / (e + a * e * e + 1e-9), axis=axis), axis) <= target
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid + 1)
+    return ALPHAS[lo]
 
 
 def expectation(cube: Cube, settings: DiscoverySettings) -> Expectation:
@@ -203,9 +241,9 @@ def expectation(cube: Cube, settings: DiscoverySettings) -> Expectation:
     free = ~cube.labeled[:, None, :] & ~cube.promo
     keep = free.copy()
     for _ in range(2):
-        base = calendar_baseline(cube, keep, half=settings.baseline_days, guard=settings.guard_days)
+        base, spread = calendar_baseline(cube, keep, half=settings.baseline_days, guard=settings.guard_days)
         alpha = _overdispersion(cube.y, base, keep, axis=2)
-        z = (cube.y - base) / np.sqrt(base + alpha * base**2 + 1e-9)
+        z = (cube.y - base) / np.sqrt(base + (alpha + spread) * base**2 + 1e-9)
         keep = free & (z < settings.riser_z)
     # chain-wide shock: the median over the other regions' free cells that day of observed / baseline
     # (a median, so a spike in one or two other regions does not hide this region's own)
@@ -216,15 +254,17 @@ def expectation(cube: Cube, settings: DiscoverySettings) -> Expectation:
     for r in range(len(cube.regions)):
         others = np.delete(ratio, r, axis=0)
         if len(others):
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                shock[r] = np.nan_to_num(np.nanmedian(others, axis=0), nan=1.0)
+            shock[r] = np.nan_to_num(_median(others, axis=0), nan=1.0)
     expected = base * shock
     y_all, b_all = (cube.y * on).sum(axis=0), (base * on).sum(axis=0)
     b_other = b_all[None] - base * on
-    # the shock's own noise: the other regions' counts and overdispersion, x pi/2 for a median
-    rel = np.pi / 2 * (1 / (b_other + prior) + alpha / max(len(cube.regions) - 1, 1))
-    var = expected + alpha * expected**2 + expected**2 * rel
+    n_other = free.sum(axis=0)[None] - free
+    # the shock's own noise (relative variance): one other region's counts and overdispersion over
+    # the number of other regions, x pi/2 for a median; with no other region free, a chain-wide
+    # shock of unknown size (UNKNOWN_SHOCK)
+    per_region = 1 / (b_other / np.maximum(n_other, 1) + prior) + alpha
+    rel = np.where(n_other > 0, np.pi / 2 * per_region / np.maximum(n_other, 1), UNKNOWN_SHOCK)
+    var = expected + (alpha + spread + rel) * expected**2
     scanned = free & (expected >= settings.min_expected)
     n_free = (~cube.labeled).sum(axis=0)
     chain_free = (n_free * 2 >= len(cube.regions))[None, :] & ~(cube.promo.any(axis=0))
@@ -235,7 +275,8 @@ def expectation(cube: Cube, settings: DiscoverySettings) -> Expectation:
         scanned=scanned,
         chain_y=y_all,
         chain_e=b_all,
-        chain_var=b_all + chain_alpha * b_all**2,
+        chain_var=b_all + chain_alpha * b_all**2 + (spread * (base * on) ** 2).sum(axis=0),
+        base=base,
         chain_scanned=chain_free & (b_all >= settings.min_expected),
     )
 
@@ -395,6 +436,8 @@ def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
             ks = np.flatnonzero(w["keep"])
             if len(ks) < settings.min_skus:
                 continue
+        if i == len(cube.regions) and not _spread_out(cube, ex.base, ks, a, b):
+            continue  # one region's spike summed into the chain: the regional scan reports it
         log_lift = np.log(w["lift"][ks])
         out.append(
             pl.DataFrame(
@@ -419,27 +462,40 @@ def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
     return _drop_regional_sums(found.select(WINDOW_SKU_SCHEMA.names()).cast(dict(WINDOW_SKU_SCHEMA)))
 
 
-def _drop_regional_sums(found: pl.DataFrame, *, slack_days: int = 2) -> pl.DataFrame:
-    """Leave out chain windows whose SKUs are mostly those of regional windows on the same days."""
-    chain = found.filter(pl.col("region") == CHAIN_WIDE)
-    if chain.height == 0:
-        return found
-    local = found.filter(pl.col("region") != CHAIN_WIDE).select(
-        "sku", pl.col("window_start").alias("ls"), pl.col("window_end").alias("le")
-    )
+def _spread_out(cube: Cube, base: np.ndarray, ks: np.ndarray, a: int, b: int) -> bool:
+    """Whether a chain window's excess demand (SKUs ``ks``, days a..b) is spread over the regions:
+    no single region holds more than ``CHAIN_SHARE`` of it."""
+    free = ~cube.labeled[:, None, a : b + 1]
+    excess = np.where(free, cube.y[:, ks, a : b + 1] - base[:, ks, a : b + 1], 0.0).sum(axis=(1, 2))
+    positive = np.maximum(excess, 0.0)
+    return bool(positive.sum() > 0 and positive.max() <= CHAIN_SHARE * positive.sum())
+
+
+def _mostly_within(found: pl.DataFrame, others: pl.DataFrame, slack_days: int) -> pl.Series:
+    """event_ids of ``found`` whose SKUs are at least half in windows of ``others`` on the same days
+    (within ``slack_days``)."""
     slack = timedelta(days=slack_days)
+    near = others.select("sku", pl.col("window_start").alias("os"), pl.col("window_end").alias("oe"))
     shared = (
-        chain.join(local, on="sku")
+        found.join(near, on="sku")
         .filter(
-            (pl.col("ls") <= pl.col("window_end") + slack) & (pl.col("le") >= pl.col("window_start") - slack)
+            (pl.col("os") <= pl.col("window_end") + slack) & (pl.col("oe") >= pl.col("window_start") - slack)
         )
-        .group_by("window_start")
+        .group_by("event_id")
         .agg(pl.col("sku").n_unique().alias("shared"))
     )
-    sizes = (
-        chain.group_by("window_start").agg(pl.len().alias("n")).join(shared, on="window_start", how="left")
-    )
-    regional = sizes.filter(pl.col("shared").fill_null(0) * 2 >= pl.col("n"))["window_start"]
-    return found.filter(
-        ~((pl.col("region") == CHAIN_WIDE) & pl.col("window_start").is_in(regional.implode()))
-    )
+    sizes = found.group_by("event_id").agg(pl.len().alias("n")).join(shared, on="event_id", how="left")
+    return sizes.filter(pl.col("shared").fill_null(0) * 2 >= pl.col("n"))["event_id"]
+
+
+def _drop_regional_sums(found: pl.DataFrame, *, slack_days: int = 2) -> pl.DataFrame:
+    """One report per spike: a chain window whose SKUs are mostly those of regional windows on the
+    same days is their sum (left out); a regional window whose SKUs are mostly those of a chain window
+    kept is the chain-wide spike's local echo (left out)."""
+    is_chain = pl.col("region") == CHAIN_WIDE
+    chain, local = found.filter(is_chain), found.filter(~is_chain)
+    if chain.height == 0:
+        return found
+    chain = chain.filter(~pl.col("event_id").is_in(_mostly_within(chain, local, slack_days).implode()))
+    local = local.filter(~pl.col("event_id").is_in(_mostly_within(local, chain, slack_days).implode()))
+    return pl.concat([local, chain])
