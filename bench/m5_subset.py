@@ -363,12 +363,36 @@ def run_engine(name: str, data: Path, n_windows: int, h: int, threads: int, out:
 # Parent: run every engine in a child, score, print
 
 
-def _spawn(name: str, args: argparse.Namespace, work: Path) -> tuple[pl.DataFrame, dict]:
-    out = work / name
-    cmd = [sys.executable, __file__, "--child", name, "--out", str(out), "--data", str(args.data)]
-    cmd += ["--folds", str(args.folds), "--h", str(args.h), "--threads", str(args.threads)]
-    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return pl.read_parquet(out.with_suffix(".parquet")), json.loads(out.with_suffix(".json").read_text())
+def _command(name: str, args: argparse.Namespace, work: Path) -> list[str]:
+    cmd = [sys.executable, __file__, "--child", name, "--out", str(work / name), "--data", str(args.data)]
+    return cmd + ["--folds", str(args.folds), "--h", str(args.h), "--threads", str(args.threads)]
+
+
+def _run_children(
+    engines: list[str], args: argparse.Namespace, work: Path
+) -> dict[str, tuple[pl.DataFrame, dict]]:
+    """Run each engine's child, one after the other (``--parallel``: all at once, for a crowded
+    machine where only CPU seconds compare), and return its forecasts and measurements."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if args.parallel:
+        procs = [subprocess.Popen(_command(e, args, work), env=env) for e in engines]
+        if any(p.wait() != 0 for p in procs):
+            raise RuntimeError("an engine failed (see its output above)")
+    else:
+        for e in engines:
+            subprocess.run(_command(e, args, work), check=True, env=env)
+    return _read(engines, work)
+
+
+def _read(engines: list[str], work: Path) -> dict[str, tuple[pl.DataFrame, dict]]:
+    """Each engine's forecasts (work/ENGINE.parquet) and measurements (work/ENGINE.json)."""
+    return {
+        e: (
+            pl.read_parquet((work / e).with_suffix(".parquet")),
+            json.loads((work / e).with_suffix(".json").read_text()),
+        )
+        for e in engines
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--h", type=int, default=28)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--parallel", action="store_true", help="run the engines at the same time")
+    parser.add_argument("--work", type=Path, help="keep each engine's forecasts and measurements here")
+    parser.add_argument("--score-only", action="store_true", help="score the engines' outputs in --work")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -389,8 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     revenue = priced_sales(m5).select(*KEYS, "date", "revenue")
     fold_list = folds(panel.get_column("date").max(), n_windows=args.folds, h=args.h)
     engines = [e for e in args.engines.split(",") if e]
-    with tempfile.TemporaryDirectory(prefix="m5_subset_") as tmp:
-        results = {e: _spawn(e, args, Path(tmp)) for e in engines}
+    if args.work is not None:  # kept: --score-only reads engines' outputs from an earlier run
+        args.work.mkdir(parents=True, exist_ok=True)
+        results = _read(engines, args.work) if args.score_only else _run_children(engines, args, args.work)
+    else:
+        with tempfile.TemporaryDirectory(prefix="m5_subset_") as tmp:
+            results = _run_children(engines, args, Path(tmp))
     report(panel, revenue, fold_list, results)
     return 0
 
