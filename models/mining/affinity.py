@@ -159,14 +159,9 @@ def _against_the_rest(ratios: pl.DataFrame) -> pl.DataFrame:
 
 
 def shrink(log_lift: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Empirical-Bayes posterior mean and variance of log lifts under a N(0, tau^2) prior.
-
-    tau^2 by a robust method of moments over all of them: the median square (over 0.455, the median
-    of a chi-square with one degree of freedom) minus the median sampling variance, so the few real
-    tastes do not widen the prior that the many SKUs without one are shrunk by."""
-    if not len(var):
-        return log_lift, var
-    tau2 = max(float(np.median(log_lift**2) / 0.455 - np.median(var)), 1e-4)
+    """Empirical-Bayes posterior mean and variance of log lifts under a N(0, tau^2) prior, tau^2 by
+    the method of moments over all of them (mean square minus mean sampling variance)."""
+    tau2 = max(float(np.mean(log_lift**2) - np.mean(var)), 1e-6) if len(var) else 1.0
     weight = tau2 / (tau2 + var)
     return weight * log_lift, weight * var
 
