@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from data_contracts.schemas import TableContract
-from data_contracts.suites import KEY_CODE, build_suite, derived_columns, key_code, rule_name
+from data_contracts.suites import build_suite, derived_columns, key_code, rule_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,17 +99,16 @@ def to_gx_frame(df: pl.DataFrame, contract: TableContract | None = None) -> pd.D
     Numbers become NumPy columns (floats with NaN for null; integers only when they hold no null): GX's
     pandas engine tests them vectorized there, row by row in Python on Arrow-backed ones. Text, dates
     and booleans stay Arrow-backed (no Python objects; dictionary-encoding the ids was measured: its
-    conversion costs more than the set checks gain). With a compound key the frame gets its exact key
-    code and is sorted by it (see suites.key_code).
+    conversion costs more than the set checks gain). With a compound key the frame gets one 64-bit
+    hash of it per row (see suites.key_code).
     """
-    df = df.with_columns(derived_columns(df.schema))
+    derived = derived_columns(df.schema)
     if contract is not None and len(contract.key) > 1 and all(k in df.columns for k in contract.key):
-        code = key_code(df, contract.key)
-        if code is not None:
-            df = df.with_columns(code).sort(KEY_CODE)
+        derived.append(key_code(contract.key))
+    df = df.with_columns(derived)
     frame = df.to_pandas(use_pyarrow_extension_array=True)
     for name, dtype in df.schema.items():
-        if dtype.is_float() or (dtype.is_integer() and df[name].null_count() == 0):
+        if dtype.is_float() or (dtype.is_integer() and df[name].null_count() == 0):  # hashes too
             frame[name] = df[name].to_numpy()
     return frame
 

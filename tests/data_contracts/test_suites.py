@@ -19,10 +19,12 @@ from data_contracts.schemas import (
     TableContract,
 )
 from data_contracts.suites import (
+    DAYS_FROM_START,
+    DAYS_TO_END,
     KEY_CODE,
-    MONTHS_OFF,
     build_suite,
     derived_columns,
+    key_code,
     lake_schema,
     rule_name,
     sign_check_column,
@@ -57,10 +59,10 @@ def test_every_column_exists_with_its_type_and_required_ones_not_null(contract: 
     ("contract", "kind", "kwargs"),
     [
         (STORES, "expect_column_values_to_be_unique", {"column": "store_id"}),
-        # a compound key: its exact code strictly increases in the frame sorted by it
-        (ASSORTMENT, "expect_column_values_to_be_increasing", {"column": KEY_CODE, "strictly": True}),
-        (STORE_SALES, "expect_column_values_to_be_increasing", {"column": KEY_CODE, "strictly": True}),
-        (ONLINE_ORDERS, "expect_column_values_to_be_increasing", {"column": KEY_CODE, "strictly": True}),
+        # a compound key: one 64-bit hash of it per row
+        (ASSORTMENT, "expect_column_values_to_be_unique", {"column": KEY_CODE}),
+        (STORE_SALES, "expect_column_values_to_be_unique", {"column": KEY_CODE}),
+        (ONLINE_ORDERS, "expect_column_values_to_be_unique", {"column": KEY_CODE}),
     ],
 )
 def test_natural_key_is_unique(contract: TableContract, kind: str, kwargs: dict) -> None:
@@ -138,27 +140,30 @@ def test_dates_between_min_date_and_as_of(
 
 def test_fact_rows_must_lie_in_their_partition_month() -> None:
     for contract, col in ((STORE_SALES, "date"), (ONLINE_ORDERS, "order_date")):
-        suite = build_suite(contract)
         bounds = {
-            rule_name(e): (e.expectation_type, e.configuration.kwargs)
-            for e in suite.expectations
-            if e.configuration.kwargs.get("column") == MONTHS_OFF
+            rule_name(e): {k: e.configuration.kwargs.get(k) for k in ("column", "min_value")}
+            for e in build_suite(contract).expectations
+            if e.configuration.kwargs.get("column") in (DAYS_FROM_START, DAYS_TO_END)
         }
-        assert bounds[f"{col} >= partition start"][1]["min_value"] == 0
-        assert bounds[f"{col} <= partition end"][1]["max_value"] == 0
-    assert not [
-        e for e in build_suite(EVENTS).expectations if e.configuration.kwargs.get("column") == MONTHS_OFF
-    ]
+        assert bounds == {
+            f"{col} >= partition start": {"column": DAYS_FROM_START, "min_value": 0},
+            f"{col} <= partition end": {"column": DAYS_TO_END, "min_value": 0},
+        }
+    events = build_suite(EVENTS).expectations
+    assert not [e for e in events if e.configuration.kwargs.get("column") in (DAYS_FROM_START, DAYS_TO_END)]
 
 
-def test_rows_off_their_partition_month_are_counted_in_months() -> None:
+def test_days_off_the_partition_month_are_counted() -> None:
     df = pl.DataFrame(
         {
             "date": [date(2024, 5, 31), date(2024, 6, 1), date(2024, 6, 30), date(2024, 7, 1)],
-            "_partition": [date(2024, 6, 1)] * 4,
+            "_partition_start": [date(2024, 6, 1)] * 4,
+            "_partition_end": [date(2024, 6, 30)] * 4,
         }
     )
-    assert df.select(derived_columns(df.schema)).to_series().to_list() == [-1, 0, 0, 1]
+    out = df.select(derived_columns(df.schema))
+    assert out[DAYS_FROM_START].to_list() == [-1, 0, 29, 30]
+    assert out[DAYS_TO_END].to_list() == [30, 29, 0, -1]
 
 
 def test_instants_get_a_day_of_slack() -> None:
@@ -229,3 +234,16 @@ def test_sign_rule_column(units: float | None, revenue: float, ok: bool | None) 
 
 def test_no_sign_rule_without_both_columns() -> None:
     assert derived_columns(pl.Schema({"units": pl.Float64})) == []
+
+
+def test_key_hash_is_equal_for_equal_keys() -> None:
+    day = date(2024, 6, 1)
+    df = pl.DataFrame(
+        {
+            "date": [day, day, day, day, day],
+            "store_id": ["1", "2", "1", "2", "1"],
+            "sku": ["A", "A", "A", "B", "B"],
+        }
+    )
+    hashes = df.select(key_code(("date", "store_id", "sku"))).to_series()
+    assert hashes[0] == hashes[2] and hashes.n_unique() == 4
