@@ -64,6 +64,7 @@ def _run(root: Path, runner: str, memory_gb: float) -> dict:
         "LOCALSHELF_HMAC_SECRET": (root / "secret.txt").read_text().strip(),
         "LOCALSHELF_SCALE__MEMORY_GB": str(memory_gb),
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",  # a busy machine starts it slowly
     }
     code = CHILD.format(root=str(ROOT), work=str(root), runner=runner)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

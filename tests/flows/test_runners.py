@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -48,9 +49,19 @@ def _run(root: Path, drop: Path, choice: RunnerChoice) -> Path:
     return root / "out"
 
 
+@pytest.fixture(scope="module")
+def patient_harness() -> Iterator[None]:
+    """A temporary Prefect server that may take long to start on a busy machine (Dask workers are
+    processes of their own: they report to it too)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=600):
+        yield
+
+
 @pytest.mark.slow
 def test_the_small_demo_on_a_dask_local_cluster_gives_the_local_answers(
-    tmp_path: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, patient_harness: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flows.demo.generate import generate_demo
 
