@@ -10,14 +10,14 @@ Demand of SKU k in store s (region r) on day t is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from data_contracts.schemas import ASSORTMENT, PRODUCTS, SHELF_CAPACITY, STORES
+from data_contracts.schemas import ASSORTMENT, MUST_CARRY, PRODUCTS, SHELF_CAPACITY, STORES
 from flows.demo.catalog import CATEGORIES, REGIONS, CategorySpec, RegionSpec, SizeSpec, size_spec
 from flows.demo.events import apply_events, events_frame, schedule
 from flows.demo.unlabeled import plant_unlabeled, unlabeled_truth
@@ -56,6 +56,7 @@ class World:
     event_mult: np.ndarray  # (R, S, D) float32 event multipliers
     pairs: np.ndarray  # (M, 4) int64: store, sku, first day, end day (exclusive) the store carries it
     truth: dict[str, Any]
+    must_carry: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MUST_CARRY.schema))
 
     @property
     def n_days(self) -> int:
@@ -143,6 +144,22 @@ def _category_items(rng: np.random.Generator, cat: CategorySpec, n: int) -> list
     return anchors + [rest[int(i)] for i in picks]
 
 
+def _case_pack(size: str) -> int:
+    """Units per case when a store orders: bulky packs come in sixes, the rest in twelves."""
+    return 6 if any(big in size for big in ("24pk", "gal", "family")) else 12
+
+
+def _must_carry(stores: pl.DataFrame, products: pl.DataFrame, roles: dict[str, int]) -> pl.DataFrame:
+    """Return must_carry: two staples every store carries (ALL) and one store's own water."""
+    sku = products["sku"]
+    rows = [
+        ("ALL", sku[roles["milk1"]]),
+        ("ALL", sku[roles["bread1"]]),
+        (stores["store_id"][0], sku[roles["water1"]]),
+    ]
+    return pl.DataFrame(rows, schema=MUST_CARRY.schema, orient="row")
+
+
 def _build_products(
     rng: np.random.Generator, n_skus: int
 ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
@@ -171,6 +188,7 @@ def _build_products(
                     "subcategory": sub,
                     "brand": brand,
                     "regular_price": round(max(0.49, round(p * 2) / 2 - 0.01), 2),
+                    "case_pack": _case_pack(size),
                 }
             )
             cat_idx.append(c)
@@ -399,6 +417,7 @@ def build_world(size: str = "small", seed: int = 42, *, unlabeled: bool = True) 
         event_mult=event_mult,
         pairs=pairs,
         truth={},
+        must_carry=_must_carry(stores, products, roles),
     )
     null_types = sorted({e.spec.name for e in instances if not e.spec.lifts})
     truth = _truth(world, event_truth, affinity, latent, null_types)

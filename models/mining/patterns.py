@@ -42,8 +42,9 @@ from models.mining.latent import latent_hypotheses
 from models.mining.settings import MiningSettings
 
 # kept after the contract columns: the raw p-value, and for event_uplift the window the lift refers to,
-# [start_date + window_start_offset_days, end_date] (negative: lead days before the event included)
-EXTRA_COLUMNS = ("p_value", "window_start_offset_days")
+# [start_date + window_start_offset_days, end_date] (negative: lead days before the event included);
+# for latent_demand the estimated store units per store-week (lift x the category median)
+EXTRA_COLUMNS = ("p_value", "window_start_offset_days", "est_store_weekly")
 
 
 def _event_rows(
