@@ -148,46 +148,61 @@ def _coverage_section(assortment: pl.DataFrame) -> dict[str, Any]:
     }
 
 
+Z_80 = 1.2816  # the p10-p90 range of a normal distribution is its mean +- 1.2816 standard deviations
+
+
 def forecast_totals(forecasts: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Return (cutoff, date, y, one column per model [, p10, p90]) summed over the store x SKU pairs,
     and the model columns, main model first. ``forecasts``: the backtest's long-format predictions
-    (cutoff, store_id, sku, date, y, a column per model, optional p10/p90 of the main model)."""
+    (cutoff, store_id, sku, date, y, a column per model, optional p10/p90 of the main model).
+
+    The total's p10-p90 is not the sum of the pairs' p10s and p90s (that is far too wide): each pair's
+    spread is read as a standard deviation, (p90 - p10) / (2 x 1.2816), and the total's as the root of
+    their summed squares, as if pairs varied independently."""
     keys = {"cutoff", "store_id", "sku", "date", "y", "p10", "p90"}
     models = sorted(
         (c for c in forecasts.columns if c not in keys and forecasts[c].dtype.is_numeric()),
         key=lambda m: (not charts.is_main_model(m), m),
     )
-    extra = [c for c in ("p10", "p90") if c in forecasts.columns]
+    band = {"p10", "p90"} <= set(forecasts.columns) and bool(models)
+    spread = [((pl.col("p90") - pl.col("p10")) / (2 * Z_80)).pow(2).sum().sqrt().alias("sd")] if band else []
     totals = (
         forecasts.group_by("cutoff", "date")
-        .agg(pl.col("y").sum(), *(pl.col(c).sum() for c in models + extra))
+        .agg(pl.col("y").sum(), *(pl.col(c).sum() for c in models), *spread)
         .sort("cutoff", "date")
     )
+    if band:
+        main = pl.col(models[0])
+        totals = totals.with_columns(
+            (main - Z_80 * pl.col("sd")).clip(lower_bound=0).alias("p10"),
+            (main + Z_80 * pl.col("sd")).alias("p90"),
+        ).drop("sd")
     return totals, models
 
 
-def _miss(model: str, error: float) -> str:
-    """Return "lightgbm 10% too high" for a total forecast ``error`` (forecast / sold - 1)."""
+def _miss(error: float) -> str:
+    """Return "10% too high" for a total forecast ``error`` (forecast / sold - 1)."""
     if abs(error) < 0.005:
-        return f"{model} on target"
-    return f"{model} {fmt_pct(abs(error))} too {'high' if error > 0 else 'low'}"
+        return "on target"
+    return f"{fmt_pct(abs(error))} too {'high' if error > 0 else 'low'}"
 
 
 def _forecasts_section(backtest_dir: Path) -> dict[str, Any] | None:
-    """Return the forecast-against-actuals chart and one sentence per fold, or None when the backtest
-    did not keep its predictions."""
+    """Return the forecast-against-actuals chart and, per fold, the units sold and how far each model's
+    total was off; None when the backtest did not keep its predictions."""
     path = backtest_dir / FORECAST_BACKTEST_FILE
     if not path.exists():
         return None
     totals, models = forecast_totals(pl.read_parquet(path))
-    sentences = []
+    rows = []
     for (cutoff,), part in totals.group_by("cutoff", maintain_order=True):
         sold = part["y"].sum()
-        if not sold:
-            continue
-        misses = [_miss(m.replace("_", " "), part[m].sum() / sold - 1) for m in models]
-        sentences.append(f"Window after {cutoff}: {fmt_sig(sold)} units sold; " + ", ".join(misses) + ".")
-    return {"chart": timecharts.backtest_chart(totals, models), "sentences": sentences}
+        if sold:
+            rows.append(
+                {"cutoff": cutoff, "sold": sold, "misses": [_miss(part[m].sum() / sold - 1) for m in models]}
+            )
+    names = [m.replace("_", " ") for m in models]
+    return {"chart": timecharts.backtest_chart(totals, models), "models": names, "rows": rows}
 
 
 def render_backtest_report(backtest_dir: Path, run_info: dict[str, Any]) -> Path:

@@ -121,15 +121,11 @@ def test_forecast_totals_sum_pairs_per_fold_and_day() -> None:
     totals, models = backtest_page.forecast_totals(forecasts())
     assert models == ["lightgbm", "seasonal_naive"]
     assert totals.height == 4
-    assert totals.row(0, named=True) == {
-        "cutoff": date(2025, 5, 1),
-        "date": date(2025, 5, 2),
-        "y": 20.0,
-        "lightgbm": 22.0,
-        "seasonal_naive": 16.0,
-        "p10": 18.0,
-        "p90": 26.0,
-    }
+    first = totals.row(0, named=True)
+    assert (first["cutoff"], first["date"]) == (date(2025, 5, 1), date(2025, 5, 2))
+    assert (first["y"], first["lightgbm"], first["seasonal_naive"]) == (20.0, 22.0, 16.0)
+    # each pair's p10-p90 is 9-13 (sd 4 / 2.5632): the total's is 22 +- 4 / sqrt(2), not the summed 18-26
+    assert first["p10"] == pytest.approx(22 - 4 / 2**0.5) and first["p90"] == pytest.approx(22 + 4 / 2**0.5)
 
 
 BACKTEST_FILES = {
@@ -163,10 +159,8 @@ def test_backtest_report_with_and_without_each_input(tmp_path: Path, present: tu
     if "forecast_metrics.parquet" in present:
         assert "LightGBM beat the seasonal-naive baseline on WAPE at the total level in 2 of 2 folds" in page
     if FORECAST_BACKTEST_FILE in present:
-        assert (
-            "Window after 2025-05-01: 40 units sold; lightgbm 10% too high, seasonal naive 20% too low."
-            in page
-        )
+        assert '<td>2025-05-01</td><td class="r" data-v="40.0">40</td>' in page
+        assert "<td>10% too high</td>" in page and "<td>20% too low</td>" in page
     charts_per_file = {
         "forecast_metrics.parquet": 2,
         "event_backtest.parquet": 1,
