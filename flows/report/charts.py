@@ -267,6 +267,10 @@ def metric_by_model_chart(metrics: pl.DataFrame, metric: str, *, levels: Sequenc
                     )
         ax.set_title(f"{metric.upper()} by level and model (lower is better; whiskers: best to worst fold)")
         ax.set_ylim(bottom=0)
+        if metric == "wape":  # a share of units: read as a percentage
+            ax.yaxis.set_major_formatter(
+                FuncFormatter(lambda v, _: f"{v:.0%}" if v >= 0.1 or v == 0 else f"{v:.1%}")
+            )
         ax.legend(fontsize=8, ncols=len(models), loc="upper left", bbox_to_anchor=(0, -0.12))
         return svg_of(fig)
 
