@@ -281,9 +281,11 @@ def event_backtest_chart(events: pl.DataFrame, *, top: int = 20) -> str | None:
     if events.height == 0:
         return None
     rows = events.sort("start_date", "event_id").tail(top).reverse()
+    # the start date last and never cut: type and region are shortened first (the id is in the table)
     names = [
-        label(f"{e} \u00b7 {t} \u00b7 {r} ({d})")
-        for e, t, r, d in rows.select("event_id", "event_type", "region", "start_date").iter_rows()
+        f"{label(str(t).replace('_', ' '), 18)} \u00b7 {label(r, 18)} \u00b7 "
+        + (d.strftime("%-d %b %Y") if d is not None else "?")
+        for t, r, d in rows.select("event_type", "region", "start_date").iter_rows()
     ]
     with _figure("events", 7.2, 1.1 + 0.42 * rows.height) as fig:
         ax = fig.subplots()
