@@ -5,16 +5,21 @@ Method, on a dense region x SKU x day cube of demand (store units plus the regio
 
 * Counterfactual. A calendar baseline per region and SKU from its own history: a local level (the
   centred ``baseline_days`` either side of the day, the ``guard_days`` around it left out, so the spike
-  never shapes its own baseline: season and trend), times SKU x weekday, SKU x day-of-month (paydays),
-  region x weekday and region x day-of-month factors, fitted by iterative proportional fitting on the
-  days no labeled event covers, without promo days and without the days that already stand out (two
-  passes). Then a chain-wide shock per SKU and day: observed / baseline over the *other* regions that
-  day (shrunk to 1 by ``shock_prior_units``), so a chain-wide holiday, heat dome or promotion moves
-  the expectation of every region and is not a regional discovery.
-* A SKU rises in a region on a day when its demand is ``riser_z`` quasi-Poisson standard errors (the
-  region x SKU overdispersion estimated robustly from the baseline days) and ``min_lift`` times above
-  the expectation. Labeled event windows (``lead_days`` before start to the end) and promo days are
-  not scanned.
+  never shapes its own baseline: season and trend; reaching 2x or 4x as far, with a wider variance,
+  where labeled events hem the day in), times SKU x weekday, SKU x day-of-month (paydays), region x
+  weekday and region x day-of-month factors, fitted by iterative proportional fitting on the days no
+  labeled event covers, without promo days and without the days that already stand out (two
+  passes). Then a chain-wide shock per SKU and day: the median over the *other* regions free that
+  day of observed / baseline (shrunk to 1 by ``shock_prior_units``; a median, so a spike in one or
+  two other regions does not hide this region's own), so a chain-wide holiday, heat dome or
+  promotion moves the expectation of every region and is not a regional discovery. Last a region x
+  day factor, the median SKU's observed / expected that day (traffic, weather that keeps shoppers
+  home; a group of co-rising SKUs does not move a median).
+* A SKU rises in a region on a day (or over a span of days) when its demand is as unlikely as
+  ``riser_z`` one-sided standard errors under a negative binomial (the region x SKU overdispersion
+  estimated robustly from the baseline days, plus the shock's and the level's own uncertainty) and
+  ``min_lift`` times the expectation. Labeled event windows (``lead_days`` before start to the end)
+  and promo days are not scanned.
 * A region-day is a hypothesis: its count of rising SKUs against a binomial with the region's
   background rate of risers. The chain as a whole is scanned too (every region's demand against the
   calendar baselines pooled, on days when at least half the regions are free of labeled events), so
@@ -28,10 +33,11 @@ Method, on a dense region x SKU x day cube of demand (store units plus the regio
   discovery (its error rate is the scan's FDR); within a true window this describes which SKUs
   rose, at the cost of some selection bias for the SKUs whose rise made the window count (the
   stricter Benjamini-Bogomolov level, alpha x windows found / spans scanned, lost real SKUs of
-  4x spikes on the test chain). A window with fewer than ``min_skus`` such SKUs is dropped. A
-  chain window whose SKUs are mostly regional discoveries of the same days is dropped (it is their
-  sum, already reported), as is one whose excess demand sits mostly (over ``CHAIN_SHARE``) in a
-  single region, and so is a regional window whose SKUs are mostly those of a chain window
+  4x spikes on the test chain). A window with fewer than ``min_skus`` such SKUs is dropped, as is
+  a chain window whose excess demand sits mostly (over ``CHAIN_SHARE``) in a single region. One
+  report per spike (``discovery_rows.one_report_per_spike``): a chain window whose SKUs are mostly
+  regional discoveries of the same days is dropped (it is their sum, already reported), and so is
+  a regional window whose SKUs are mostly those of a chain window
   kept (the chain-wide spike's local echo). A window's days are trimmed to those on which its SKUs
   together ran ``min_lift`` and a third of their peak excess above expectation (a 3-day span reaches
   past the spike).
@@ -235,6 +241,13 @@ def _overdispersion(y: np.ndarray, e: np.ndarray, keep: np.ndarray, axis: int) -
     return ALPHAS[lo]
 
 
+def _day_factor(y: np.ndarray, e: np.ndarray, free: np.ndarray, prior: float, *, axis: int) -> np.ndarray:
+    """Per day, the median over SKUs (``axis``) of (observed + prior) / (expected + prior) among the
+    free cells expecting at least a unit; 1 where there are none."""
+    ratio = np.where(free & (e >= 1.0), (y + prior) / (e + prior), np.nan)
+    return np.expand_dims(np.nan_to_num(_median(ratio, axis=axis), nan=1.0), axis)
+
+
 def expectation(cube: Cube, settings: DiscoverySettings) -> Expectation:
     """The counterfactual of every cell (see the module docstring), in two passes: the second leaves
     out of the baseline the cells that stood out in the first."""
@@ -255,7 +268,9 @@ def expectation(cube: Cube, settings: DiscoverySettings) -> Expectation:
         others = np.delete(ratio, r, axis=0)
         if len(others):
             shock[r] = np.nan_to_num(_median(others, axis=0), nan=1.0)
-    expected = base * shock
+    # the region's own day (traffic, weather that keeps shoppers home) moves every SKU: the median
+    # SKU's observed / expected that day, so one group of co-rising SKUs cannot move it
+    expected = base * shock * _day_factor(cube.y, base * shock, free, prior, axis=1)
     y_all, b_all = (cube.y * on).sum(axis=0), (base * on).sum(axis=0)
     b_other = b_all[None] - base * on
     n_other = free.sum(axis=0)[None] - free
@@ -268,14 +283,15 @@ def expectation(cube: Cube, settings: DiscoverySettings) -> Expectation:
     scanned = free & (expected >= settings.min_expected)
     n_free = (~cube.labeled).sum(axis=0)
     chain_free = (n_free * 2 >= len(cube.regions))[None, :] & ~(cube.promo.any(axis=0))
-    chain_alpha = _overdispersion(y_all, b_all, chain_free, axis=1)
+    chain_e = b_all  # the chain has no other regions to take a shock from: the calendar alone
+    chain_alpha = _overdispersion(y_all, chain_e, chain_free, axis=1)
     return Expectation(
         expected=expected,
         var=var,
         scanned=scanned,
         chain_y=y_all,
-        chain_e=b_all,
-        chain_var=b_all + chain_alpha * b_all**2 + (spread * (base * on) ** 2).sum(axis=0),
+        chain_e=chain_e,
+        chain_var=chain_e + chain_alpha * chain_e**2 + (spread * (base * on) ** 2).sum(axis=0),
         base=base,
         chain_scanned=chain_free & (b_all >= settings.min_expected),
     )
@@ -405,7 +421,7 @@ def _significant_days(y, e, var, scanned, free, s: DiscoverySettings) -> tuple[n
 
 def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
     """Every discovered window with its SKUs (WINDOW_SKU_SCHEMA, one row per window x SKU; region
-    ``ALL`` for the chain as a whole)."""
+    ``ALL`` for the chain as a whole), before ``models.mining.discovery_rows.one_report_per_spike``."""
     ex = expectation(cube, settings)
     # the chain is one more row below the regions
     y = np.concatenate([cube.y, ex.chain_y[None]])
@@ -459,7 +475,7 @@ def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
             )
         )
     found = pl.concat(out) if out else pl.DataFrame(schema=WINDOW_SKU_SCHEMA)
-    return _drop_regional_sums(found.select(WINDOW_SKU_SCHEMA.names()).cast(dict(WINDOW_SKU_SCHEMA)))
+    return found.select(WINDOW_SKU_SCHEMA.names()).cast(dict(WINDOW_SKU_SCHEMA))
 
 
 def _spread_out(cube: Cube, base: np.ndarray, ks: np.ndarray, a: int, b: int) -> bool:
@@ -469,33 +485,3 @@ def _spread_out(cube: Cube, base: np.ndarray, ks: np.ndarray, a: int, b: int) ->
     excess = np.where(free, cube.y[:, ks, a : b + 1] - base[:, ks, a : b + 1], 0.0).sum(axis=(1, 2))
     positive = np.maximum(excess, 0.0)
     return bool(positive.sum() > 0 and positive.max() <= CHAIN_SHARE * positive.sum())
-
-
-def _mostly_within(found: pl.DataFrame, others: pl.DataFrame, slack_days: int) -> pl.Series:
-    """event_ids of ``found`` whose SKUs are at least half in windows of ``others`` on the same days
-    (within ``slack_days``)."""
-    slack = timedelta(days=slack_days)
-    near = others.select("sku", pl.col("window_start").alias("os"), pl.col("window_end").alias("oe"))
-    shared = (
-        found.join(near, on="sku")
-        .filter(
-            (pl.col("os") <= pl.col("window_end") + slack) & (pl.col("oe") >= pl.col("window_start") - slack)
-        )
-        .group_by("event_id")
-        .agg(pl.col("sku").n_unique().alias("shared"))
-    )
-    sizes = found.group_by("event_id").agg(pl.len().alias("n")).join(shared, on="event_id", how="left")
-    return sizes.filter(pl.col("shared").fill_null(0) * 2 >= pl.col("n"))["event_id"]
-
-
-def _drop_regional_sums(found: pl.DataFrame, *, slack_days: int = 2) -> pl.DataFrame:
-    """One report per spike: a chain window whose SKUs are mostly those of regional windows on the
-    same days is their sum (left out); a regional window whose SKUs are mostly those of a chain window
-    kept is the chain-wide spike's local echo (left out)."""
-    is_chain = pl.col("region") == CHAIN_WIDE
-    chain, local = found.filter(is_chain), found.filter(~is_chain)
-    if chain.height == 0:
-        return found
-    chain = chain.filter(~pl.col("event_id").is_in(_mostly_within(chain, local, slack_days).implode()))
-    local = local.filter(~pl.col("event_id").is_in(_mostly_within(local, chain, slack_days).implode()))
-    return pl.concat([local, chain])

@@ -19,7 +19,7 @@ from data_contracts.outputs import PATTERN_COLUMNS
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
 from models.mining.discovery import DiscoverySettings, _runs, build_cube, scan, tail_p
-from models.mining.discovery_rows import card_text, labeled_days, resemblance
+from models.mining.discovery_rows import card_text, labeled_days, one_report_per_spike, resemblance
 from models.mining.patterns import EXTRA_COLUMNS, mine_patterns
 from models.mining.settings import MiningSettings
 from tests.models.mining.pattern_world import AS_OF as PATTERN_AS_OF
@@ -102,7 +102,8 @@ def make_chain(*, unlabeled: bool, seed: int = 7) -> tuple[pl.DataFrame, pl.Data
 
 def _scan(unlabeled: bool) -> pl.DataFrame:
     daily, events = make_chain(unlabeled=unlabeled)
-    return scan(build_cube(daily, labeled_days(events, lead_days=SETTINGS.lead_days)), SETTINGS)
+    cube = build_cube(daily, labeled_days(events, lead_days=SETTINGS.lead_days))
+    return one_report_per_spike(scan(cube, SETTINGS))
 
 
 @pytest.fixture(scope="module")
