@@ -19,6 +19,7 @@ from flows.demo.events import EventInstance
 
 PER_REGION = 2
 CLEAR_DAYS = 16  # days kept free between an unlabeled window and a labeled one (lead days included)
+CHAIN_CLEAR_DAYS = 10  # the same for the chain-wide one, which needs a gap in every region's calendar
 EDGE_DAYS = 45  # days kept free at either end of the history (a baseline on both sides)
 STREAM = 15  # random streams of a world: 1 (world), 2-4 (facts); this one for the unlabeled events
 HURRICANE_ROLES = ("pastry", "water1", "water2", "batt1", "batt2", "beer1", "beer2")
@@ -44,8 +45,8 @@ def _busy(instances: list[EventInstance], n_regions: int) -> list[list[tuple[int
     return busy
 
 
-def _clear(busy: list[tuple[int, int]], t0: int, t1: int) -> bool:
-    return all(t1 + CLEAR_DAYS < a or b + CLEAR_DAYS < t0 for a, b in busy)
+def _clear(busy: list[tuple[int, int]], t0: int, t1: int, gap: int) -> bool:
+    return all(t1 + gap < a or b + gap < t0 for a, b in busy)
 
 
 def _pick_skus(
@@ -88,12 +89,13 @@ def plant_unlabeled(
     for r, label in plans:
         hit = list(range(n_regions)) if r is None else [r]
         steady = np.flatnonzero(selling & (carried_share[hit].min(axis=0) >= 0.5))
-        for _ in range(200):
+        gap = CHAIN_CLEAR_DAYS if r is None else CLEAR_DAYS
+        for _ in range(2000):
             days = int(rng.integers(2, 6))
             t0 = int(rng.integers(EDGE_DAYS, n_days - EDGE_DAYS - days))
             t1 = t0 + days - 1
             mine = [p for p in planted if p.region is None or p.region in hit or r is None]
-            if not all(_clear(busy[h], t0, t1) for h in hit) or any(abs(p.t0 - t0) < 30 for p in mine):
+            if not all(_clear(busy[h], t0, t1, gap) for h in hit) or any(abs(p.t0 - t0) < 30 for p in mine):
                 continue
             skus = _pick_skus(rng, label, steady, roles, int(rng.integers(4, 8)))
             skus = [k for k in skus if not promo[k, max(t0 - 3, 0) : t1 + 4].any()]

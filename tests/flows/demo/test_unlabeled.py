@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.demo.unlabeled import CLEAR_DAYS, discovery_quality
+from flows.demo.unlabeled import CHAIN_CLEAR_DAYS, CLEAR_DAYS, discovery_quality
 from flows.demo.world import World, build_world
 
 
@@ -41,10 +41,11 @@ def test_planted_windows_keep_clear_of_labeled_events(worlds: tuple[World, World
     world, _ = worlds
     for p in world.truth["discovered_event"]:
         start, end = date.fromisoformat(p["window_start"]), date.fromisoformat(p["window_end"])
+        gap = CHAIN_CLEAR_DAYS if p["region"] == "ALL" else CLEAR_DAYS
         near = world.events.filter(
             ((pl.col("region") == p["region"]) | (pl.col("region") == "ALL") | (p["region"] == "ALL"))
-            & (pl.col("start_date") <= end + timedelta(days=CLEAR_DAYS))
-            & (pl.col("end_date") >= start - timedelta(days=CLEAR_DAYS))
+            & (pl.col("start_date") <= end + timedelta(days=gap))
+            & (pl.col("end_date") >= start - timedelta(days=gap))
         )
         assert near.height == 0, p
 
