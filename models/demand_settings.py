@@ -38,7 +38,7 @@ class ModelSettings(BaseModel):
     )
     stale_days: int = Field(91, gt=0, description="A pair unsold this long (and not carried) is delisted.")
     num_leaves: int = 63
-    learning_rate: float = 0.08
+    learning_rate: float = 0.1
     num_boost_round: int = Field(800, description="Most boosting rounds; early stopping picks fewer.")
     early_stopping_rounds: int = 30
     min_data_in_leaf: int = 100
@@ -47,12 +47,16 @@ class ModelSettings(BaseModel):
     objective: str = Field("tweedie", description="LightGBM objective; tweedie suits sparse daily counts.")
     tweedie_variance_power: float = Field(1.1, gt=1, lt=2, description="Tweedie power (chosen by backtest).")
     max_train_rows: int = Field(3_000_000, gt=0, description="Sample training rows above this count.")
-    train_days: int = Field(0, ge=0, description="Days of history trained on (0: all).")
+    train_days: int = Field(
+        1095, ge=0, description="Days of history trained on (0: all); three years hold every season thrice."
+    )
     valid_days: int = Field(
         28, gt=0, description="Most recent days held out for early stopping and intervals."
     )
-    refit: Literal["full", "leaves", "none"] = Field(
-        "full", description="After early stopping: retrain on all days, refit leaf values only, or keep."
+    refit: Literal["full", "none"] = Field(
+        "full",
+        description="After early stopping on the held-out days: retrain on all days with the rounds found "
+        "(full), or keep the early-stopped model (none: half the training time, blind to the last days).",
     )
     interval_coverage: float = Field(0.8, gt=0, lt=1, description="Target share inside p10-p90.")
 
