@@ -95,7 +95,8 @@ def region_index_chart(index: pl.DataFrame, *, cols: int = 3) -> str | None:
     categories = sorted(index["category"].unique().to_list(), reverse=True)  # barh draws bottom-up
     rows, cols = _grid(len(regions), cols)
     lookup = {(r, c): v for r, c, v in index.select("region", "category", "index").iter_rows()}
-    top = max(max(index["index"].to_list()), 100) * 1.12
+    # symmetric around 100, as wide as the largest difference needs: small differences stay visible
+    reach = max(abs(v - 100) for v in index["index"].to_list()) * 1.15 or 10.0
     with _figure("region-index", WIDTH, 0.6 + (0.45 + 0.17 * len(categories)) * rows) as fig:
         fig.set_layout_engine("constrained")
         axes = fig.subplots(rows, cols, squeeze=False, sharey=True, sharex=True)
@@ -106,7 +107,7 @@ def region_index_chart(index: pl.DataFrame, *, cols: int = 3) -> str | None:
             colors = [UP_COLOR if v >= 100 else DOWN_COLOR for v in values]
             ax.barh(y, [v - 100 for v in values], left=100, color=colors, height=0.66)
             ax.axvline(100, color="#555555", linewidth=0.8)
-            ax.set_xlim(0, top)
+            ax.set_xlim(max(100 - reach, 0), 100 + reach)
             ax.set_yticks(y, [label(c, 22) for c in categories])
             ax.set_title(label(region, 28), fontsize=9)
             ax.grid(axis="y", visible=False)
