@@ -35,12 +35,13 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEDULED = ("localshelf-ingest/nightly", "localshelf-run/weekly")
 ON_DEMAND = ("localshelf-backtest/on-demand", "localshelf-prestock/on-demand")
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-# The run itself is checked for results by test_pipeline_e2e; here a small model keeps the worker's run
-# short on a shared CI machine while exercising every task.
+# What the run computes is checked by test_pipeline_e2e; here a one-week horizon (one direct model) and a
+# small model keep the worker's run short on a shared CI machine while every task still runs.
 FAST_MODEL_ENV = {
     "LOCALSHELF_NUM_THREADS": "1",
-    "LOCALSHELF_MODEL__NUM_BOOST_ROUND": "30",
-    "LOCALSHELF_MODEL__MAX_TRAIN_ROWS": "200000",
+    "LOCALSHELF_HORIZON": "7",
+    "LOCALSHELF_MODEL__NUM_BOOST_ROUND": "20",
+    "LOCALSHELF_MODEL__MAX_TRAIN_ROWS": "100000",
 }
 T = TypeVar("T")
 
@@ -243,7 +244,7 @@ def _artifacts(server: Server, run_id: str) -> dict[str, dict[str, Any]]:
 
 
 def test_a_worker_runs_the_weekly_job_to_completion(server: Server, worker, demo) -> None:
-    run_id = _run_deployment(server, worker, "localshelf-run/weekly", timeout_s=480)
+    run_id = _run_deployment(server, worker, "localshelf-run/weekly", timeout_s=900)
     report = demo.root / "out" / "report.html"
     assert report.stat().st_size > 0
     artifacts = _artifacts(server, run_id)
