@@ -64,6 +64,54 @@ def _event_days(
     )
 
 
+EVENT_DAY = ("event_id", "event_type", "region", "offset", "date")
+
+
+def _per_event_day(
+    sales: pl.LazyFrame, stores: pl.DataFrame, days: pl.DataFrame, flagged: pl.DataFrame
+) -> pl.DataFrame:
+    """Return event_id, event_type, region, offset, date, units, skus: units sold on each event day in
+    the event's region, of the type's flagged products (``flagged``: event_type, region, sku) where it
+    has some, else of every product (skus then null). Only the days and products needed are read."""
+    store_region = stores.lazy().select("store_id", "region")
+    typed = days.filter(pl.col("event_type").is_in(flagged["event_type"].unique().implode()))
+    rest = days.filter(~pl.col("event_type").is_in(flagged["event_type"].unique().implode()))
+    parts = []
+    if typed.height:
+        sold = (
+            sales.select("date", "store_id", "sku", "units")
+            .filter(
+                pl.col("sku").is_in(flagged["sku"].unique().implode())
+                & pl.col("date").is_in(typed["date"].unique().implode())
+            )
+            .join(store_region, on="store_id")
+            .group_by("region", "sku", "date")
+            .agg(pl.col("units").sum())
+            .collect()
+        )
+        parts.append(
+            typed.join(flagged, on=["event_type", "region"])
+            .join(sold, on=["region", "sku", "date"], how="left")
+            .group_by(EVENT_DAY)
+            .agg(pl.col("units").fill_null(0).sum(), pl.col("sku").n_unique().cast(pl.UInt32).alias("skus"))
+        )
+    if rest.height:
+        sold = (
+            sales.select("date", "store_id", "units")
+            .filter(pl.col("date").is_in(rest["date"].unique().implode()))
+            .join(store_region, on="store_id")
+            .group_by("region", "date")
+            .agg(pl.col("units").sum())
+            .collect()
+        )
+        parts.append(
+            rest.join(sold, on=["region", "date"], how="left")
+            .group_by(EVENT_DAY)
+            .agg(pl.col("units").fill_null(0).sum(), pl.lit(None, dtype=pl.UInt32).alias("skus"))
+        )
+    return pl.concat(parts, how="vertical_relaxed")
+
+
 def event_curves(
     sales: pl.LazyFrame,
     stores: pl.DataFrame,
@@ -80,7 +128,7 @@ def event_curves(
     ``baseline[1]`` days before it, leaving out days of any event in the region), averaged over the
     past events of each type with a 95% interval across events. Demand is that of the products with an
     event uplift of that type in the event's region (all products when the type has none: ``flagged``
-    is then false), summed over the region's stores."""
+    is then false and ``skus`` null), summed over the region's stores."""
     empty = pl.DataFrame(
         schema={
             "event_type": pl.String,
@@ -100,38 +148,8 @@ def event_curves(
     if days.height == 0:
         return empty
     flagged = patterns.filter(pl.col("kind") == "event_uplift").select("event_type", "region", "sku").unique()
-    wanted = days.select("region", "date").unique()
-    daily = (
-        sales.select("date", "store_id", "sku", "units")
-        .filter(pl.col("date").is_between(wanted["date"].min(), wanted["date"].max()))
-        .join(stores.lazy().select("store_id", "region"), on="store_id")
-        .join(wanted.lazy(), on=["region", "date"], how="semi")
-        .group_by("region", "sku", "date")
-        .agg(pl.col("units").sum())
-        .collect()
-    )
-    # the type's flagged products where it has some, else every product
-    with_flags = set(flagged["event_type"].to_list())
-    per_day = pl.concat(
-        [
-            days.filter(pl.col("event_type").is_in(list(with_flags)))
-            .join(flagged, on=["event_type", "region"])
-            .join(daily, on=["region", "sku", "date"], how="left")
-            .group_by("event_id", "event_type", "region", "offset", "date")
-            .agg(pl.col("units").fill_null(0).sum(), pl.col("sku").n_unique().alias("skus")),
-            days.filter(~pl.col("event_type").is_in(list(with_flags)))
-            .join(
-                daily.group_by("region", "date").agg(
-                    pl.col("units").sum(), pl.col("sku").n_unique().alias("skus")
-                ),
-                on=["region", "date"],
-                how="left",
-            )
-            .group_by("event_id", "event_type", "region", "offset", "date")
-            .agg(pl.col("units").fill_null(0).sum(), pl.col("skus").max().fill_null(0).cast(pl.UInt32)),
-        ],
-        how="vertical_relaxed",
-    )
+    with_flags = flagged["event_type"].unique().to_list()
+    per_day = _per_event_day(sales, stores, days, flagged)
     usual = (
         per_day.filter(pl.col("offset") <= -baseline[1])
         .join(_busy_days(events, regions), on=["region", "date"], how="anti")  # other events' days
@@ -155,7 +173,7 @@ def event_curves(
             pl.when(n >= 2).then(half).alias("half"),
             pl.col("event_id").n_unique().cast(pl.UInt32).alias("events"),
             pl.col("skus").max().cast(pl.UInt32).alias("skus"),
-            pl.col("event_type").is_in(list(with_flags)).first().alias("flagged"),
+            pl.col("event_type").is_in(with_flags).first().alias("flagged"),
         )
         .with_columns(
             (pl.col("lift") - pl.col("half")).clip(lower_bound=0).alias("ci_low"),
