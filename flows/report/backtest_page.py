@@ -196,11 +196,10 @@ def _forecasts_section(backtest_dir: Path) -> dict[str, Any] | None:
     totals, models = forecast_totals(pl.read_parquet(path))
     rows = []
     for (cutoff,), part in totals.group_by("cutoff", maintain_order=True):
-        sold = part["y"].sum()
+        sold = float(part["y"].sum())
         if sold:
-            rows.append(
-                {"cutoff": cutoff, "sold": sold, "misses": [_miss(part[m].sum() / sold - 1) for m in models]}
-            )
+            misses = [_miss(float(part[m].sum()) / sold - 1) for m in models]
+            rows.append({"cutoff": cutoff, "sold": sold, "misses": misses})
     names = [m.replace("_", " ") for m in models]
     return {"chart": timecharts.backtest_chart(totals, models), "models": names, "rows": rows}
 

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import matplotlib as mpl
 import polars as pl
@@ -25,7 +26,7 @@ MAIN_MODEL_COLOR = "#1f5f99"
 BASELINE_COLORS = ("#9aa5b1", "#c9a66b", "#7fa88f", "#b78fa8")
 MAX_LABEL = 42
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.DOTALL)
-_RC = {
+_RC: dict[str, Any] = {
     "svg.fonttype": "none",  # keep text as <text>: far smaller files, selectable, crisp in print
     "font.size": 9,
     "axes.spines.top": False,
@@ -57,7 +58,7 @@ def _figure(chart_id: str, width: float, height: float) -> Iterator[Figure]:
     # between the charts that share one HTML page.
     # Figures are made without pyplot: no global figure registry to leak, no GUI backend needed
     # (savefig picks the SVG canvas itself).
-    with mpl.rc_context({**_RC, "svg.hashsalt": chart_id}):
+    with mpl.rc_context({**_RC, "svg.hashsalt": chart_id}):  # type: ignore[dict-item]
         fig = Figure(figsize=(width, height))
         try:
             yield fig
@@ -325,7 +326,8 @@ def coverage_chart(coverage: pl.DataFrame) -> str | None:
         series = {s: [lookup.get((c, s)) for c in cutoffs] for s in strategies}
         _grouped_bars(ax, [str(c) for c in cutoffs], series, colors)
         for container in ax.containers:
-            ax.bar_label(container, fmt="{:.0%}", fontsize=7, padding=1)
+            # only bars on this axis: every container is a BarContainer
+            ax.bar_label(container, fmt="{:.0%}", fontsize=7, padding=1)  # type: ignore[arg-type]
         ax.set_ylim(0, 1.08)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
         ax.set_title("Share of held-out demand the assortment would have carried, per fold")

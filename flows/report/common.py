@@ -186,7 +186,7 @@ def _table_counts(tables: dict[str, Any]) -> list[dict[str, Any]]:
         parts = [c.get(k) for k in ("rows_loaded", "rows_quarantined", "rows_duplicate")]
         adds_up = None
         if c.get("rows_read") is not None and all(p is not None for p in parts):
-            adds_up = c["rows_read"] == sum(parts)
+            adds_up = c["rows_read"] == sum(p for p in parts if p is not None)
         rows.append({"table": name, **c, "adds_up": adds_up})
     return rows
 
@@ -195,7 +195,7 @@ def _validation(validation: Any, page: Path | None = None) -> dict[str, Any] | N
     """Return the validation summary as success flag, per-table lines and the Data Docs location."""
     if not isinstance(validation, dict) or not validation:
         return None
-    tables = validation.get("tables") if isinstance(validation.get("tables"), dict) else {}
+    tables: dict[str, Any] = validation["tables"] if isinstance(validation.get("tables"), dict) else {}
     lines = []
     for name, result in sorted(tables.items()):
         result = result if isinstance(result, dict) else {"success": result}

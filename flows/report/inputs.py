@@ -91,6 +91,10 @@ def with_regions(df: pl.DataFrame, regions: pl.DataFrame) -> pl.DataFrame:
     return df.drop("region", strict=False).join(regions, on="store_id", how="left")
 
 
+def _or_empty(df: pl.DataFrame | None, schema: pl.Schema) -> pl.DataFrame:
+    return df if df is not None else pl.DataFrame(schema=schema)
+
+
 def read_inputs(out: OutPaths, run_info: dict[str, Any], lake: LakePaths | None = None) -> ReportInputs:
     """Read the output tables of ``out`` (a missing one counts as empty and is named in ``missing``)
     and open the lake; products get names and stores their region."""
@@ -102,9 +106,7 @@ def read_inputs(out: OutPaths, run_info: dict[str, Any], lake: LakePaths | None 
     frames = {name: read_table(path, schema) for name, (path, schema) in tables.items()}
     missing = [path.name for name, (path, _) in tables.items() if frames[name] is None]
     missing += [] if out.forecast.exists() else [out.forecast.name]
-    patterns, assortment, prestock = (
-        frames[n] if frames[n] is not None else pl.DataFrame(schema=tables[n][1]) for n in tables
-    )
+    patterns, assortment, prestock = (_or_empty(frames[n], tables[n][1]) for n in tables)
     tables_ = open_lake(lake, run_info)
     regions = store_regions(tables_, assortment, prestock)
     return ReportInputs(

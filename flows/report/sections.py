@@ -92,7 +92,7 @@ def region_summary(
         pl.col("stores").fill_null(pl.col("all_stores")).fill_null(0),
         *(pl.col(c).fill_null(0) for c in ("adds", "drops", "add_revenue", "drop_revenue")),
     )
-    strongest = {}
+    strongest: dict[str, dict[str, Any]] = {}
     for row in patterns.iter_rows(named=True):  # strongest first: the first one seen per region wins
         strongest.setdefault(row["region"], row)
     counts = dict(patterns.group_by("region").len().rows())

@@ -180,7 +180,7 @@ def event_curves(
             (pl.col("lift") + pl.col("half")).alias("ci_high"),
         )
         .select(empty.columns)
-        .cast(dict(empty.schema))
+        .cast(empty.schema)
         .sort("event_type", "offset")
     )
 

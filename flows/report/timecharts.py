@@ -73,7 +73,8 @@ def event_curve_chart(curves: pl.DataFrame, *, cols: int = 3) -> str | None:
             ax.plot(x, y, color=color, linewidth=1.8)
             ax.axhline(1.0, color="#555555", linewidth=0.8, linestyle="--")
             ax.axvline(0, color="#888888", linewidth=0.8)
-            n_events, n_skus = int(part["events"].max() or 0), int(part["skus"].max() or 0)
+            n_events = max(part["events"].drop_nulls().to_list(), default=0)
+            n_skus = max(part["skus"].drop_nulls().to_list(), default=0)
             which = f"{n_skus} products with an uplift" if part["flagged"].any() else "all products"
             ax.set_title(f"{label(event_type.replace('_', ' '), 28)}\n{n_events} events, {which}", fontsize=9)
             ax.set_ylim(bottom=0)
@@ -151,7 +152,7 @@ def history_forecast_chart(
                 label="forecast",
             )
         if as_of is not None:
-            ax.axvline(as_of, color="#888888", linewidth=0.8, linestyle=":")
+            ax.axvline(as_of, color="#888888", linewidth=0.8, linestyle=":")  # type: ignore[arg-type]
         _units_axis(ax)
         _date_axis(ax)
         ax.set_title(label(title, 90))
