@@ -8,8 +8,10 @@ import json
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from flows.lake.outputs import write_table
 from flows.report import report
 from flows.report.settings import ReportSettings
 from tests.flows.report import frames
@@ -183,3 +185,16 @@ def test_data_docs_link_is_relative(tmp_path: Path) -> None:
     info = frames.run_info(validation={"success": True, "tables": {}, "docs_index": str(docs)})
     page = report.render_report(out, info).read_text(encoding="utf-8")
     assert 'href="../lake/_docs/index.html"' in page
+
+
+def test_replaces_column_when_the_advice_has_it(tmp_path: Path) -> None:
+    out = frames.write_outputs(tmp_path)
+    advice = frames.assortment().with_columns(
+        pl.when(pl.col("sku") == "A1").then(pl.lit("A2")).alias("replaces"),
+    )
+    write_table(advice, out.assortment)
+    page = report.render_report(out, frames.run_info()).read_text(encoding="utf-8")
+    table = page[page.index('id="advice-table"') : page.index('id="patterns"')]
+    assert "<th>Replaces</th>" in table
+    assert '<td data-label="Replaces">A2</td>' in table  # no lake: the SKU stands for the name
+    assert "a free slot" in table  # S02's add of A4 replaces nothing
