@@ -290,14 +290,15 @@ def event_days(instances: pl.LazyFrame, *, cluster_gap_days: int, after_days: in
     end_date (phases ``lead`` before start_date, ``during`` from it), followed by ``after_days`` days
     of wake (phase ``after``: the days right after an event are not a normal baseline either). Where
     windows of one type overlap, a day belongs to the event it falls during, else to the nearest
-    event's lead, else to a wake. Windows of one type in one region less than ``cluster_gap_days``
-    apart form one cluster (they share weather, news and stock, so they are one independent
-    observation); the cluster is named by its first day. Returns columns event_type, region, date,
+    event's lead, else to a wake. Events of one type in one region whose days lie at most
+    ``cluster_gap_days`` apart (start after the previous end; lead days do not count) form one cluster
+    (they share weather, news and stock, so they are one independent observation); the cluster is
+    named by its first window day. Returns columns event_type, region, date,
     offset (from start_date), phase, cluster (date), chain_wide.
     """
-    ordered = instances.sort("event_type", "region", "window_start")
+    ordered = instances.sort("event_type", "region", "start_date")
     prev_end = pl.col("end_date").cum_max().shift(1).over("event_type", "region")
-    gap = (pl.col("window_start") - prev_end).dt.total_days()
+    gap = (pl.col("start_date") - prev_end).dt.total_days()
     clusters = ordered.with_columns(
         (gap.fill_null(cluster_gap_days + 1) > cluster_gap_days)
         .cast(pl.Int32)
