@@ -67,7 +67,7 @@ class DiscoverySettings(BaseModel):
     baseline_days: int = Field(28, ge=7, description="Days either side of a day its local level uses.")
     guard_days: int = Field(3, ge=0, description="Days either side of a day left out of its level.")
     min_expected: float = Field(0.5, gt=0, description="Fewest expected units for a SKU-day to be scanned.")
-    riser_z: float = Field(3.0, gt=0, description="Standard errors above expectation that make a riser.")
+    riser_z: float = Field(3.5, gt=0, description="Standard errors above expectation that make a riser.")
     min_lift: float = Field(1.5, ge=1, description="Smallest observed / expected of a rising SKU.")
     min_skus: int = Field(3, ge=2, description="Fewest SKUs rising together for a discovered window.")
     merge_gap_days: int = Field(1, ge=0, description="Significant days this close form one window.")
