@@ -50,22 +50,40 @@ def key_hash(key: tuple[str, ...]) -> pl.Expr:
     return pl.struct(list(key)).hash().alias(_K)
 
 
+def _by_month(rows: pl.DataFrame, date_col: str) -> list[tuple[tuple[int, int], pl.DataFrame]]:
+    """``rows`` split by the (year, month) of ``date_col``, in month order. Exports are mostly written
+    in date order: then each month is a slice of the batch (no copy); otherwise rows are grouped."""
+    if rows.height == 0:
+        return []
+    date = pl.col(date_col)
+    month = rows.select((date.dt.year() * 12 + date.dt.month() - 1).alias("__ym")).to_series()
+    if month.null_count() == 0 and month.is_sorted():
+        starts = month.search_sorted(month.unique(maintain_order=True), side="left").to_list()
+        ends = [*starts[1:], rows.height]
+        return [(_year_month(month[a]), rows.slice(a, b - a)) for a, b in zip(starts, ends, strict=True)]
+    groups = rows.with_columns(month).partition_by("__ym", as_dict=True, include_key=False)
+    return [(_year_month(ym), part) for (ym,), part in sorted(groups.items())]
+
+
+def _year_month(months: object) -> tuple[int, int]:
+    """(year, month) of a month count year * 12 + month - 1."""
+    year, month0 = divmod(int(months), 12)  # type: ignore[call-overload]
+    return year, month0 + 1
+
+
 def write_chunks(
     rows: pl.DataFrame, contract: TableContract, file_idx: int, seq: int, lake: LakePaths, commit: Commit
 ) -> list[Chunk]:
     """Stage ``rows`` (lake schema) as one lake file per monthly partition; returns the files.
     ``seq`` numbers this source file's files (a file read in several batches writes several)."""
-    date = pl.col(PARTITION_DATE[contract.name])
-    parts = rows.with_columns(
-        date.dt.year().alias("__y"), date.dt.month().alias("__m"), key_hash(contract.key)
-    )
     chunks = []
-    for (year, month), part in sorted(parts.partition_by("__y", "__m", as_dict=True).items()):
+    for (year, month), part in _by_month(rows, PARTITION_DATE[contract.name]):
         n = seq + len(chunks)
         final = partition_file(lake, contract.name, year, month, commit.load_id, file_idx, n)
         temp = commit.stage(final)
-        part.drop("__y", "__m", _K).write_parquet(temp, compression=LAKE_COMPRESSION)
-        chunks.append(Chunk(file_idx, (year, month), temp, final, part.height, part[_K]))
+        part.write_parquet(temp, compression=LAKE_COMPRESSION)
+        keys = part.select(key_hash(contract.key)).to_series()
+        chunks.append(Chunk(file_idx, (year, month), temp, final, part.height, keys))
     return chunks
 
 
