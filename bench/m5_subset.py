@@ -191,6 +191,7 @@ def run_baselines(m5: M5Frames, fold_list: list[Fold], threads: int) -> pl.DataF
             n_jobs=threads,
         )
         fc = sf.forecast(df=df, h=fold.h)
+        _progress("baselines", fold)
         frames.append(_split_id(fc).with_columns(pl.lit(fold.cutoff).alias("cutoff")))
     return pl.concat(frames).rename(
         {"SeasonalNaive": "seasonal_naive_7", "WindowAverage": "window_average_28", "SESOpt": "ses"}
@@ -277,6 +278,7 @@ def run_mlforecast(m5: M5Frames, fold_list: list[Fold], threads: int) -> pl.Data
         )
         mlf.fit(train, static_features=statics)
         fc = mlf.predict(h=fold.h, X_df=x_df)
+        _progress("mlforecast", fold)
         frames.append(
             _split_id(fc).with_columns(
                 pl.col("mlforecast").clip(lower_bound=0.0), pl.lit(fold.cutoff).alias("cutoff")
@@ -312,6 +314,7 @@ def run_localshelf(m5: M5Frames, fold_list: list[Fold], threads: int) -> pl.Data
             pairs = starts.filter(pl.col("first") <= fold.cutoff).select(*KEYS)
             model = fit_demand_model(cut, as_of=fold.cutoff, settings=settings.demand())
             fc = forecast_demand(model, cut, pairs, horizon=fold.h)
+            _progress("localshelf", fold, rounds=[int(b.booster.num_trees()) for b in model.blocks])
             frames.append(
                 fc.select(
                     *KEYS,
@@ -335,6 +338,14 @@ RUNNERS: dict[str, Callable[[M5Frames, list[Fold], int], pl.DataFrame]] = {
     "mlforecast": run_mlforecast,
     "localshelf": run_localshelf,
 }
+
+
+def _progress(engine: str, fold: Fold, **extra: object) -> None:
+    """One line per finished fold on stderr (a long run on a crowded machine shows where it is)."""
+    more = " ".join(f"{k}={v}" for k, v in extra.items())
+    print(
+        f"{engine}: fold {fold.cutoff} done, CPU {_cpu_seconds():.0f} s {more}", file=sys.stderr, flush=True
+    )
 
 
 def _cpu_seconds() -> float:
