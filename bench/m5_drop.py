@@ -46,9 +46,12 @@ class M5Frames:
     sell_prices: pl.DataFrame
 
 
-def read_m5(data: Path = DEFAULT_DATA, *, end: date | None = None) -> M5Frames:
-    """Return the M5 subset's tables; sales after ``end`` are dropped (the calendar is kept whole)."""
+def read_m5(data: Path = DEFAULT_DATA, *, end: date | None = None, start: date | None = None) -> M5Frames:
+    """Return the M5 subset's tables; sales after ``end`` and before ``start`` are dropped (the calendar
+    is kept whole)."""
     sales = pl.read_parquet(data / "sales.parquet")
+    if start is not None:
+        sales = sales.filter(pl.col("date") >= start)
     if end is not None:
         sales = sales.filter(pl.col("date") <= end)
     return M5Frames(
@@ -166,10 +169,12 @@ class M5Drop:
     events: int
 
 
-def write_m5_drop(out_dir: Path, *, data: Path = DEFAULT_DATA, end: date | None = None) -> M5Drop:
-    """Write the M5 subset (sales up to ``end``, default all) as a drop in ``out_dir``; return its
-    summary. Files: stores.csv, products.csv, assortment.csv, events.csv, store_sales/*.parquet."""
-    m5 = read_m5(data, end=end)
+def write_m5_drop(
+    out_dir: Path, *, data: Path = DEFAULT_DATA, end: date | None = None, start: date | None = None
+) -> M5Drop:
+    """Write the M5 subset (sales from ``start`` up to ``end``, default all) as a drop in ``out_dir``;
+    return its summary. Files: stores.csv, products.csv, assortment.csv, events.csv, store_sales/*.parquet."""
+    m5 = read_m5(data, end=end, start=start)
     out_dir = Path(out_dir)
     (out_dir / "store_sales").mkdir(parents=True, exist_ok=True)
     sales = priced_sales(m5)

@@ -301,7 +301,8 @@ def run_localshelf(m5: M5Frames, fold_list: list[Fold], threads: int) -> pl.Data
     started = time.perf_counter()
     settings = load_settings(horizon=max(f.h for f in fold_list), num_threads=threads)
     with tempfile.TemporaryDirectory(prefix="m5_lake_") as tmp:
-        drop = write_m5_drop(Path(tmp) / "drop", data=_DATA[0])
+        first = m5.sales.get_column("date").min()
+        drop = write_m5_drop(Path(tmp) / "drop", data=_DATA[0], start=first)
         lake = LakePaths(Path(tmp) / "lake")
         ingest_drop(drop.path, lake, settings)
         tables = load_tables(lake)
@@ -357,11 +358,16 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_engine(name: str, data: Path, n_windows: int, h: int, threads: int, out: Path) -> None:
+def run_engine(
+    name: str, data: Path, n_windows: int, h: int, threads: int, out: Path, history_days: int = 0
+) -> None:
     """Child: run one engine over all folds; writes OUT.parquet (forecasts) and OUT.json (time, memory)."""
     _DATA[0] = data
     m5 = read_m5(data)
     last = m5.sales.get_column("date").max()
+    if history_days:  # a quick look: every engine sees only this many days before the first cutoff
+        first_cutoff = folds(last, n_windows=n_windows, h=h)[0].cutoff
+        m5 = read_m5(data, start=first_cutoff - timedelta(days=history_days - 1))
     started = time.perf_counter()
     fc = RUNNERS[name](m5, folds(last, n_windows=n_windows, h=h), threads)
     wall = time.perf_counter() - started
@@ -376,7 +382,8 @@ def run_engine(name: str, data: Path, n_windows: int, h: int, threads: int, out:
 
 def _command(name: str, args: argparse.Namespace, work: Path) -> list[str]:
     cmd = [sys.executable, __file__, "--child", name, "--out", str(work / name), "--data", str(args.data)]
-    return cmd + ["--folds", str(args.folds), "--h", str(args.h), "--threads", str(args.threads)]
+    cmd += ["--folds", str(args.folds), "--h", str(args.h), "--threads", str(args.threads)]
+    return cmd + ["--history-days", str(args.history_days)]
 
 
 def _run_children(
@@ -412,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--h", type=int, default=28)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--history-days", type=int, default=0, help="days before the first cutoff each engine sees (0: all)"
+    )
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--parallel", action="store_true", help="run the engines at the same time")
     parser.add_argument("--work", type=Path, help="keep each engine's forecasts and measurements here")
@@ -420,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        run_engine(args.child, args.data, args.folds, args.h, args.threads, args.out)
+        run_engine(args.child, args.data, args.folds, args.h, args.threads, args.out, args.history_days)
         return 0
     m5 = read_m5(args.data)
     panel = m5_panel(m5)
