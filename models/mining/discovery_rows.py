@@ -113,13 +113,9 @@ def _names(names: list[str]) -> str:
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
-def resemblance(skus: set[str], region: str, risers: pl.DataFrame) -> tuple[str, int] | None:
-    """The mined event type whose risers hold most of ``skus`` (at least 2 and at least half), with
-    the count; ``risers`` has region, event_type, sku (event_uplift patterns with lift > 1)."""
-    local = risers.filter(pl.col("region") == region)
-    pool = local if region != CHAIN_WIDE and local.height else risers
+def _best_type(skus: set[str], risers: pl.DataFrame) -> tuple[str, int] | None:
     counts = (
-        pool.filter(pl.col("sku").is_in(list(skus)))
+        risers.filter(pl.col("sku").is_in(list(skus)))
         .group_by("event_type")
         .agg(pl.col("sku").n_unique().alias("n"))
         .sort(["n", "event_type"], descending=[True, False])
@@ -128,6 +124,15 @@ def resemblance(skus: set[str], region: str, risers: pl.DataFrame) -> tuple[str,
         return None
     event_type, n = counts.row(0)
     return (str(event_type), int(n)) if n >= 2 and 2 * n >= len(skus) else None
+
+
+def resemblance(skus: set[str], region: str, risers: pl.DataFrame) -> tuple[str, int] | None:
+    """The mined event type whose risers hold most of ``skus`` (at least 2 and at least half), with
+    the count: the risers in ``region`` first, else those of any region (a storm nobody labeled
+    inland looks like the coast's hurricanes). ``risers`` has region, event_type, sku (event_uplift
+    patterns with lift > 1)."""
+    local = _best_type(skus, risers.filter(pl.col("region") == region)) if region != CHAIN_WIDE else None
+    return local or _best_type(skus, risers)
 
 
 def card_text(window: pl.DataFrame, names: dict[str, str], risers: pl.DataFrame) -> str:
@@ -139,7 +144,8 @@ def card_text(window: pl.DataFrame, names: dict[str, str], risers: pl.DataFrame)
     )
     ordered = window.sort("lift", descending=True)
     where = "across the chain (every region at once)" if region == CHAIN_WIDE else f"in {region}"
-    lo, hi = _times(ordered["lift"].min()), _times(ordered["lift"].max())
+    low, high = ordered["lift"].min(), ordered["lift"].max()
+    lo, hi = (f"{low:.0f}", f"{high:.0f}") if low >= 2 and high >= 3 else (_times(low), _times(high))
     rate = f"{lo}x" if lo == hi else f"{lo}-{hi}x"
     text = (
         f"On {_days(start, end)} {where}, {_names([names.get(s) or s for s in ordered['sku']])} sold {rate} "

@@ -209,11 +209,14 @@ def test_card_text_names_the_skus_the_rate_and_the_resemblance() -> None:
         "together; no event is labeled for these days. Looks like a hurricane: 2 of its 3 SKUs are hurricane "
         "risers."
     )
-    assert resemblance({"W", "B", "P"}, "NORTHEAST", risers) == (
-        "hurricane",
-        2,
-    )  # no local risers: any region
+    inland = pl.concat(
+        [risers, pl.DataFrame({"region": ["NORTHEAST"], "event_type": ["winter_storm"], "sku": ["M"]})]
+    )
+    # the region's own risers do not match: any region's do
+    assert resemblance({"W", "B", "P"}, "NORTHEAST", inland) == ("hurricane", 2)
     assert resemblance({"W", "Q", "R"}, "GULF_COAST", risers) is None
+    wide = window.with_columns(pl.Series("lift", [2.04, 3.5, 4.6]))
+    assert "sold 2-5x their expected rate" in card_text(wide, names, risers)
 
 
 def _with_spike(tables: LakeTables, region: str, skus: list[str], first: date, days: int) -> LakeTables:
