@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -99,7 +100,7 @@ def build_cube(daily: pl.DataFrame, labeled: pl.DataFrame) -> Cube:
     """The dense cube of ``region_daily_units`` output; ``labeled`` from ``labeled_days``."""
     regions = tuple(sorted(daily["region"].unique().to_list()))
     skus = tuple(sorted(daily["sku"].unique().to_list()))
-    first, last = daily["date"].min(), daily["date"].max()
+    first, last = cast(date, daily["date"].min()), cast(date, daily["date"].max())
     n_r, n_k, n_t = len(regions), len(skus), (last - first).days + 1
     r_of = pl.DataFrame({"region": regions, "r": np.arange(n_r)})
     k_of = pl.DataFrame({"sku": skus, "k": np.arange(n_k)})
@@ -366,9 +367,10 @@ WINDOW_SKU_SCHEMA = pl.Schema(
 )
 
 
-def _window_skus(y: np.ndarray, e: np.ndarray, var: np.ndarray, scanned: np.ndarray, level: float, s) -> dict:
+def _window_skus(*arrays: np.ndarray, level: float, s: DiscoverySettings) -> dict[str, np.ndarray]:
     """Per SKU over a window's days (arrays K x days): lift, interval and p; the SKUs that pass BH at
     ``level`` with lift >= min_lift."""
+    y, e, var, scanned = arrays
     yw, ew, vw = (np.where(scanned, a, 0.0).sum(axis=1) for a in (y, e, var))
     tested = scanned.any(axis=1) & (ew > 0)
     p = np.where(tested, tail_p(yw, ew, vw), 1.0)
@@ -428,7 +430,7 @@ def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
     e = np.concatenate([ex.expected, ex.chain_e[None]])
     var = np.concatenate([ex.var, ex.chain_var[None]])
     scanned = np.concatenate([ex.scanned, ex.chain_scanned[None]])
-    free = np.vstack([~cube.labeled, ex.chain_scanned.any(axis=0)[None]])
+    free = np.vstack([~cube.labeled, np.asarray(ex.chain_scanned.any(axis=0))[None]])
     hit, q, _ = _significant_days(y, e, var, scanned, free, settings)
     rows = [*cube.regions, CHAIN_WIDE]
     windows = [
@@ -438,7 +440,7 @@ def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
     crit = stats.norm.ppf(0.975)
     out = []
     for i, a, b in windows:
-        w = _window_skus(*(x[i, :, a : b + 1] for x in (y, e, var, scanned)), level, settings)
+        w = _window_skus(*(x[i, :, a : b + 1] for x in (y, e, var, scanned)), level=level, s=settings)
         ks = np.flatnonzero(w["keep"])
         if len(ks) < settings.min_skus:
             continue
@@ -448,7 +450,7 @@ def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
         up = np.flatnonzero(pooled - 1 >= max(settings.min_lift - 1, (pooled.max() - 1) / 3))
         if len(up) and (up[0] > 0 or up[-1] < b - a):
             a, b = a + int(up[0]), a + int(up[-1])
-            w = _window_skus(*(x[i, :, a : b + 1] for x in (y, e, var, scanned)), level, settings)
+            w = _window_skus(*(x[i, :, a : b + 1] for x in (y, e, var, scanned)), level=level, s=settings)
             ks = np.flatnonzero(w["keep"])
             if len(ks) < settings.min_skus:
                 continue
@@ -475,7 +477,7 @@ def scan(cube: Cube, settings: DiscoverySettings) -> pl.DataFrame:
             )
         )
     found = pl.concat(out) if out else pl.DataFrame(schema=WINDOW_SKU_SCHEMA)
-    return found.select(WINDOW_SKU_SCHEMA.names()).cast(dict(WINDOW_SKU_SCHEMA))
+    return found.select(WINDOW_SKU_SCHEMA.names()).cast(WINDOW_SKU_SCHEMA)
 
 
 def _spread_out(cube: Cube, base: np.ndarray, ks: np.ndarray, a: int, b: int) -> bool:

@@ -13,6 +13,7 @@ run): those of the window's region, else of any region.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import cast
 
 import polars as pl
 
@@ -144,7 +145,7 @@ def card_text(window: pl.DataFrame, names: dict[str, str], risers: pl.DataFrame)
     )
     ordered = window.sort("lift", descending=True)
     where = "across the chain (every region at once)" if region == CHAIN_WIDE else f"in {region}"
-    low, high = ordered["lift"].min(), ordered["lift"].max()
+    low, high = float(cast(float, ordered["lift"].min())), float(cast(float, ordered["lift"].max()))
     lo, hi = (f"{low:.0f}", f"{high:.0f}") if low >= 2 and high >= 3 else (_times(low), _times(high))
     rate = f"{lo}x" if lo == hi else f"{lo}-{hi}x"
     text = (
