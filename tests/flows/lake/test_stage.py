@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 
-from flows.lake.stage import _by_month, key_hash
+from flows.lake.stage import _by_month, _distinct, _holds_any, key_hash
 
 DAYS = [date(2024, 8, 1), date(2024, 8, 31), date(2024, 12, 1), date(2025, 1, 1)]
 
@@ -27,3 +28,10 @@ def test_equal_keys_equal_hashes() -> None:
     df = pl.DataFrame({"date": DAYS[:2] * 2, "store_id": ["1", "1", "1", "2"], "sku": ["A"] * 4})
     hashes = df.select(key_hash(("date", "store_id", "sku"))).to_series().to_list()
     assert hashes[0] == hashes[2] and len(set(hashes)) == 3
+
+
+def test_distinct_and_binary_search_membership() -> None:
+    found = _distinct(np.sort(np.array([5, 3, 3, 9, 5], dtype=np.uint64)))
+    assert found.tolist() == [3, 5, 9]
+    assert _holds_any(np.array([1, 9], dtype=np.uint64), found)
+    assert not _holds_any(np.array([1, 4, 10], dtype=np.uint64), found)
