@@ -197,3 +197,29 @@ def test_backtest_writes_the_planners_files(demo_run: tuple[OutPaths, Path], tmp
     coverage = pl.read_parquet(backtest / "assortment_backtest.parquet")
     assert set(coverage["strategy"]) == {"advised", "today", "standard"}
     assert coverage["demand_covered_share"].is_between(0, 1).all()
+
+
+def test_prestock_command_plans_the_planted_risers(demo_run: tuple[OutPaths, Path], tmp_path: Path) -> None:
+    """`localshelf prestock` from the run's outputs (no re-run): the planted hurricane risers of
+    GULF_COAST, integer orders, every stock-by date before the event; an unknown type lists the known."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    out, truth_path = demo_run
+    as_of = date.fromisoformat(json.loads(out.run_json.read_text())["as_of"])
+    start, end = as_of + timedelta(days=60), as_of + timedelta(days=62)
+    args = ["prestock", "--from", str(out.root), "--event-type", "hurricane", "--region", "GULF_COAST",
+            "--start", start.isoformat(), "--end", end.isoformat(), "--to", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    plan = pl.read_parquet(tmp_path / "prestock.parquet")
+    truth = json.loads(truth_path.read_text())["event_uplift"]
+    planted = {p["sku"] for p in truth if p["event_type"] == "hurricane" and p["region"] == "GULF_COAST"}
+    hits = len(planted & set(plan["sku"]))
+    assert hits >= 0.8 * len(planted) and hits >= 0.8 * plan["sku"].n_unique()
+    assert plan.schema["order_units"] == pl.Int64 and (plan["order_units"] >= 0).all()
+    assert (plan["stock_by"] < start).all() and plan["stock_by"].is_sorted()
+    assert pl.read_csv(tmp_path / "prestock.csv").height == plan.height
+    unknown = CliRunner().invoke(app, [*args[:4], "tornado", *args[5:]])
+    assert unknown.exit_code == 1 and "Known event types" in unknown.output
