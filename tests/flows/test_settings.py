@@ -2,15 +2,20 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 import pytest
 
 from flows.settings import load_settings
+from models.demand import block_floors, feature_spec
 
 
 def test_defaults_are_usable() -> None:
     s = load_settings()
     assert s.horizon == 28
-    assert all(lag >= s.horizon for lag in s.model.lags)
+    # every horizon block's model keeps own-history lags that need no forecast of its own days
+    for floor in block_floors(s.horizon, s.model.horizon_blocks):
+        spec = feature_spec(s.demand(), pl.DataFrame(), floor=floor)
+        assert spec.lags and min(spec.lags) >= floor
 
 
 def test_env_overrides_nested_fields(monkeypatch: pytest.MonkeyPatch) -> None:
