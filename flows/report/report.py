@@ -36,7 +36,7 @@ def _summary(inputs: ReportInputs, run_info: dict[str, Any]) -> dict[str, Any]:
         "actions": {act: counts.get(act, 0) for act in ("add", "drop", "keep")},
         "add_revenue": revenue["add"],
         "drop_revenue": revenue["drop"],
-        "patterns": inputs.patterns.height,
+        "patterns": sum(k["count"] for k in sections.kind_counts(inputs.patterns)),
     }
 
 

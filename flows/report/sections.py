@@ -164,19 +164,56 @@ def store_index(assortment: pl.DataFrame, regions: pl.DataFrame) -> list[dict[st
 
 # --------------------------------------------------------------------------------------------- patterns
 def pattern_rows(patterns: pl.DataFrame, *, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Return the pattern rows listed (strongest first, as mined) and how many were left out."""
+    """Return the pattern entries listed (strongest first, as mined) and how many were left out. The
+    rows of one discovered event (same event_id) make one entry, a card: ``skus`` lists each SKU with
+    its lift and interval, strongest first; the others are one entry per row."""
+    is_event = (pl.col("kind") == "discovered_event") & pl.col("event_id").is_not_null()
+    keyed = patterns.with_row_index("_order").with_columns(
+        pl.when(is_event)
+        .then(pl.lit("event:") + pl.col("event_id"))
+        .otherwise(pl.lit("row:") + pl.col("_order").cast(pl.String))
+        .alias("_entry")
+    )
+    entries = keyed["_entry"].unique(maintain_order=True)
+    shown = keyed.filter(pl.col("_entry").is_in(entries.head(limit).implode()))
     rows = []
-    for r in patterns.head(limit).iter_rows(named=True):
+    for _, part in shown.group_by("_entry", maintain_order=True):
+        r = part.drop("_order", "_entry").row(0, named=True)
         title = KIND_TEXT.get(r["kind"], (r["kind"], ""))[0]
-        rows.append(
-            {**r, "kind_title": title, "sentence": plain(r.get("explanation")) or _finding(r)["text"]}
-        )
-    return rows, max(patterns.height - limit, 0)
+        row = {**r, "kind_title": title, "sentence": plain(r.get("explanation")) or _finding(r)["text"]}
+        if part.height > 1 or r["kind"] == "discovered_event":
+            row.update(_event_card(part))
+        rows.append(row)
+    return rows, max(entries.len() - limit, 0)
+
+
+def _event_card(window: pl.DataFrame) -> dict[str, Any]:
+    """The card fields of one discovered event's rows: its SKUs (name, lift, interval) strongest
+    first, the range of their lifts, and the category when all share one (else None)."""
+    skus = window.sort("lift", descending=True, nulls_last=True)
+    categories = set(skus["category"].to_list())
+    lifts = skus["lift"].drop_nulls()
+    return {
+        "card": True,
+        "skus": [
+            {k: s.get(k) for k in ("sku", "name", "lift", "ci_low", "ci_high")}
+            for s in skus.iter_rows(named=True)
+        ],
+        "lift": lifts.max() if lifts.len() else None,
+        "lift_low": lifts.min() if lifts.len() else None,
+        "category": categories.pop() if len(categories) == 1 else None,
+    }
 
 
 def kind_counts(patterns: pl.DataFrame) -> list[dict[str, Any]]:
-    """Return kind, title, description and count for every kind known or found."""
-    counts = dict(patterns.group_by("kind").len().rows())
+    """Return kind, title, description and count for every kind known or found (a discovered event
+    counts once, however many SKUs it has)."""
+    entry = (
+        pl.when((pl.col("kind") == "discovered_event") & pl.col("event_id").is_not_null())
+        .then(pl.lit("event:") + pl.col("event_id"))
+        .otherwise(pl.lit("row:") + pl.int_range(pl.len()).cast(pl.String))
+    )
+    counts = dict(patterns.group_by("kind").agg(entry.n_unique()).rows())
     kinds = list(KIND_TEXT) + sorted(k for k in counts if k not in KIND_TEXT)
     return [
         {
