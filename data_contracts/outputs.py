@@ -103,4 +103,4 @@ def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     missing = [c for c in schema.names() if c not in df.columns]
     df = df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in missing)
     extra = [c for c in df.columns if c not in schema.names()]
-    return df.select([pl.col(c).cast(schema[c]) for c in schema.names()] + extra)
+    return df.select(*(pl.col(c).cast(schema[c]) for c in schema.names()), *extra)

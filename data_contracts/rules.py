@@ -223,7 +223,9 @@ def _exact_checks(raw: pl.DataFrame, contract: TableContract, ctx: RuleContext) 
     if malformed:  # before every other rule: the row's values are not there to test
         rules = [(MALFORMED_RULE, None, pl.col(MALFORMED).is_not_null()), *rules]
     # the index of the first rule broken (one expression per rule, evaluated once)
-    first = [pl.when(broken).then(pl.lit(i, pl.Int32)) for i, (_, _, broken) in enumerate(rules)]
+    first: list[pl.Expr] = [
+        pl.when(broken).then(pl.lit(i, pl.Int32)) for i, (_, _, broken) in enumerate(rules)
+    ]
     tagged = parsed.with_columns(pl.coalesce(first or [pl.lit(None, pl.Int32)]).alias("__rule")).collect()
     broken = tagged["__rule"].is_not_null()
     good = tagged.filter(~broken).select(*names, ROW, *(c + LOCAL_DATE_SUFFIX for c in ts_cols))

@@ -10,9 +10,19 @@ business date added, lineage columns added).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
+
+def _schema(columns: Mapping[str, PolarsDataType]) -> pl.Schema:
+    """``pl.Schema(columns)``, typed so that mypy accepts a literal mixing dtype classes and instances."""
+    return pl.Schema(columns)
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,7 @@ STORE_SALES = TableContract(
 ONLINE_ORDERS = TableContract(
     name="online_orders",
     # as dropped: customer_id in clear, ordered_at as an ISO string with offset
-    schema=pl.Schema(
+    schema=_schema(
         {
             "order_id": pl.String,
             "line_number": pl.Int64,
@@ -209,12 +219,12 @@ FACT_TABLES: tuple[TableContract, ...] = (STORE_SALES, ONLINE_ORDERS)
 CONTRACTS: dict[str, TableContract] = {c.name: c for c in (*REFERENCE_TABLES, *FACT_TABLES)}
 
 # Columns the lake adds to fact tables.
-LINEAGE = pl.Schema(
+LINEAGE = _schema(
     {"_source_file": pl.String, "_source_row": pl.Int64, "_loaded_at": pl.Datetime("us", "UTC")}
 )
 
 # Online orders as the lake keeps them: no customer_id in clear, the local business date added.
-LAKE_ONLINE_ORDERS = pl.Schema(
+LAKE_ONLINE_ORDERS = _schema(
     {
         **{k: v for k, v in ONLINE_ORDERS.schema.items() if k != "customer_id"},
         "customer_key": pl.String,  # HMAC-SHA256 of customer_id, hex; null for guests
@@ -224,7 +234,7 @@ LAKE_ONLINE_ORDERS = pl.Schema(
 )
 LAKE_STORE_SALES = pl.Schema({**STORE_SALES.schema, **LINEAGE})
 
-QUARANTINE = pl.Schema(
+QUARANTINE = _schema(
     {
         "table": pl.String,
         "file": pl.String,  # path relative to the drop

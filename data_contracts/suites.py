@@ -248,7 +248,7 @@ def _date_expectations(
     for later, earlier in ORDERED_DATES:
         if later in schema and earlier in schema:
             rule = f"{later} >= {earlier}"
-            pair = {"column_A": later, "column_B": earlier, "or_equal": True}
+            pair: dict[str, Any] = {"column_A": later, "column_B": earlier, "or_equal": True}
             out.append(_x("ExpectColumnPairValuesAToBeGreaterThanB", rule, **pair))
     return out
 

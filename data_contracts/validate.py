@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 DOCS_SITE = "lake_docs"
 # "SUMMARY" keeps a few unexpected values per failed rule for the Data Docs, without the full row lists
-RESULT_FORMAT = "SUMMARY"
+RESULT_FORMAT: Final = "SUMMARY"
 
 _preload: threading.Thread | None = None
 
@@ -126,7 +126,8 @@ def _gx_context(docs_dir: Path) -> AbstractDataContext:
         DOCS_SITE,
         {
             "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
+            # GX stub lacks this key; SiteBuilder accepts it at runtime
+            "show_how_to_buttons": False,  # type: ignore[typeddict-unknown-key]
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
@@ -169,21 +170,23 @@ def _failures(result: ExpectationSuiteValidationResult, batch: str) -> list[dict
     for r in result.results:
         if r.success:
             continue
-        rec: dict[str, Any] = {"batch": batch, "rule": rule_name(r.expectation_config)}
-        rec["column"] = r.expectation_config.kwargs.get("column")
-        result = r.result or {}
-        if r.expectation_config.type == "expect_column_distinct_values_to_be_in_set":
+        config = r.expectation_config
+        assert config is not None  # GX sets it on every result of a suite run
+        rec: dict[str, Any] = {"batch": batch, "rule": rule_name(config)}
+        rec["column"] = config.kwargs.get("column")
+        details = r.result or {}
+        if config.type == "expect_column_distinct_values_to_be_in_set":
             # counts distinct values, not rows: name the unknown values themselves
-            unknown = result.get("partial_unexpected_list") or []
-            if not unknown and isinstance(result.get("observed_value"), list):
-                known = {str(v) for v in r.expectation_config.kwargs.get("value_set") or []}
-                unknown = sorted({str(v) for v in result["observed_value"]} - known)
+            unknown = details.get("partial_unexpected_list") or []
+            if not unknown and isinstance(details.get("observed_value"), list):
+                known = {str(v) for v in config.kwargs.get("value_set") or []}
+                unknown = sorted({str(v) for v in details["observed_value"]} - known)
             if unknown:
                 rec["observed"] = ", ".join(str(v) for v in unknown[:20])
-        elif result.get("unexpected_count") is not None:
-            rec["unexpected"] = int(result["unexpected_count"])
-        elif result.get("observed_value") is not None:
-            rec["observed"] = str(result["observed_value"])  # aggregate rules: the offending min/max
+        elif details.get("unexpected_count") is not None:
+            rec["unexpected"] = int(details["unexpected_count"])
+        elif details.get("observed_value") is not None:
+            rec["observed"] = str(details["observed_value"])  # aggregate rules: the offending min/max
         error = _exception_message(r)
         if error:
             rec["error"] = error[:300]

@@ -56,7 +56,7 @@ def event_days(
     that starts after the forecast origin was not known then (no peeking at the future).
     """
     names = event_feature_names(types)
-    schema = {"region": pl.String, "date": pl.Date, **dict.fromkeys(names, pl.Float64)}
+    schema = pl.Schema({"region": pl.String, "date": pl.Date, **dict.fromkeys(names, pl.Float64)})
     known = events.filter(
         (pl.col("start_date") <= as_of) | pl.col("event_type").is_in(list(planned)),
         pl.col("event_type").is_in(list(types)),

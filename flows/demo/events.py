@@ -109,7 +109,7 @@ class _Scheduler:
             if span < 0 or not _free(self.busy[r], t0, t0 + days - 1):
                 continue
             others = [o for o in eligible if o != r and _free(self.busy[o], t0, t0 + days - 1)]
-            regions = (r,)
+            regions: tuple[int, ...] = (r,)
             if others and self.rng.random() < spec.multi_region_share:
                 regions = tuple(sorted((r, int(self.rng.choice(others)))))
             self.add(spec, self._name(spec, t0), regions, t0, days)

@@ -239,7 +239,7 @@ def online_orders(world: World) -> pl.DataFrame:
     local_day = (both["day"] + both["after"]).to_numpy()
     offset = _utc_offsets(world)[region[both["order"].to_numpy()], local_day]
     local = pl.lit(world.start).cast(pl.Datetime("us")) + pl.duration(
-        days=local_day, seconds=pl.col("seconds")
+        days=pl.lit(pl.Series(local_day)), seconds=pl.col("seconds")
     )
     return (
         both.with_columns(pl.col("order").cast(pl.UInt32), offset=pl.Series(offset, dtype=pl.String))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -90,7 +90,7 @@ def mining_quality(patterns: pl.DataFrame, truth: dict[str, Any]) -> dict[str, f
         out[f"{kind}.precision"] = hits.height / found.height if found.height else float("nan")
         if kind != "latent_demand" and hits.height:
             err = (hits["lift"] / hits["lift_planted"] - 1).abs()
-            out[f"{kind}.median_lift_error"] = float(err.median())
+            out[f"{kind}.median_lift_error"] = float(cast(float, err.median()))
     chain = patterns.filter((pl.col("kind") == "event_uplift") & (pl.col("region") == "ALL"))
     everywhere = (
         _planted_frame(truth, "event_uplift")

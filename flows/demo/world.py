@@ -131,7 +131,7 @@ def _category_counts(n_skus: int) -> list[int]:
 
 def _category_items(rng: np.random.Generator, cat: CategorySpec, n: int) -> list[tuple[str, ...]]:
     """Return n (brand, subcategory, noun, variant, size) tuples: the anchors first, then a random draw."""
-    combos = [
+    combos: list[tuple[str, ...]] = [
         (b, sub, noun, v, s)
         for b in cat.brands
         for sub, noun, variants in cat.items

@@ -155,7 +155,7 @@ class _Load:
             "column",
             "raw",
             pl.lit(self.now).alias("quarantined_at"),
-        ).cast(dict(QUARANTINE))
+        ).cast(QUARANTINE)
         self.spool("quarantine", rows)
 
 
@@ -238,7 +238,8 @@ def _stream_fact(
     partition, count into ``record`` (this file's own; runs in a worker thread beside other files).
     Returns the files written, each with the key hashes of its rows."""
     table = src.contract.name
-    unmapped, chunks = 0, []
+    unmapped = 0
+    chunks: list[Chunk] = []
     for raw in iter_raw(src, load.batch_rows):
         record["rows_read"] += raw.height
         checked = check_rows(raw, src.contract, ctx)

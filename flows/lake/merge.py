@@ -154,7 +154,7 @@ def merge_partition(
     counts = _counts(flagged, versions)
     kept = versions.filter(~pl.col("__dup"))
     last = pl.col("__kid").ne_missing(pl.col("__kid").shift(-1))  # sorted: the key's newest version
-    merged = kept.filter(last).select(schema.names()).cast(dict(schema))
+    merged = kept.filter(last).select(schema.names()).cast(schema)
     conflicts = flagged.filter(pl.col("__conflict")).select(
         FILE_IDX,
         "_source_row",

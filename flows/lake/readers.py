@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -254,7 +254,7 @@ def _numbered(
             schema={ROW: pl.Int64, MALFORMED: pl.String},
         )
         df = pl.concat([df, bad], how="diagonal_relaxed").sort(ROW)
-        end = max(end, int(bad[ROW].max()) + 1)
+        end = max(end, int(cast(int, bad[ROW].max())) + 1)
     return df, end
 
 

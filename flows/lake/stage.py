@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -23,7 +24,7 @@ from flows.lake.merge import FILE_IDX, PART, WINNER, cross_partition_moves, valu
 from flows.lake.paths import LakePaths, fact_partitions, partition_file, partition_files
 
 # Written once, read by every later stage: lz4 decodes fast and costs little to write.
-LAKE_COMPRESSION = "lz4"
+LAKE_COMPRESSION: Final = "lz4"
 _K = "__key_hash"
 
 
@@ -76,7 +77,7 @@ def write_chunks(
 ) -> list[Chunk]:
     """Stage ``rows`` (lake schema) as one lake file per monthly partition; returns the files.
     ``seq`` numbers this source file's files (a file read in several batches writes several)."""
-    chunks = []
+    chunks: list[Chunk] = []
     for (year, month), part in _by_month(rows, PARTITION_DATE[contract.name]):
         n = seq + len(chunks)
         final = partition_file(lake, contract.name, year, month, commit.load_id, file_idx, n)
@@ -162,8 +163,8 @@ def key_moves(
         if (files := partition_files(lake, contract.name, year, month))
     ]
     empty = pl.LazyFrame(schema={**{k: FACT_SCHEMAS[contract.name][k] for k in keys}, PART: pl.String})
-    lake = pl.concat(lake_keys) if lake_keys else empty
-    return cross_partition_moves(staged, lake, key=contract.key, values=values)
+    in_lake = pl.concat(lake_keys) if lake_keys else empty
+    return cross_partition_moves(staged, in_lake, key=contract.key, values=values)
 
 
 def merge_inputs(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -111,7 +112,7 @@ def build_design(
         _dense("sku").alias("k"),
         (pl.col("date") - first).dt.total_days().cast(pl.Int64).alias("t"),
     )
-    n_k, n_t = int(p["k"].max() or 0) + 1, int(p["t"].max() or 0) + 1
+    n_k, n_t = int(cast(int, p["k"].max() or 0)) + 1, int(cast(int, p["t"].max() or 0)) + 1
     rk = pl.col("r") * n_k + pl.col("k")
     coded = p.select(
         (rk * (n_t // block_days + 1) + pl.col("t") // block_days).alias("delta"),
@@ -188,7 +189,11 @@ def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: 
     for i, (t, w) in enumerate(design.windows.items()):
         rows, e = w["row"].to_numpy(), expected[t]
         # a day inside another type's window too says little about either alone: not scored
-        alone = ~np.delete(busy, i, axis=0).any(axis=0)[rows] if len(busy) > 1 else np.ones(len(rows), bool)
+        alone = (
+            ~cast(np.ndarray, np.delete(busy, i, axis=0).any(axis=0))[rows]
+            if len(busy) > 1
+            else np.ones(len(rows), bool)
+        )
         local = np.full(len(design.y), -1, dtype=np.int64)
         local[rows] = np.arange(len(rows))
         cens = design.censored.take(local[design.censored.row] >= 0, local)
@@ -212,7 +217,7 @@ def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: 
             .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
             .agg(pl.col("observed").sum(), pl.col("expected").sum())
         )
-        frames.append(frame.select(CELL_SCHEMA.names()).cast(dict(CELL_SCHEMA)))
+        frames.append(frame.select(CELL_SCHEMA.names()).cast(CELL_SCHEMA))
     return pl.concat(frames)
 
 
