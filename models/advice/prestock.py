@@ -31,6 +31,7 @@ from scipy import stats
 from data_contracts.outputs import PRESTOCK_COLUMNS, conform
 from models.advice.reasons import units
 from models.advice.settings import AssortmentSettings
+from models.demand import NO_EVENT
 
 ALL_REGIONS = "ALL"  # events.csv: an event hitting every region
 EVENT_COLUMNS = ("event_id", "event_type", "name", "region", "start_date", "end_date")
@@ -180,7 +181,12 @@ def plan_events(
     """Return the order-ready plan (PRESTOCK_COLUMNS, then event_id, the product's name, buffer_units,
     expected_on_hand, case_pack) for ``events`` (EVENT_COLUMNS; region ALL = every region of ``pairs``),
     one row per event x store x SKU with a significant uplift of the event's type in the store's region
-    and the SKU in ``pairs`` (store_id, region, sku: carried or advised). Sorted by stock_by."""
+    and the SKU in ``pairs`` (store_id, region, sku: carried or advised). Sorted by stock_by.
+
+    The baseline is demand without events: ``forecast``'s ``units_no_event`` where the demand model gave
+    one (its ``units`` already hold the known events' uplift, which the lift would count twice)."""
+    if NO_EVENT in forecast.columns:
+        forecast = forecast.with_columns(pl.col(NO_EVENT).alias("units"))
     regions = pairs["region"]
     sig = expand_regions(significant_event_patterns(patterns, fdr_alpha=fdr_alpha), regions)
     events = expand_regions(events.select(EVENT_COLUMNS), regions)

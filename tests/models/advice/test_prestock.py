@@ -102,6 +102,17 @@ def test_a_plan_is_order_ready() -> None:
     assert "order 44 by" in a["reason"] or f"order {a['order_units']} by {a['stock_by']}" in a["reason"]
 
 
+def test_the_baseline_is_demand_without_the_event() -> None:
+    """A forecast whose units already carry the event's uplift must not be lifted again."""
+    tables = make_tables({})
+    event = hypothetical_event("hurricane", "R1", START, END, None)
+    forecast = make_forecast(DAILY)
+    with_event = forecast.with_columns(units_no_event=pl.col("units"), units=pl.col("units") * 3.0)
+    plan = plan_events(event, PATTERNS, with_event, PAIRS, tables.products, as_of=AS_OF, settings=SETTINGS)
+    a = plan.filter((pl.col("store_id") == "S2") & (pl.col("sku") == "A")).row(0, named=True)
+    assert a["baseline_units"] == pytest.approx(20.0) and a["extra_units"] == pytest.approx(40.0)
+
+
 def test_orders_round_up_to_case_packs() -> None:
     plan = _plan(case_pack={"A": 12})
     orders = dict(plan.select(pl.format("{}-{}", "store_id", "sku"), "order_units").iter_rows())
