@@ -50,6 +50,7 @@ def _advise_at(settings: Settings):
 @task(name="forecast-backtest", timeout_seconds=6 * HOUR, cache_policy=NO_CACHE)
 def forecast_backtest(lake: LakePaths, out: OutPaths, settings: Settings, folds: int, horizon: int) -> Path:
     """Cross-validate LightGBM against seasonal-naive and moving-average baselines."""
+    from flows.report.inputs import FORECAST_BACKTEST_FILE
     from models.evaluation.forecast_backtest import BacktestConfig, cross_validate
     from models.evaluation.metrics import forecast_metrics
 
@@ -59,6 +60,8 @@ def forecast_backtest(lake: LakePaths, out: OutPaths, settings: Settings, folds:
         config=BacktestConfig(n_windows=folds, h=horizon, step_size=horizon),
         settings=settings.demand(),
     )
+    # the predictions beside the actuals, per fold: the backtest page draws them against what sold
+    write_table(cv, out.backtest / FORECAST_BACKTEST_FILE)
     path = out.backtest / "forecast_metrics.parquet"
     write_table(forecast_metrics(cv, tables), path)
     return path

@@ -192,6 +192,8 @@ def test_backtest_writes_the_planners_files(demo_run: tuple[OutPaths, Path], tmp
     assert {"total", "region", "category", "store"} <= set(metrics["level"])
     total = dict(metrics.filter(pl.col("level") == "total").select("model", "wape").rows())
     assert total["lightgbm"] < total["moving_average"]
+    kept = pl.read_parquet(backtest / "forecasts.parquet")  # the predictions the page draws
+    assert {"cutoff", "store_id", "sku", "date", "y", "lightgbm"} <= set(kept.columns) and kept.height > 0
     events = pl.read_parquet(backtest / "event_backtest.parquet")
     assert {"event_id", "precision", "recall"} <= set(events.columns) and events.height > 0
     coverage = pl.read_parquet(backtest / "assortment_backtest.parquet")
