@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.runners import Runner, RunnerChoice
+
 # Quiet third-party phoning home before anything imports them.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -31,6 +33,7 @@ class Size(StrEnum):
     small = "small"
     medium = "medium"
     large = "large"
+    m5 = "m5"
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -52,12 +55,30 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def _run_job(drop: Path, out: Path, lake: Path | None, as_of: date | None, horizon: int | None) -> Path:
+RunnerOpt = Annotated[
+    Runner, typer.Option(help="Where tasks run: local (this process) or dask (a Dask cluster).")
+]
+DaskAddress = Annotated[
+    str | None,
+    typer.Option(help="Scheduler of an existing Dask cluster (tcp://host:8786); default: a local one."),
+]
+
+
+def _run_job(
+    drop: Path,
+    out: Path,
+    lake: Path | None,
+    as_of: date | None,
+    horizon: int | None,
+    runner: RunnerChoice = RunnerChoice(),
+) -> Path:
     from flows.lake.ingest import ContractError
     from flows.pipeline import localshelf_run
+    from flows.runners import with_runner
 
     try:
-        report = localshelf_run(drop=drop, out=out, lake=lake, as_of=as_of, horizon=horizon)
+        run_flow = with_runner(localshelf_run, runner)
+        report = run_flow(drop=drop, out=out, lake=lake, as_of=as_of, horizon=horizon)
     except ContractError as exc:
         _fail(str(exc))
     return Path(report)
@@ -68,18 +89,32 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo drop, lake and outputs.")] = Path("demo"),
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 42,
     size: Annotated[
-        Size, typer.Option(help="small (tests), medium (default), large (benchmarks).")
+        Size, typer.Option(help="small (tests), medium (default), large, m5 (72 x 420 x 1,941 days).")
     ] = Size.medium,
+    stores: Annotated[
+        int | None, typer.Option(help="Stores (with --skus and --days: overrides --size).")
+    ] = None,
+    skus: Annotated[int | None, typer.Option(help="SKUs of the catalogue.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of history.")] = None,
+    runner: RunnerOpt = Runner.local,
+    dask_address: DaskAddress = None,
 ) -> None:
     """Generate a demo drop with planted patterns and run the whole job on it."""
+    from flows.demo.catalog import scaled_size
     from flows.demo.generate import generate_demo
     from flows.demo.truth import compare_with_truth
 
-    console.print(f"[bold]1/2[/] generating the {size.value} demo world (seed {seed}) in {out}/ ...")
-    paths = generate_demo(out, size=size.value, seed=seed)
+    name = size.value
+    if stores or skus or days:
+        if not (stores and skus and days):
+            _fail("--stores, --skus and --days go together")
+        name = scaled_size(stores, skus, days)  # type: ignore[arg-type]
+    console.print(f"[bold]1/2[/] generating the {name} demo world (seed {seed}) in {out}/ ...")
+    paths = generate_demo(out, size=name, seed=seed)
     os.environ["LOCALSHELF_HMAC_SECRET"] = paths.secret.read_text().strip()
     console.print(f"[bold]2/2[/] running the job on {paths.drop} ...")
-    report = _run_job(paths.drop, out / "out", out / "lake", None, None)
+    choice = RunnerChoice(runner, dask_address)
+    report = _run_job(paths.drop, out / "out", out / "lake", None, None, choice)
     found = compare_with_truth(out / "out" / "patterns.parquet", paths.truth)
     console.print(f"planted patterns recovered: {found['summary']}")
     console.print(f"\n[bold green]Report:[/] {report.resolve()}")
@@ -97,9 +132,11 @@ def run(
     horizon: Annotated[
         int | None, typer.Option(help="Forecast horizon in days (default: settings.horizon).", min=1)
     ] = None,
+    runner: RunnerOpt = Runner.local,
+    dask_address: DaskAddress = None,
 ) -> None:
     """Run the whole job on a drop: ingest, validate, model, mine, recommend, report."""
-    report = _run_job(drop, out, lake, _parse_date(as_of), horizon)
+    report = _run_job(drop, out, lake, _parse_date(as_of), horizon, RunnerChoice(runner, dask_address))
     console.print(f"\n[bold green]Report:[/] {report.resolve()}")
 
 
