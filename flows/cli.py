@@ -1,4 +1,4 @@
-"""The `localshelf` command line: demo, run, ingest, backtest."""
+"""The `localshelf` command line: demo, run, ingest, backtest, prestock."""
 
 from __future__ import annotations
 
@@ -220,6 +220,54 @@ def backtest(
 
     path = localshelf_backtest(drop=drop, out=out, lake=lake, folds=folds, horizon=horizon)
     console.print(f"\n[bold green]Backtest report:[/] {Path(path).resolve()}")
+
+
+def _plan_table(plan_path: Path, limit: int = 10) -> Table:
+    import polars as pl
+
+    plan = pl.read_parquet(plan_path)
+    table = Table(title=f"First {min(limit, plan.height)} of {plan.height} order lines")
+    for col in ("stock_by", "store_id", "sku", "name", "order_units", "extra_units"):
+        table.add_column(col, overflow="fold", justify="right" if col.endswith("units") else "left")
+    for r in plan.head(limit).iter_rows(named=True):
+        table.add_row(
+            str(r["stock_by"]), r["store_id"], r["sku"], str(r.get("name") or ""), str(r["order_units"]),
+            f"{r['extra_units']:.1f}",
+        )  # fmt: skip
+    return table
+
+
+@app.command()
+def prestock(
+    from_: Annotated[
+        Path,
+        typer.Option("--from", help="The output folder of a finished run.", exists=True, file_okay=False),
+    ],
+    event_type: Annotated[str, typer.Option(help="The event's type, e.g. hurricane.")],
+    region: Annotated[str, typer.Option(help="The region it hits, e.g. GULF_COAST, or ALL.")],
+    start: Annotated[str, typer.Option(help="First day of the event, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day of the event, YYYY-MM-DD.")],
+    to: Annotated[
+        Path | None, typer.Option(help="Folder for the plan (default: OUT/prestock-TYPE-REGION-START).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The event's name (default: its type).")] = None,
+) -> None:
+    """Plan the pre-stock for an upcoming or hypothetical event from the last run: no ingest, no training."""
+    from flows.prestock import UnknownEventError, prestock_from_run
+
+    first, last = _parse_date(start), _parse_date(end)
+    try:
+        if first is None or last is None:
+            raise ValueError("--start and --end are both required")
+        result = prestock_from_run(
+            from_, event_type=event_type, region=region, start=first, end=last, to=to, name=name
+        )
+    except (UnknownEventError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(result.message)
+    if result.lines:
+        console.print(_plan_table(result.parquet))
+    console.print(f"\n[bold green]Plan:[/] {result.parquet.resolve()} and {result.csv.name}")
 
 
 if __name__ == "__main__":  # pragma: no cover
