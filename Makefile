@@ -29,6 +29,7 @@ test: lint
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

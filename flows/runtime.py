@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from prefect import get_run_logger
 from prefect.concurrency.sync import concurrency
@@ -35,7 +36,7 @@ def with_hmac_secret(settings: Settings, block: str = HMAC_SECRET_BLOCK) -> Sett
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(block).get()
+        value = cast(Secret, Secret.load(block)).get()  # a sync call: not the coroutine
     except ValueError:  # no such block
         return settings
     get_run_logger().info(f"HMAC key from the Prefect Secret block {block!r}")

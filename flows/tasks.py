@@ -7,10 +7,11 @@ timeout. Every task has a timeout: a stuck run fails instead of holding its fold
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -32,8 +33,20 @@ from flows.lake.readers import ContractError
 from flows.settings import Settings
 
 HOUR = 3600.0
+
+
 # Retries of I/O tasks: 3 more attempts after 10, 20, 40 s (each +/- 50 %).
-IO_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(10), "retry_jitter_factor": 0.5}
+class _Retries(TypedDict):
+    retries: int
+    retry_delay_seconds: Callable[[int], list[float]]
+    retry_jitter_factor: float
+
+
+IO_RETRIES: _Retries = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(10),
+    "retry_jitter_factor": 0.5,
+}
 
 
 @dataclass(frozen=True)

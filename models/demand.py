@@ -30,6 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -112,7 +113,8 @@ class DemandModel:
         meta = json.loads((path / "meta.json").read_text())
         blocks = []
         for k, b in enumerate(meta["blocks"]):
-            spec = FeatureSpec(**{n: tuple(v) if isinstance(v, list) else v for n, v in b["spec"].items()})
+            fields: dict[str, Any] = {n: tuple(v) if isinstance(v, list) else v for n, v in b["spec"].items()}
+            spec = FeatureSpec(**fields)
             booster = lgb.Booster(model_file=str(path / f"block_{k}.txt"))
             blocks.append(HorizonBlock(int(b["first_day"]), spec, booster, float(b["dispersion"])))
         return cls(
@@ -234,7 +236,7 @@ def _sample_and_mask(
     else:
         x = x.copy()
     masked = rng.random(len(y)) < COLD_START_SHARE
-    x[np.ix_(masked, own_idx)] = np.nan
+    x[np.ix_(masked, np.asarray(own_idx, dtype=np.intp))] = np.nan
     return x, y
 
 

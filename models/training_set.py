@@ -70,7 +70,11 @@ def _recent_start(per_day: pl.DataFrame, *, valid_start: date, recent_days: int,
         "date", descending=True
     )
     over = window.filter(pl.col("rows").cum_sum() > room // 2)
-    return start if over.height == 0 else over.get_column("date").max() + timedelta(days=1)
+    if over.height == 0:
+        return start
+    latest = over.get_column("date").max()
+    assert isinstance(latest, date)
+    return latest + timedelta(days=1)
 
 
 def training_plan(tables: LakeTables, spec: FeatureSpec, *, as_of: date, scale: ScaleSettings) -> ChunkPlan:

@@ -121,8 +121,10 @@ def cross_validate(tables: LakeTables, *, config: BacktestConfig, settings: Dema
             .join(baselines(blind, pairs, cutoff=cutoff, h=config.h), on=[*PAIR, "date"], how="left")
             .with_columns(pl.lit(cutoff).alias("cutoff"))
         )
-    schema = {"cutoff": pl.Date, "store_id": pl.String, "sku": pl.String, "date": pl.Date, "y": pl.Float64}
-    schema |= dict.fromkeys(MODELS, pl.Float64)
+    schema = pl.Schema(
+        {"cutoff": pl.Date, "store_id": pl.String, "sku": pl.String, "date": pl.Date, "y": pl.Float64}
+        | dict.fromkeys(MODELS, pl.Float64)
+    )
     if not frames:
         return pl.DataFrame(schema=schema)
-    return pl.concat(frames).select(list(schema)).cast(schema).sort("cutoff", *PAIR, "date")
+    return pl.concat(frames).select(schema.names()).cast(schema).sort("cutoff", *PAIR, "date")

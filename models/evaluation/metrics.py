@@ -100,10 +100,10 @@ def _revenue_weights(tables: LakeTables, pairs: pl.DataFrame, *, cutoff: date) -
 def wrmsse(rmsse_pairs: pl.DataFrame, weights: pl.DataFrame) -> float | None:
     """Return sum(weight x rmsse) over store x SKU series with an RMSSE, weights renormalised over them."""
     both = rmsse_pairs.join(weights, on=list(PAIR), how="inner").drop_nulls(["rmsse", "weight"])
-    total = both.get_column("weight").sum()
+    total = float(both.get_column("weight").sum())
     if both.height == 0 or not total > 0:
         return None
-    return float((both.get_column("rmsse") * both.get_column("weight")).sum() / total)
+    return float((both.get_column("rmsse") * both.get_column("weight")).sum()) / total
 
 
 def _fold_metrics(
