@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from features.lags import cross_sectional_names
+from features.lags import cross_sectional_names, dense_daily
 from features.panel import PAIR, FeatureSpec, build_panel, demand_features
 
 if TYPE_CHECKING:
@@ -81,13 +81,7 @@ def store_daily_totals(panel: pl.LazyFrame) -> pl.LazyFrame:
 def _rolled(daily: pl.LazyFrame, keys: list[str], *, lag: int, window: int) -> pl.LazyFrame:
     """Return keys, date, _sum, _days over the window ending ``lag`` days back, on a dense day grid
     (as features.lags does for every level)."""
-    grid = (
-        daily.group_by(keys)
-        .agg(pl.col("date").min().alias("_lo"), pl.col("date").max().alias("_hi"))
-        .select(*keys, pl.date_ranges("_lo", "_hi").alias("date"))
-        .explode("date")
-    )
-    dense = grid.join(daily, on=[*keys, "date"], how="left").with_columns(pl.col("_u", "_d").fill_null(0.0))
+    dense = dense_daily(daily, keys)
 
     def roll(col: str) -> pl.Expr:
         return pl.col(col).shift(lag).rolling_sum(window, min_samples=1).over(keys, order_by="date")

@@ -124,6 +124,19 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num / den).otherwise(None)
 
 
+def dense_daily(daily: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """Return ``daily`` (keys, date, _u, _d) with every day between each key's first and last date, the
+    missing ones at zero, so a row shift is a day shift even where delisted pairs leave gaps."""
+    keys = list(keys)
+    grid = (
+        daily.group_by(keys)
+        .agg(pl.col("date").min().alias("_lo"), pl.col("date").max().alias("_hi"))
+        .select(*keys, pl.date_ranges("_lo", "_hi").alias("date"))
+        .explode("date")
+    )
+    return grid.join(daily, on=[*keys, "date"], how="left").with_columns(pl.col("_u", "_d").fill_null(0.0))
+
+
 def _level_window_sums(
     lf: pl.LazyFrame, keys: Sequence[str], *, lag: int, windows: Sequence[int], prefix: str
 ) -> pl.LazyFrame:
@@ -137,13 +150,7 @@ def _level_window_sums(
     daily = lf.group_by(*keys, "date").agg(
         pl.col("units").sum().alias("_u"), pl.col("units").is_not_null().sum().cast(pl.Float64).alias("_d")
     )
-    grid = (
-        daily.group_by(keys)
-        .agg(pl.col("date").min().alias("_lo"), pl.col("date").max().alias("_hi"))
-        .select(*keys, pl.date_ranges("_lo", "_hi").alias("date"))
-        .explode("date")
-    )
-    dense = grid.join(daily, on=[*keys, "date"], how="left").with_columns(pl.col("_u", "_d").fill_null(0.0))
+    dense = dense_daily(daily, keys)
 
     def roll(col: str, w: int) -> pl.Expr:
         return pl.col(col).shift(lag).rolling_sum(w, min_samples=1).over(keys, order_by="date").fill_null(0.0)
