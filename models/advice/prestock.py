@@ -228,8 +228,9 @@ def plan_events(
         _quantities(rows.filter(pl.col("baseline_units") > 0), settings)
         .with_columns(service_level=pl.lit(settings.service_level))
         .sort(
-            ["stock_by", "region", "store_id", "extra_units", "sku"],
-            descending=[False, False, False, True, False],
+            # a total order (ties broken down to the event), so the same inputs give the same file
+            ["stock_by", "region", "store_id", "extra_units", "sku", "event_type", "event_id"],
+            descending=[False, False, False, True, False, False, False],
         )  # fmt: skip
     )
     plan = plan.with_columns(

@@ -59,6 +59,12 @@ def patient_harness() -> Iterator[None]:
         yield
 
 
+def _in_order(path: Path) -> pl.DataFrame:
+    df = pl.read_parquet(path)
+    exact = [c for c, t in df.schema.items() if not t.is_float()]
+    return df.sort([*exact, *(c for c in df.columns if c not in exact)], nulls_last=True)
+
+
 @pytest.mark.slow
 def test_the_small_demo_on_a_dask_local_cluster_gives_the_local_answers(
     tmp_path: Path, patient_harness: None, monkeypatch: pytest.MonkeyPatch
@@ -73,6 +79,8 @@ def test_the_small_demo_on_a_dask_local_cluster_gives_the_local_answers(
         monkeypatch.setenv(f"LOCALSHELF_MODEL__{name}", value)
     local = _run(tmp_path / "local", paths.drop, RunnerChoice())
     dask = _run(tmp_path / "dask", paths.drop, RunnerChoice(Runner.dask, workers=2, threads=1))
+    # the same answers: rows compared in one order (ties among equally strong rows may come out in either
+    # order, and sums gathered in another order differ in the last bits)
     for name in ("assortment.parquet", "prestock.parquet", "patterns.parquet", "forecast.parquet"):
-        assert_frame_equal(pl.read_parquet(dask / name), pl.read_parquet(local / name), check_exact=False)
+        assert_frame_equal(_in_order(dask / name), _in_order(local / name), check_exact=False)
     assert pl.read_parquet(local / "assortment.parquet").height > 0
