@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 from data_contracts.tables import LakeTables
 from features.chunked import chunked_features, plan_chunks, sku_chunks
 from features.panel import PAIR, FeatureSpec, demand_features
-from tests.features.synthetic import START, synthetic_tables
+from tests.worlds.weekly import START, weekly_chain
 
 AS_OF = START + timedelta(days=179)
 SPEC = FeatureSpec(lags=(28, 35), windows=(7, 28), horizon=28)
@@ -20,7 +20,7 @@ SPEC = FeatureSpec(lags=(28, 35), windows=(7, 28), horizon=28)
 @pytest.fixture(scope="module")
 def world() -> LakeTables:
     # a never-sold pair, stockouts (censored days) and a store of each region
-    return synthetic_tables(n_stores=4, n_skus=7, days=200, seed=5, skip=(("S1", "K3"),), stockout_share=0.05)
+    return weekly_chain(n_stores=4, n_skus=7, days=200, seed=5, skip=(("S1", "K3"),), stockout_share=0.05)
 
 
 def _whole(lf: pl.LazyFrame) -> pl.DataFrame:

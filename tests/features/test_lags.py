@@ -16,7 +16,7 @@ from features.lags import (
     add_price_features,
 )
 from features.panel import FeatureSpec, demand_features
-from tests.features.synthetic import START, synthetic_tables
+from tests.worlds.weekly import START, weekly_chain
 
 D0 = date(2024, 3, 1)
 
@@ -84,7 +84,7 @@ def test_price_features_hand_values() -> None:
 
 
 def test_lag28_equals_value_28_days_earlier() -> None:
-    tables = synthetic_tables(n_stores=2, n_skus=2, days=120, stockout_share=0.05)
+    tables = weekly_chain(n_stores=2, n_skus=2, days=120, stockout_share=0.05)
     spec = FeatureSpec(lags=(28,), windows=(7,), horizon=28)
     feats = demand_features(tables, spec, as_of=START + timedelta(days=100)).collect()
     earlier = feats.select("store_id", "sku", (pl.col("date") + timedelta(days=28)).alias("date"), "units")

@@ -11,7 +11,7 @@ import pytest
 
 from flows.lake.outputs import OutPaths
 from flows.prestock import UnknownEventError, prestock_from_run
-from tests.models.advice.world import AS_OF, make_forecast, make_patterns
+from tests.worlds.shelves import AS_OF, make_forecast, make_patterns
 
 START, END = AS_OF + timedelta(days=20), AS_OF + timedelta(days=21)
 

@@ -8,15 +8,13 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from models.demand import DemandSettings, ModelSettings, fit_demand_model, forecast_demand
-from tests.features.synthetic import START, synthetic_tables
+from tests.worlds.weekly import START, weekly_chain
 
 AS_OF = START + timedelta(days=239)
 
 
 def test_forecasts_from_many_chunks_equal_those_from_one() -> None:
-    world = synthetic_tables(
-        n_stores=4, n_skus=6, days=240, seed=2, skip=(("S0", "K4"),), stockout_share=0.03
-    )
+    world = weekly_chain(n_stores=4, n_skus=6, days=240, seed=2, skip=(("S0", "K4"),), stockout_share=0.03)
     model_settings = ModelSettings(
         lags=(7, 14, 28), recent_days=2, windows=(7, 28), dow_weeks=(4,), horizon_blocks=(7, 14),
         num_leaves=7, min_data_in_leaf=20, num_boost_round=30, categorical=("region", "category"),

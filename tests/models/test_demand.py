@@ -24,7 +24,7 @@ from models.demand import (
     forecast_demand,
     training_rows,
 )
-from tests.features.synthetic import START, WEEKLY, synthetic_tables
+from tests.worlds.weekly import START, WEEKLY, weekly_chain
 
 AS_OF = START + timedelta(days=239)
 HORIZON = 28
@@ -49,7 +49,7 @@ def _settings(**model: object) -> DemandSettings:
 @pytest.fixture(scope="module")
 def world() -> LakeTables:
     # stockouts and a cold pair; 270 days so the 28 days after AS_OF are held out
-    return synthetic_tables(days=270, seed=3, skip=(COLD,), stockout_share=0.04)
+    return weekly_chain(days=270, seed=3, skip=(COLD,), stockout_share=0.04)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_cold_start_forecast_close_to_similar_stores(world: LakeTables, model: D
 
 
 def test_planted_stockout_does_not_lower_the_forecast() -> None:
-    world = synthetic_tables(n_stores=4, n_skus=4, days=200, seed=11)
+    world = weekly_chain(n_stores=4, n_skus=4, days=200, seed=11)
     as_of = START + timedelta(days=199)
     pair = ("S3", "K3")  # the fastest seller
     # its last 10 days: an empty shelf (no sale, on_hand 0), not a collapse in demand
@@ -226,7 +226,7 @@ def test_planted_stockout_does_not_lower_the_forecast() -> None:
 
 
 def test_known_future_holiday_raises_the_forecast() -> None:
-    base = synthetic_tables(n_stores=4, n_skus=4, days=260, seed=5)
+    base = weekly_chain(n_stores=4, n_skus=4, days=260, seed=5)
     as_of = START + timedelta(days=244)
     # a holiday every 3 weeks on a Wednesday, triple demand that day; the next one falls in the horizon
     days = [START + timedelta(days=d) for d in range(2, 271, 21)]
@@ -281,7 +281,7 @@ def test_forecast_refuses_horizon_beyond_the_model(world: LakeTables, model: Dem
 
 
 def test_fit_is_deterministic() -> None:
-    tiny = synthetic_tables(n_stores=3, n_skus=3, days=120, seed=4)
+    tiny = weekly_chain(n_stores=3, n_skus=3, days=120, seed=4)
     settings = _settings(horizon_blocks=(7,)).model_copy(update={"horizon": 14})
     as_of = START + timedelta(days=119)
     first, again = (fit_demand_model(tiny, as_of=as_of, settings=settings) for _ in range(2))

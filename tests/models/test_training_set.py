@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 from data_contracts.tables import LakeTables
 from features.panel import PAIR, FeatureSpec, demand_features
 from models.training_set import ScaleSettings, sampling_step, training_set
-from tests.features.synthetic import START, synthetic_tables
+from tests.worlds.weekly import START, weekly_chain
 
 AS_OF = START + timedelta(days=299)
 SPEC = FeatureSpec(lags=(28, 35), windows=(7, 28), horizon=28)
@@ -20,7 +20,7 @@ VALID = 28
 
 @pytest.fixture(scope="module")
 def world() -> LakeTables:
-    return synthetic_tables(n_stores=4, n_skus=6, days=300, seed=11, stockout_share=0.05)
+    return weekly_chain(n_stores=4, n_skus=6, days=300, seed=11, stockout_share=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from data_contracts.outputs import ASSORTMENT_COLUMNS
 from models.advice.assortment import recommend_assortment
 from models.advice.inputs import candidate_pairs
 from models.advice.settings import AssortmentSettings
-from tests.models.advice.world import AS_OF, Product, make_forecast, make_patterns, make_tables
+from tests.worlds.shelves import AS_OF, Product, make_forecast, make_patterns, shelf_tables
 
 SETTINGS = AssortmentSettings()
 
@@ -45,7 +45,7 @@ def test_transference_changes_a_decision(share: float, swapped: bool) -> None:
     """C (5 a week at 1.00) could replace A (2 a week). Counting units alone that is a gain. But C is a
     brand-b2 sibling of B (10 a week at 5.00): with transference, 45% of C's buyers bought B until now,
     so adding C costs B more revenue than it brings."""
-    tables = make_tables({"S1": ["A", "B"]}, products=SWAP_PRODUCTS, shelf=[("S1", "X", 2)])
+    tables = shelf_tables({"S1": ["A", "B"]}, products=SWAP_PRODUCTS, shelf=[("S1", "X", 2)])
     weekly = {("S1", "A"): 2.0, ("S1", "B"): 10.0, ("S1", "C"): 5.0}
     advice = _advise(tables, weekly, _affinity("C"), settings=AssortmentSettings(transference_share=share))
     expected = {"A": "drop", "B": "keep", "C": "add"} if swapped else {"A": "keep", "B": "keep"}
@@ -55,7 +55,7 @@ def test_transference_changes_a_decision(share: float, swapped: bool) -> None:
 @pytest.mark.parametrize("store", ["S1", "ALL"])
 def test_must_carry_is_never_dropped(store: str) -> None:
     """A shelf of 2 holds 3 SKUs: the slowest goes, unless it is must-carry (for the store or ALL)."""
-    tables = make_tables({"S1": ["A", "B", "D"]}, shelf=[("S1", "X", 2)], must_carry=[(store, "A")])
+    tables = shelf_tables({"S1": ["A", "B", "D"]}, shelf=[("S1", "X", 2)], must_carry=[(store, "A")])
     weekly = {("S1", "A"): 1.0, ("S1", "B"): 3.0, ("S1", "D"): 5.0, ("S1", "G"): 50.0}
     advice = _advise(tables, weekly, _affinity("G"))
     actions = _actions(advice)
@@ -67,14 +67,14 @@ def test_must_carry_is_never_dropped(store: str) -> None:
 
 def test_a_forced_drop_never_empties_a_subcategory() -> None:
     """C is the slowest but the only s2 item: B, the slower of the two s1 items, goes instead."""
-    tables = make_tables({"S1": ["A", "B", "C"]}, shelf=[("S1", "X", 2)])
+    tables = shelf_tables({"S1": ["A", "B", "C"]}, shelf=[("S1", "X", 2)])
     advice = _advise(tables, {("S1", "A"): 5.0, ("S1", "B"): 3.0, ("S1", "C"): 1.0}, _affinity())
     assert _actions(advice) == {"A": "keep", "B": "drop", "C": "keep"}
 
 
 def test_a_swap_stays_in_its_subcategory() -> None:
     """F (s2) beats every SKU; the weakest is A (s1), but F may only replace C, the s2 item."""
-    tables = make_tables({"S1": ["A", "B", "C"]}, shelf=[("S1", "X", 3)])
+    tables = shelf_tables({"S1": ["A", "B", "C"]}, shelf=[("S1", "X", 3)])
     weekly = {("S1", "A"): 1.0, ("S1", "B"): 4.0, ("S1", "C"): 2.0, ("S1", "F"): 20.0}
     advice = _advise(tables, weekly, _affinity("F"))
     assert _actions(advice) == {"A": "keep", "B": "keep", "C": "drop", "F": "add"}
@@ -88,7 +88,7 @@ def test_a_swap_stays_in_its_subcategory() -> None:
 def test_an_add_needs_the_lower_bound_of_its_interval(spread: float, added: bool) -> None:
     """A free slot; the weakest kept SKU sells 5 a week. D's expected 7 a week clear it, but with a
     daily p10 of 0 (1.0 - 1.5, floored) its weekly p10 is 7 - sqrt(7) x 1.0 = 4.4: not enough."""
-    tables = make_tables({"S1": ["A", "B"]}, shelf=[("S1", "X", 3)])
+    tables = shelf_tables({"S1": ["A", "B"]}, shelf=[("S1", "X", 3)])
     weekly = {("S1", "A"): 5.0, ("S1", "B"): 6.0, ("S1", "D"): 7.0}
     advice = _advise(tables, weekly, _affinity("D"), spread=spread)
     assert ("D" in _actions(advice)) is added
@@ -97,7 +97,7 @@ def test_an_add_needs_the_lower_bound_of_its_interval(spread: float, added: bool
 def test_recent_sales_that_contradict_the_forecast_protect_a_sku() -> None:
     """A's forecast says 1 a week but it sold 14 a week over the last 4 weeks: D replaces B instead."""
     sales = [(AS_OF - timedelta(days=d), "S1", "A", 2.0) for d in range(28)]
-    tables = make_tables({"S1": ["A", "B"]}, shelf=[("S1", "X", 2)], sales=sales)
+    tables = shelf_tables({"S1": ["A", "B"]}, shelf=[("S1", "X", 2)], sales=sales)
     weekly = {("S1", "A"): 1.0, ("S1", "B"): 2.0, ("S1", "D"): 30.0}
     advice = _advise(tables, weekly, _affinity("D"))
     assert _actions(advice) == {"A": "keep", "B": "drop", "D": "add"}
@@ -106,7 +106,7 @@ def test_recent_sales_that_contradict_the_forecast_protect_a_sku() -> None:
 
 def test_latent_adds_are_valued_with_the_latent_estimate() -> None:
     """The add's expected units are the miner's estimate (one number), not a cold-start forecast."""
-    tables = make_tables({"S1": ["A", "B"], "S2": ["A"]}, shelf=[("S1", "X", 3), ("S2", "X", 2)])
+    tables = shelf_tables({"S1": ["A", "B"], "S2": ["A"]}, shelf=[("S1", "X", 3), ("S2", "X", 2)])
     patterns = make_patterns(
         [{"kind": "latent_demand", "region": "R1", "sku": "D", "lift": 4.0, "ci_low": 3.0, "ci_high": 5.0}]
     ).with_columns(est_store_weekly=pl.lit(20.0))
@@ -119,7 +119,7 @@ def test_latent_adds_are_valued_with_the_latent_estimate() -> None:
 
 
 def test_changes_per_store_are_capped() -> None:
-    tables = make_tables({"S1": ["A", "B", "C", "E"]}, shelf=[("S1", "X", 5), ("S1", "Y", 2)])
+    tables = shelf_tables({"S1": ["A", "B", "C", "E"]}, shelf=[("S1", "X", 5), ("S1", "Y", 2)])
     weekly = {("S1", k): 1.0 for k in "ABCE"} | {("S1", "D"): 9.0, ("S1", "F"): 8.0, ("S1", "G"): 7.0}
     few = AssortmentSettings(max_changes_per_store=2, max_changes_share=1.0)
     advice = _advise(tables, weekly, _affinity("D", "F", "G"), settings=few)
@@ -139,7 +139,7 @@ def _random_world(seed: int):
     }
     shelf = [(s, "X", len(ks) + int(rng.integers(-2, 2))) for s, ks in carried.items()]
     must = [("ALL", carried["S1"][0])]
-    tables = make_tables(carried, products=products, shelf=shelf, must_carry=must)
+    tables = shelf_tables(carried, products=products, shelf=shelf, must_carry=must)
     weekly = {(s, k): float(rng.gamma(1.0, 6.0)) for s in carried for k in skus}
     return tables, weekly, _affinity(*skus[14:]), shelf, must
 

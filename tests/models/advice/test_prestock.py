@@ -12,7 +12,7 @@ from data_contracts.outputs import PRESTOCK_COLUMNS
 from models.advice.advise import UnknownEventError, check_event, plan_event
 from models.advice.prestock import hypothetical_event, latest_on_hand, plan_events, upcoming_events
 from models.advice.settings import AssortmentSettings
-from tests.models.advice.world import AS_OF, make_forecast, make_patterns, make_tables
+from tests.worlds.shelves import AS_OF, make_forecast, make_patterns, shelf_tables
 
 PATTERNS = make_patterns(
     [
@@ -72,7 +72,7 @@ SETTINGS = AssortmentSettings(service_level=0.9, lead_time_days=2, prestock_max_
 
 
 def _plan(event_type: str = "hurricane", region: str = "R1", **kw) -> pl.DataFrame:
-    tables = make_tables({}, case_pack=kw.pop("case_pack", None))
+    tables = shelf_tables({}, case_pack=kw.pop("case_pack", None))
     event = hypothetical_event(event_type, region, START, END, kw.pop("name", None))
     forecast = make_forecast(DAILY)
     return plan_events(
@@ -104,7 +104,7 @@ def test_a_plan_is_order_ready() -> None:
 
 def test_the_baseline_is_demand_without_the_event() -> None:
     """A forecast whose units already carry the event's uplift must not be lifted again."""
-    tables = make_tables({})
+    tables = shelf_tables({})
     event = hypothetical_event("hurricane", "R1", START, END, None)
     forecast = make_forecast(DAILY)
     with_event = forecast.with_columns(units_no_event=pl.col("units"), units=pl.col("units") * 3.0)
@@ -134,7 +134,7 @@ def test_orders_are_net_of_stock_on_hand() -> None:
 
 def test_latest_on_hand_takes_the_last_count() -> None:
     sales = [(AS_OF - timedelta(days=d), "S1", "A", 1.0) for d in range(3)]
-    tables = make_tables({"S1": ["A"]}, sales=sales)
+    tables = shelf_tables({"S1": ["A"]}, sales=sales)
     lake = tables.store_sales.with_columns(on_hand=pl.col("date").dt.day().cast(pl.Float64))
     assert latest_on_hand(lake, as_of=AS_OF).row(0) == ("S1", "A", 30.0, AS_OF)
 
@@ -146,7 +146,7 @@ def test_chain_wide_patterns_reach_every_region() -> None:
 
 
 def test_upcoming_events_start_after_as_of() -> None:
-    tables = make_tables(
+    tables = shelf_tables(
         {}, events=[("e1", "hurricane", "R1", AS_OF, AS_OF), ("e2", "hurricane", "R1", START, END)]
     )
     assert upcoming_events(tables.events, as_of=AS_OF)["event_id"].to_list() == ["e2"]
@@ -169,7 +169,7 @@ def test_unknown_event_type_or_region_lists_the_known_ones() -> None:
 )
 def test_an_empty_plan_says_why(event_type: str, region: str, why: str) -> None:
     answer = plan_event(
-        PATTERNS, make_forecast(DAILY), PAIRS, make_tables({}).products,
+        PATTERNS, make_forecast(DAILY), PAIRS, shelf_tables({}).products,
         event=hypothetical_event(event_type, region, START, END, None), as_of=AS_OF, settings=SETTINGS,
     )  # fmt: skip
     assert answer.plan.height == 0
@@ -178,7 +178,7 @@ def test_an_empty_plan_says_why(event_type: str, region: str, why: str) -> None:
 
 def test_a_plan_names_its_lines() -> None:
     answer = plan_event(
-        PATTERNS, make_forecast(DAILY), PAIRS, make_tables({}).products,
+        PATTERNS, make_forecast(DAILY), PAIRS, shelf_tables({}).products,
         event=hypothetical_event("hurricane", "R1", START, END, "Hurricane Zoe"),
         as_of=AS_OF, settings=SETTINGS,
     )  # fmt: skip

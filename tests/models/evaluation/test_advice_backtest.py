@@ -16,7 +16,7 @@ from models.evaluation.advice_backtest import (
     held_out_demand,
     truncate_tables,
 )
-from tests.models.advice.world import Event, Order, Sale, make_patterns, make_tables
+from tests.worlds.shelves import Event, Order, Sale, make_patterns, shelf_tables
 
 CUTOFF = date(2024, 6, 10)
 
@@ -37,7 +37,7 @@ def _assortment_world() -> LakeTables:
         (_june(20), "S1", "A", 100.0),  # after the horizon: ignored
     ]  # fmt: skip
     orders: list[Order] = [(_june(13), "002", "C", 8.0), (_june(14), "003", "D", 2.0)]
-    return make_tables({"S1": ["A", "B", "E"], "S2": ["A"], "S3": ["A", "E"]}, sales=sales, orders=orders)
+    return shelf_tables({"S1": ["A", "B", "E"], "S2": ["A"], "S3": ["A", "E"]}, sales=sales, orders=orders)
 
 
 def test_truncate_tables_reconstructs_the_assortment_from_sales() -> None:
@@ -100,7 +100,7 @@ def _event_world() -> LakeTables:
         sales += [(_jan(d), "S2", "C", 3.0 if storm else 1.0)]
     orders: list[Order] = [(_jan(29), "001", "D", 10.0), (_jan(30), "002", "D", 10.0)]
     events: list[Event] = [("ev1", "hurricane", "R1", _jan(29), _jan(30))]
-    return make_tables(
+    return shelf_tables(
         {"S1": ["A", "B"], "S2": ["C"], "S3": ["A", "B"]}, sales=sales, orders=orders, events=events
     )
 
@@ -142,5 +142,5 @@ def test_event_backtest_precision_recall() -> None:
 
 
 def test_event_backtest_without_sales_is_empty() -> None:
-    out = event_backtest(make_tables({"S1": ["A"]}), mine=lambda t, c: make_patterns([]), min_lift=2.0)
+    out = event_backtest(shelf_tables({"S1": ["A"]}), mine=lambda t, c: make_patterns([]), min_lift=2.0)
     assert out.height == 0 and "recall" in out.columns

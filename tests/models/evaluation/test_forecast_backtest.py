@@ -11,8 +11,8 @@ from polars.testing import assert_frame_equal
 
 from models.demand import DemandSettings, ModelSettings
 from models.evaluation.forecast_backtest import BacktestConfig, baselines, cross_validate, cutoffs
-from tests.features.synthetic import START, synthetic_tables
 from tests.features.test_panel import PRODUCTS, STORES, _sales
+from tests.worlds.weekly import START, weekly_chain
 
 D0 = date(2024, 3, 1)
 
@@ -35,7 +35,7 @@ def test_baselines_hand_values() -> None:
         (12, "A", "X", 0.0, 0.0)
     ]
     tables = replace(
-        synthetic_tables(n_stores=1, n_skus=1, days=1),
+        weekly_chain(n_stores=1, n_skus=1, days=1),
         store_sales=_sales(rows),
         stores=STORES,
         products=PRODUCTS,
@@ -62,7 +62,7 @@ def _settings() -> DemandSettings:
 
 
 def test_cross_validate_uses_only_data_up_to_each_cutoff() -> None:
-    world = synthetic_tables(n_stores=3, n_skus=3, days=120, seed=5)
+    world = weekly_chain(n_stores=3, n_skus=3, days=120, seed=5)
     config = BacktestConfig(n_windows=2, h=14, step_size=14)
     cv = cross_validate(world, config=config, settings=_settings())
     assert cv.columns == [

@@ -11,8 +11,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from models.evaluation.metrics import forecast_metrics, naive_scales, point_errors, series_rmsse, wrmsse
-from tests.features.synthetic import synthetic_tables
 from tests.features.test_panel import _sales
+from tests.worlds.weekly import weekly_chain
 
 D0 = date(2024, 3, 1)
 
@@ -55,7 +55,7 @@ def test_wrmsse_weights_by_revenue() -> None:
 def test_forecast_metrics_total_level_known_values() -> None:
     # one pair, history 0..3 = 1, 3, 3, 7 (naive MSE 20/3), two held-out days
     rows = [(i, "S0", "K0", u, None) for i, u in enumerate([1.0, 3.0, 3.0, 7.0])]
-    tables = replace(synthetic_tables(n_stores=1, n_skus=1, days=1), store_sales=_sales(rows))
+    tables = replace(weekly_chain(n_stores=1, n_skus=1, days=1), store_sales=_sales(rows))
     cutoff = D0 + timedelta(days=3)
     cv = pl.DataFrame(
         {

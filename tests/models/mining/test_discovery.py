@@ -22,9 +22,9 @@ from models.mining.discovery import DiscoverySettings, _runs, build_cube, scan, 
 from models.mining.discovery_rows import card_text, labeled_days, one_report_per_spike, resemblance
 from models.mining.patterns import EXTRA_COLUMNS, mine_patterns
 from models.mining.settings import MiningSettings
-from tests.models.mining.pattern_world import AS_OF as PATTERN_AS_OF
-from tests.models.mining.pattern_world import START as PATTERN_START
-from tests.models.mining.pattern_world import make_world
+from tests.worlds.planted import AS_OF as PATTERN_AS_OF
+from tests.worlds.planted import START as PATTERN_START
+from tests.worlds.planted import planted_chain
 
 START = date(2024, 1, 1)
 DAYS, REGIONS, SKUS = 420, 5, 40
@@ -234,7 +234,7 @@ def _with_spike(tables: LakeTables, region: str, skus: list[str], first: date, d
 
 
 def test_mine_patterns_writes_discovered_windows_as_contract_rows() -> None:
-    plain = make_world(plant=True)
+    plain = planted_chain(plant=True)
     spike_day = PATTERN_START + timedelta(days=205)
     spiked = _with_spike(plain, "R1", ["S04", "S05", "S06", "S07"], spike_day, 3)
     settings = MiningSettings()

@@ -82,9 +82,9 @@ def test_category_yardsticks_ratio_and_median_with_chain_fallback() -> None:
 
 def test_latent_interval_widens_with_the_ratio_spread_and_substitution_lowers_the_estimate() -> None:
     from models.mining.settings import MiningSettings
-    from tests.models.mining.pattern_world import AS_OF, START, make_world
+    from tests.worlds.planted import AS_OF, START, planted_chain
 
-    world = make_world(plant=True)
+    world = planted_chain(plant=True)
     sales = clean_store_sales(world.store_sales, world.stores.lazy(), as_of=AS_OF)
     refs = {n: getattr(world, n).lazy() for n in ("stores", "products", "postal_regions", "assortment")}
     runs = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import polars as pl
@@ -11,14 +12,14 @@ from polars.testing import assert_frame_equal
 from data_contracts.outputs import PATTERN_COLUMNS
 from models.mining.patterns import EXTRA_COLUMNS, apply_fdr, explain, mine_patterns
 from models.mining.settings import MiningSettings
-from tests.models.mining.pattern_world import AS_OF, START, Names, make_world
+from tests.worlds.planted import AS_OF, START, Names, planted_chain
 
 SETTINGS = MiningSettings()
 
 
 @pytest.fixture(scope="module")
 def planted() -> pl.DataFrame:
-    return mine_patterns(make_world(plant=True), as_of=AS_OF, settings=SETTINGS)
+    return mine_patterns(planted_chain(plant=True), as_of=AS_OF, settings=SETTINGS)
 
 
 def _rows(patterns: pl.DataFrame, kind: str) -> pl.DataFrame:
@@ -72,14 +73,14 @@ def test_sorted_by_kind_then_strength(planted: pl.DataFrame) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_pure_noise_gives_no_patterns(seed: int) -> None:
-    assert mine_patterns(make_world(plant=False, seed=seed), as_of=AS_OF, settings=SETTINGS).height == 0
+    assert mine_patterns(planted_chain(plant=False, seed=seed), as_of=AS_OF, settings=SETTINGS).height == 0
 
 
 def test_renaming_regions_skus_and_event_types_changes_nothing(planted: pl.DataFrame) -> None:
     names = Names(
         regions=("zz", "aa", "mm"), skus=tuple(f"q{11 - i}" for i in range(12)), storm="b", fake="a"
     )
-    renamed = mine_patterns(make_world(plant=True, names=names), as_of=AS_OF, settings=SETTINGS)
+    renamed = mine_patterns(planted_chain(plant=True, names=names), as_of=AS_OF, settings=SETTINGS)
     back = {
         "region": dict(zip(names.regions, Names().regions, strict=True)),
         "sku": dict(zip(names.skus, Names().skus, strict=True)),
@@ -93,13 +94,13 @@ def test_renaming_regions_skus_and_event_types_changes_nothing(planted: pl.DataF
 
 def test_as_of_before_any_event_end_mines_no_events() -> None:
     early = START + timedelta(days=60)
-    out = mine_patterns(make_world(plant=True), as_of=early, settings=SETTINGS)
+    out = mine_patterns(planted_chain(plant=True), as_of=early, settings=SETTINGS)
     assert _rows(out, "event_uplift").height == 0
 
 
 def test_empty_lake_gives_an_empty_frame_with_the_columns() -> None:
-    world = make_world(plant=False)
-    empty = world.__class__(**{**world.__dict__, "store_sales": world.store_sales.clear()})
+    world = planted_chain(plant=False)
+    empty = replace(world, store_sales=world.store_sales.clear())
     out = mine_patterns(empty, as_of=AS_OF, settings=SETTINGS)
     assert out.height == 0
     assert out.columns == [*PATTERN_COLUMNS.names(), *EXTRA_COLUMNS]
@@ -181,8 +182,8 @@ def test_explanations_read_as_sentences(row: dict, expected: str) -> None:
 
 @pytest.mark.parametrize(("table", "kind"), [("events", "event_uplift"), ("online_orders", "latent_demand")])
 def test_an_optional_table_left_empty_only_silences_its_kind(table: str, kind: str) -> None:
-    world = make_world(plant=True)
-    tables = world.__class__(**{**world.__dict__, table: getattr(world, table).clear()})
+    world = planted_chain(plant=True)
+    tables = replace(world, **{table: getattr(world, table).clear()})
     out = mine_patterns(tables, as_of=AS_OF, settings=SETTINGS)
     assert _rows(out, kind).height == 0
     assert _rows(out, "local_affinity").height > 0

@@ -1,15 +1,15 @@
-"""Tiny hand-made worlds for the advice tests: tables in the lake's schemas, flat forecasts, patterns."""
+"""Hand-made shelves for the advice tests (not seeded): a three-store chain whose every row a test
+writes itself, plus flat forecasts and patterns in the output contract's columns."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, timedelta
 
 import polars as pl
 
 from data_contracts.outputs import FORECAST_COLUMNS, PATTERN_COLUMNS, conform
-from data_contracts.schemas import CONTRACTS, LAKE_ONLINE_ORDERS, LAKE_STORE_SALES
 from data_contracts.tables import LakeTables
+from tests.worlds.lake import lake_tables
 
 AS_OF = date(2024, 6, 30)
 
@@ -26,14 +26,7 @@ PRODUCTS: dict[str, Product] = {
 }  # fmt: skip
 
 
-def conform_to(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    """``df`` with exactly ``schema``'s columns (missing ones null)."""
-    return df.with_columns(
-        pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in df.columns
-    ).select([pl.col(c).cast(t) for c, t in schema.items()])
-
-
-def make_tables(
+def shelf_tables(
     assortment: dict[str, list[str]],
     *,
     products: dict[str, Product] | None = None,
@@ -45,7 +38,8 @@ def make_tables(
     case_pack: dict[str, int] | None = None,
 ) -> LakeTables:
     """Stores S1, S2 (region R1, postal codes 001/002) and S3 (R2, 003); products as given (default
-    ``PRODUCTS``); facts, events and must-carry as given, in the lake's schemas."""
+    ``PRODUCTS``); the assortment (store -> SKUs), shelf capacity, facts (revenue = units), events and
+    must-carry as given, in the lake's schemas."""
     catalog = products or PRODUCTS
     stores = pl.DataFrame({"store_id": ["S1", "S2", "S3"], "region": ["R1", "R1", "R2"],
                            "state": ["AA"] * 3, "postal_code": ["001", "002", "003"]})  # fmt: skip
@@ -59,25 +53,21 @@ def make_tables(
     orders_df = pl.DataFrame(
         orders or [], schema=["order_date", "ship_postal_code", "sku", "units"], orient="row"
     ).with_columns(order_id=pl.int_range(pl.len()).cast(pl.String), line_number=pl.lit(1))
-    events_df = pl.DataFrame(
-        events or [], orient="row", schema=["event_id", "event_type", "region", "start_date", "end_date"]
-    )
-    tables = LakeTables(
-        stores=conform_to(stores, CONTRACTS["stores"].schema),
-        products=conform_to(product_df, CONTRACTS["products"].schema),
+    return lake_tables(
+        stores=stores,
+        products=product_df,
         postal_regions=pl.DataFrame({"postal_code": ["001", "002", "003"], "region": ["R1", "R1", "R2"]}),
         assortment=pl.DataFrame(
-            [(s, k) for s, ks in assortment.items() for k in ks],
-            schema=CONTRACTS["assortment"].schema,
-            orient="row",
-        ),  # fmt: skip
-        shelf_capacity=pl.DataFrame(shelf or [], schema=CONTRACTS["shelf_capacity"].schema, orient="row"),
-        events=conform_to(events_df, CONTRACTS["events"].schema),
-        store_sales=conform_to(sales_df.with_columns(revenue=pl.col("units")), LAKE_STORE_SALES).lazy(),
-        online_orders=conform_to(orders_df.with_columns(revenue=pl.col("units")), LAKE_ONLINE_ORDERS).lazy(),
+            [(s, k) for s, ks in assortment.items() for k in ks], schema=["store_id", "sku"], orient="row"
+        ),
+        shelf_capacity=pl.DataFrame(shelf or [], schema=["store_id", "category", "max_skus"], orient="row"),
+        events=pl.DataFrame(
+            events or [], schema=["event_id", "event_type", "region", "start_date", "end_date"], orient="row"
+        ),
+        must_carry=pl.DataFrame(must_carry or [], schema=["store_id", "sku"], orient="row"),
+        store_sales=sales_df.with_columns(revenue=pl.col("units")),
+        online_orders=orders_df.with_columns(revenue=pl.col("units")),
     )
-    must = pl.DataFrame(must_carry or [], schema=CONTRACTS["must_carry"].schema, orient="row")
-    return replace(tables, must_carry=must)
 
 
 def make_forecast(
