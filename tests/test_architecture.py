@@ -89,3 +89,27 @@ def test_no_import_circle() -> None:
 def test_no_production_module_over_500_lines(module: str, path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines; split it into its ideas"
+
+
+def _calls(path: Path, name: str) -> bool:
+    """Whether ``path`` calls ``name(...)`` or ``something.name(...)`` anywhere."""
+    return any(
+        isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == name)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        )
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+    )
+
+
+def test_only_the_test_worlds_build_lake_tables() -> None:
+    """tests/worlds/ is the one place that builds lake tables for tests; others use its builders."""
+    worlds = ROOT / "tests" / "worlds"
+    assert _calls(worlds / "lake.py", "LakeTables")  # the check sees the one call it allows
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if worlds not in path.parents and _calls(path, "LakeTables")
+    ]
+    assert not offenders, f"build LakeTables with tests.worlds.lake.lake_tables, not in {offenders}"
