@@ -1,25 +1,39 @@
 """Local affinity: a SKU's share of demand in a region against its share in the rest of the chain.
 
+What it is, for a merchandiser: a persistent regional taste, one that holds all year and over the
+history (worth a planogram change), not a season, a trend or an event seen in one region.
+
 * Cells: store x SKU x full week while the store carries the SKU (first to last sale), with an
   exposure = the share of the week it was on the shelf (days emptied all day left out:
-  availability-normalised); plus the region's online orders of the SKU per week, a channel that never
-  runs out and does not depend on what the stores carry. Weeks touched by an event window in a region
-  are left out for that region, so event spikes are reported as event uplift, not as a taste.
+  availability-normalised); plus the region's online orders of the SKU in every week its stores
+  carry it (weeks without an order count as 0), a channel that never runs out and does not depend on
+  what the stores carry. Weeks touched by an event window in a region are left out for that region,
+  so event spikes are reported as event uplift, not as a taste.
 * Model (Poisson, ``models.mining.effects``): units = exposure x channel-week size x SKU-week chain
   rate x region-SKU taste. The sizes make a store with a narrower assortment (whose every SKU takes a
   bigger share) no local fan; the chain rate follows the SKU's season and trend everywhere at once.
 * Estimand, the same for the test and the reported lift: the region's taste against the rest of the
   chain, R_rk / median over the other regions of R_r'k, where R_rk = sum(observed) / sum(expected at
   the chain rate) is the region's demand ratio (centred on the region's median SKU: a share, not a
-  size). The median keeps one region with a strong taste from making mirror patterns elsewhere.
+  size). The median keeps one region with a strong taste from making mirror patterns elsewhere
+  (with only two or three regions carrying a SKU it cannot: the others then mirror the one).
 * Interval: the ratio's cluster-robust variance over 4-week blocks (weeks of one region move
-  together) plus the reference's; two-sided t test. The reported lift is shrunk toward 1 by
-  empirical Bayes (normal prior on the log lift, its variance estimated from all hypotheses of the
-  run), so a slow seller's noisy ratio does not pass the relevance threshold on noise alone.
+  together) plus the reference's, t distribution on blocks - 1 degrees of freedom.
+* Test: H0 |log lift| <= log(min_affinity_lift), the relevance filter as the test's margin (a taste
+  known to exist but known to be smaller than the filter is not reported; at a filter of 1 it is the
+  usual two-sided test of no taste). Stability: the same estimand is computed in each half of the
+  year (April-September, October-March, centred and compared with the other regions within it) and in
+  each half of the history; the taste must clear the margin on the same side in all four
+  (intersection-union test: the p-value is the largest of them and of the whole history's). A regional
+  season, a share that trends through the chain's, or less than a year of sales shows no taste.
+* The reported lift is shrunk toward 1 by empirical Bayes (normal prior on the log lift, its variance
+  estimated from all hypotheses of the run), so a slow seller's noisy ratio does not pass the
+  relevance threshold on noise alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import numpy as np
@@ -33,6 +47,7 @@ from models.mining.stats import clustered_ratio_test
 
 KEYS = ("region", "sku")
 BLOCK_WEEKS = 4
+N_PARTS = 4  # two halves of the year, two halves of the history
 ONLINE = "online:"  # channel name prefix of a region's online orders
 
 
@@ -80,16 +95,17 @@ def affinity_cells(
     stores = store_cells(sales, first=first, as_of=as_of)
     parts = [stores]
     if online is not None:
-        carried = stores.select("region", "sku").unique()
+        # every week a store of the region carries the SKU, weeks without an order as 0 (left out,
+        # they would inflate a slow seller's online rate)
+        carried = stores.select("region", "sku", "week").unique()
+        units = online.group_by("region", "sku", "week").agg(pl.col("units").sum())
         parts.append(
-            online.pipe(full_weeks, first=first, as_of=as_of)
-            .join(carried, on=["region", "sku"])
-            .select(
+            carried.join(units, on=["region", "sku", "week"], how="left").select(
                 (pl.lit(ONLINE) + pl.col("region")).alias("channel"),
                 "region",
                 "sku",
                 "week",
-                pl.col("units").clip(lower_bound=0),
+                pl.col("units").fill_null(0.0).clip(lower_bound=0),
                 pl.lit(1.0).alias("exposure"),
             )
         )
@@ -132,30 +148,73 @@ def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _against_the_rest(ratios: pl.DataFrame) -> pl.DataFrame:
-    """Centre each region's log ratios on its median SKU and compare with the median other region."""
+def _against_the_rest(ratios: pl.DataFrame, by: Sequence[str] = ()) -> pl.DataFrame:
+    """Centre each region's log ratios on its median SKU and compare with the median other region
+    (within each group of ``by``, e.g. a half of the year)."""
+    by = list(by)
     centred = ratios.with_columns(
-        (pl.col("lift").log() - pl.col("lift").log().median().over("region")).alias("l"),
+        (pl.col("lift").log() - pl.col("lift").log().median().over("region", *by)).alias("l"),
         (pl.col("se_log") ** 2).alias("v"),
     )
     others = centred.select(
-        "sku", pl.col("region").alias("other"), pl.col("l").alias("l_o"), pl.col("v").alias("v_o")
+        "sku", *by, pl.col("region").alias("other"), pl.col("l").alias("l_o"), pl.col("v").alias("v_o")
     )
     ref = (
-        centred.select("region", "sku")
-        .join(others, on="sku")
+        centred.select("region", "sku", *by)
+        .join(others, on=["sku", *by])
         .filter(pl.col("region") != pl.col("other"))
-        .group_by("region", "sku")
+        .group_by("region", "sku", *by)
         .agg(pl.col("l_o").median().alias("ref"), pl.col("v_o").median().alias("v_ref"))
     )
-    return centred.join(ref, on=["region", "sku"]).select(
+    return centred.join(ref, on=["region", "sku", *by]).select(
         "region",
         "sku",
+        *by,
         "support",
         "clusters",
         (pl.col("l") - pl.col("ref")).alias("log_lift"),
         (pl.col("v") + pl.col("v_ref")).alias("var"),
     )
+
+
+def _tested(weekly: pl.DataFrame, by: Sequence[str], min_weeks: int) -> pl.DataFrame:
+    """Region-vs-rest log lift and its variance per region, SKU (and ``by``) with >= min_weeks weeks."""
+    keys = [*KEYS, *by]
+    support = weekly.group_by(keys).agg(pl.len().alias("support"))
+    per_block = weekly.group_by(*keys, "block").agg(pl.col("observed").sum(), pl.col("expected").sum())
+    ratios = (
+        clustered_ratio_test(per_block, keys, alternative="two-sided")
+        .rename({"support": "clusters"})
+        .join(support, on=keys)
+        .filter(pl.col("support") >= min_weeks)
+    )
+    return _against_the_rest(ratios, by)
+
+
+def halves(weekly: pl.DataFrame, *, first: date, as_of: date) -> pl.DataFrame:
+    """The weekly rows twice over, labelled by ``part``: the half of the year (April to September or
+    October to March: summer and winter wherever the chain is) and the half of the history."""
+    middle = first + (as_of - first) / 2
+    warm = pl.col("week").dt.month().is_between(4, 9)
+    return pl.concat(
+        [
+            weekly.with_columns(
+                pl.when(warm).then(pl.lit("apr-sep")).otherwise(pl.lit("oct-mar")).alias("part")
+            ),
+            weekly.with_columns(
+                pl.when(pl.col("week") < middle)
+                .then(pl.lit("earlier"))
+                .otherwise(pl.lit("later"))
+                .alias("part")
+            ),
+        ]
+    )
+
+
+def beyond_margin(log_lift: np.ndarray, se: np.ndarray, df: np.ndarray, margin: float) -> np.ndarray:
+    """p-value of H0 |log lift| <= margin (two-sided; the usual test of 0 when margin is 0)."""
+    a = np.abs(log_lift)
+    return np.minimum(stats.t.sf((a - margin) / se, df) + stats.t.sf((a + margin) / se, df), 1.0)
 
 
 def shrink(log_lift: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -175,26 +234,36 @@ def affinity_hypotheses(
     settings: MiningSettings,
     online: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
-    """Every local affinity hypothesis tested (two-sided). Returns region, sku, support (weeks),
-    lift (shrunk), ci_low, ci_high, se_log, p_value."""
+    """Every local affinity hypothesis tested (see the module doc). Returns region, sku, support
+    (weeks), lift (shrunk), ci_low, ci_high, se_log, p_value."""
     cells = affinity_cells(sales, online, event_weeks(instances), first=first, as_of=as_of)
     weekly = fit_tastes(cells).with_columns(
         (pl.col("week").rank("dense") - 1).floordiv(BLOCK_WEEKS).alias("block")
     )
     if weekly["region"].n_unique() < 2:  # one region is the chain: its share cannot differ from itself
         weekly = weekly.clear()
-    support = weekly.group_by(KEYS).agg(pl.len().alias("support"))
-    per_block = weekly.group_by(*KEYS, "block").agg(pl.col("observed").sum(), pl.col("expected").sum())
-    ratios = (
-        clustered_ratio_test(per_block, KEYS, alternative="two-sided")
-        .rename({"support": "clusters"})
-        .join(support, on=list(KEYS))
-        .filter(pl.col("support") >= settings.min_weeks)
-    )
-    tested = _against_the_rest(ratios)
+    tested = _tested(weekly, (), settings.min_weeks)
+    margin = float(np.log(settings.min_affinity_lift))
     log_lift, var = tested["log_lift"].to_numpy(), tested["var"].to_numpy()
     df = np.maximum(tested["clusters"].to_numpy() - 1, 1)
-    p = 2 * stats.t.sf(np.abs(log_lift) / np.sqrt(var), df)
+    p = beyond_margin(log_lift, np.sqrt(var), df, margin)
+    # stable over the year: beyond the margin on the same side in every half (intersection-union test)
+    parts = _tested(halves(weekly, first=first, as_of=as_of), ("part",), settings.min_weeks)
+    side = tested.select(*KEYS, pl.Series("side", np.sign(log_lift)))
+    each = side.join(parts, on=list(KEYS))
+    t_part = (each["side"] * each["log_lift"] - margin).to_numpy() / np.sqrt(each["var"].to_numpy())
+    df_part = np.maximum(each["clusters"].to_numpy() - 1, 1)
+    worst = (
+        each.select(*KEYS, "part", pl.Series("p", stats.t.sf(t_part, df_part)))
+        .group_by(KEYS)
+        .agg(pl.col("p").max(), pl.col("part").n_unique().alias("n_parts"))
+    )
+    p_parts = (
+        side.join(worst, on=list(KEYS), how="left")  # a half with too few weeks shows nothing
+        .select(pl.when(pl.col("n_parts") == N_PARTS).then(pl.col("p")).otherwise(1.0).fill_null(1.0))
+        .to_series()
+        .to_numpy()
+    )
     post, post_var = shrink(log_lift, var)
     crit = stats.t.ppf(0.975, df)
     return tested.select(*KEYS, "support").with_columns(
@@ -202,5 +271,5 @@ def affinity_hypotheses(
         pl.Series("ci_low", np.exp(post - crit * np.sqrt(post_var))),
         pl.Series("ci_high", np.exp(post + crit * np.sqrt(post_var))),
         pl.Series("se_log", np.sqrt(var)),
-        pl.Series("p_value", np.minimum(p, 1.0)),
+        pl.Series("p_value", np.maximum(p, p_parts)),
     )

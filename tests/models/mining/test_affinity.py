@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+from scipy import stats
 
-from models.mining.affinity import affinity_hypotheses, shrink, store_cells
+from models.mining.affinity import affinity_cells, affinity_hypotheses, beyond_margin, shrink, store_cells
+from models.mining.patterns import apply_fdr
 from models.mining.settings import MiningSettings
 
 MONDAY = date(2024, 1, 1)
-WEEKS = 24
+WEEKS = 104  # two years: a taste must hold in both halves of the year and of the history
 LAST = MONDAY + timedelta(days=7 * WEEKS - 1)
 NO_EVENTS = pl.LazyFrame(
     schema={
@@ -27,24 +30,41 @@ NO_EVENTS = pl.LazyFrame(
 )
 
 
+Shape = Callable[[str, str, date], float]  # (region, sku, day) -> demand multiplier
+
+
 def _sales(
-    rates: dict[tuple[str, str, str], float], *, seed: int = 1, empty: set[str] = frozenset()
+    rates: dict[tuple[str, str, str], float],
+    *,
+    seed: int = 1,
+    empty: set[str] = frozenset(),
+    shape: Shape | None = None,
+    weeks: int = WEEKS,
+    start: date = MONDAY,
 ) -> pl.LazyFrame:
-    """Clean daily Poisson sales: {(store, region, sku): units per day}; stores in ``empty`` have an
-    empty shelf (nothing sold, on_hand 0) on Mondays to Wednesdays."""
+    """Clean daily Poisson sales: {(store, region, sku): units per day}, times ``shape``; stores in
+    ``empty`` have an empty shelf (nothing sold, on_hand 0) on Mondays to Wednesdays."""
     rng = np.random.default_rng(seed)
     rows = []
     for (store, region, sku), rate in rates.items():
-        for d in range(7 * WEEKS):
-            day = MONDAY + timedelta(days=d)
+        for d in range(7 * weeks):
+            day = start + timedelta(days=d)
             out = store in empty and day.weekday() < 3
-            rows.append((day, store, region, sku, 0.0 if out else float(rng.poisson(rate)), out))
+            mean = rate * (shape(region, sku, day) if shape else 1.0)
+            rows.append((day, store, region, sku, 0.0 if out else float(rng.poisson(mean)), out))
     return pl.LazyFrame(
         rows, schema=["date", "store_id", "region", "sku", "units", "stockout"], orient="row"
     ).with_columns(pl.col("date").dt.truncate("1w").alias("week"), pl.col("stockout").alias("censored"))
 
 
-def _chain(favourite: float = 1.0, *, empty: set[str] = frozenset()) -> pl.LazyFrame:
+def _chain(
+    favourite: float = 1.0,
+    *,
+    empty: set[str] = frozenset(),
+    shape: Shape | None = None,
+    weeks: int = WEEKS,
+    start: date = MONDAY,
+) -> pl.LazyFrame:
     """Four regions of two stores (sizes 1 and 2) selling SKUs v..z at 6/day; region S sells x at
     ``favourite`` times its usual rate; region N carries only v, w, x (a narrower assortment)."""
     rates = {}
@@ -53,11 +73,31 @@ def _chain(favourite: float = 1.0, *, empty: set[str] = frozenset()) -> pl.LazyF
             for sku in "vwx" if region == "N" else "vwxyz":
                 boost = favourite if (region, sku) == ("S", "x") else 1.0
                 rates[(f"{region}{i}", region, sku)] = 6.0 * size * boost
-    return _sales(rates, empty=empty)
+    return _sales(rates, empty=empty, shape=shape, weeks=weeks, start=start)
 
 
-def _mine(sales: pl.LazyFrame, events: pl.LazyFrame = NO_EVENTS) -> pl.DataFrame:
-    return affinity_hypotheses(sales, events, first=MONDAY, as_of=LAST, settings=MiningSettings())
+def _mine(
+    sales: pl.LazyFrame,
+    events: pl.LazyFrame = NO_EVENTS,
+    settings: MiningSettings = MiningSettings(),
+    online: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
+    first, last = (
+        sales.select(pl.col("date").min().alias("a"), pl.col("date").max().alias("b")).collect().row(0)
+    )
+    return affinity_hypotheses(sales, events, first=first, as_of=last, settings=settings, online=online)
+
+
+# relevance filter off: what keeps a confounder out must be the statistics
+ANY_SIZE = MiningSettings(min_lift=1.0, min_affinity_lift=1.0001)
+
+
+def _reported(out: pl.DataFrame, settings: MiningSettings = ANY_SIZE) -> set[tuple[str, str]]:
+    passed = apply_fdr(
+        out.with_columns(pl.lit("local_affinity").alias("kind"), pl.lit(None, pl.String).alias("event_type")),
+        settings,
+    )
+    return set(passed.select("region", "sku").iter_rows())
 
 
 def _lift(out: pl.DataFrame, region: str, sku: str) -> float:
@@ -68,7 +108,7 @@ def test_a_regional_favourite_is_found_with_its_lift_and_no_mirrors() -> None:
     out = _mine(_chain(2.5))
     assert _lift(out, "S", "x") == pytest.approx(2.5, rel=0.1)
     row = out.filter((pl.col("region") == "S") & (pl.col("sku") == "x")).row(0, named=True)
-    assert row["p_value"] < 1e-6 and row["ci_low"] < row["lift"] < row["ci_high"]
+    assert row["p_value"] < 1e-4 and row["ci_low"] < row["lift"] < row["ci_high"]
     others = out.filter(~((pl.col("region") == "S") & (pl.col("sku") == "x")))
     assert (others["lift"].log().abs() < np.log(1.1)).all()  # the rest of the chain is not a mirror
 
@@ -114,3 +154,78 @@ def test_shrinkage_pulls_noisy_lifts_toward_one() -> None:
     post, post_var = shrink(log_lift, np.array([0.01, 1.0, 0.01, 0.01, 0.01]))
     assert 0 < post[1] < post[0] < 0.8
     assert (post_var < np.array([0.01, 1.0, 0.01, 0.01, 0.01])).all()
+
+
+def test_a_regional_season_alone_is_not_an_affinity() -> None:
+    # S sells x twice as fast as the chain from June to August and like the chain the rest of the
+    # year (a summer cottage region): pooled over two years S seems to like x. w is S's taste.
+    def shape(region: str, sku: str, day: date) -> float:
+        if region != "S":
+            return 1.0
+        return (2.0 if 6 <= day.month <= 8 else 1.0) if sku == "x" else 2.0 if sku == "w" else 1.0
+
+    out = _mine(_chain(shape=shape), settings=ANY_SIZE)
+    assert np.log(_lift(out, "S", "x")) > 0.1  # what a pooled share test would call a taste
+    assert _reported(out) == {("S", "w")}
+    assert _lift(out, "S", "w") == pytest.approx(2.0, rel=0.1)
+
+
+def test_a_trend_alone_is_not_an_affinity() -> None:
+    # S's share of x rises from 0.5x to 2x the chain's over the history: a trend, not a taste
+    def shape(region: str, sku: str, day: date) -> float:
+        if (region, sku) != ("S", "x"):
+            return 1.0
+        return float(4 ** ((day - MONDAY).days / (7 * WEEKS)) / 2)
+
+    out = _mine(_chain(shape=shape), settings=ANY_SIZE)
+    assert out.filter((pl.col("region") == "S") & (pl.col("sku") == "x"))["p_value"].item() > 0.5
+    assert not _reported(out)
+
+
+def test_a_stable_taste_is_found_with_the_relevance_filter_off() -> None:
+    out = _mine(_chain(1.6), settings=ANY_SIZE)
+    assert _reported(out) == {("S", "x")}
+    assert _lift(out, "S", "x") == pytest.approx(1.6, rel=0.1)
+
+
+def test_a_real_but_small_taste_is_not_reported_as_relevant() -> None:
+    # S likes x 1.15x: certain (p < 0.001) but below the relevance filter, which the test itself uses
+    out = _mine(_chain(1.15))
+    assert (
+        _mine(_chain(1.15), settings=ANY_SIZE)
+        .filter((pl.col("region") == "S") & (pl.col("sku") == "x"))["p_value"]
+        .item()
+        < 1e-3
+    )
+    assert out.filter((pl.col("region") == "S") & (pl.col("sku") == "x"))["p_value"].item() > 0.5
+
+
+def test_the_margin_test_reduces_to_the_usual_test() -> None:
+    log_lift, se, df = np.array([0.3, -0.3, 0.0]), np.array([0.1, 0.1, 0.1]), np.array([20, 20, 20])
+    assert beyond_margin(log_lift, se, df, 0.0) == pytest.approx(2 * stats.t.sf(np.abs(log_lift) / se, df))
+    assert (beyond_margin(log_lift, se, df, 0.2)[:2] > beyond_margin(log_lift, se, df, 0.0)[:2]).all()
+    assert beyond_margin(np.array([0.2]), np.array([0.01]), np.array([20]), 0.2)[0] >= 0.5
+
+
+def test_weeks_without_an_online_order_are_zeros() -> None:
+    # a slow online seller: most weeks have no order, and the export has no row for them
+    sales = _chain()
+    rng = np.random.default_rng(3)
+    weeks = [MONDAY + timedelta(days=7 * w) for w in range(WEEKS)]
+    rows = [
+        (region, sku, week, float(n))
+        for region in ("N", "S", "E", "W")
+        for sku in "vwxyz"
+        for week in weeks
+        if (n := rng.poisson(0.3 if sku == "x" else 20.0))
+    ]
+    online = pl.LazyFrame(rows, schema=["region", "sku", "week", "units"], orient="row")
+    cells = affinity_cells(
+        sales,
+        online,
+        NO_EVENTS.select("region", pl.col("start_date").alias("week")),
+        first=MONDAY,
+        as_of=LAST,
+    )
+    x = cells.filter((pl.col("channel") == "online:S") & (pl.col("sku") == "x"))
+    assert x.height == WEEKS and (x["units"] == 0).sum() > WEEKS / 2
