@@ -19,13 +19,14 @@ history (worth a planogram change), not a season, a trend or an event seen in on
   (with only two or three regions carrying a SKU it cannot: the others then mirror the one).
 * Interval: the ratio's cluster-robust variance over 4-week blocks (weeks of one region move
   together) plus the reference's, t distribution on blocks - 1 degrees of freedom.
-* Test: H0 |log lift| <= log(min_affinity_lift), the relevance filter as the test's margin (a taste
-  known to exist but known to be smaller than the filter is not reported; at a filter of 1 it is the
-  usual two-sided test of no taste). Stability: the same estimand is computed in each half of the
-  year (April-September, October-March, centred and compared with the other regions within it) and in
-  each half of the history; the taste must clear the margin on the same side in all four
-  (intersection-union test: the p-value is the largest of them and of the whole history's). A regional
-  season, a share that trends through the chain's, or less than a year of sales shows no taste.
+* Test: H0 |log lift| <= log(min_affinity_lift) over the whole history, the relevance filter as the
+  test's margin (a taste known to exist but known to be smaller than the filter is not reported; at a
+  filter of 1 it is the usual two-sided test of no taste). Stability: the same estimand, computed in
+  each half of the year (April-September, October-March, centred and compared with the other regions
+  within it) and in each half of the history, must lie on the same side of 1 in all four, each
+  significantly (one-sided t test). Intersection-union test: the p-value is the largest of the five. A
+  regional season or a share that trends through the chain's shows no taste, nor does a SKU with
+  fewer than ``min_weeks`` weeks in one of the halves.
 * The reported lift is shrunk toward 1 by empirical Bayes (normal prior on the log lift, its variance
   estimated from all hypotheses of the run), so a slow seller's noisy ratio does not pass the
   relevance threshold on noise alone.
@@ -247,11 +248,11 @@ def affinity_hypotheses(
     log_lift, var = tested["log_lift"].to_numpy(), tested["var"].to_numpy()
     df = np.maximum(tested["clusters"].to_numpy() - 1, 1)
     p = beyond_margin(log_lift, np.sqrt(var), df, margin)
-    # stable over the year: beyond the margin on the same side in every half (intersection-union test)
+    # stable over the year: on the same side of 1 in every half, significantly (intersection-union test)
     parts = _tested(halves(weekly, first=first, as_of=as_of), ("part",), settings.min_weeks)
     side = tested.select(*KEYS, pl.Series("side", np.sign(log_lift)))
     each = side.join(parts, on=list(KEYS))
-    t_part = (each["side"] * each["log_lift"] - margin).to_numpy() / np.sqrt(each["var"].to_numpy())
+    t_part = (each["side"] * each["log_lift"]).to_numpy() / np.sqrt(each["var"].to_numpy())
     df_part = np.maximum(each["clusters"].to_numpy() - 1, 1)
     worst = (
         each.select(*KEYS, "part", pl.Series("p", stats.t.sf(t_part, df_part)))
