@@ -16,6 +16,7 @@ import polars as pl
 from data_contracts.tables import LakeTables
 from features.panel import PAIR, build_panel, daily_demand, pair_spans
 from models.demand import DemandSettings, feature_spec, fit_demand_model, forecast_demand
+from models.evaluation.metrics import INTERVAL_COLUMNS
 
 MODELS = ("lightgbm", "seasonal_naive", "moving_average")
 MA_WINDOW = 28  # days in the moving-average baseline
@@ -97,8 +98,9 @@ def baselines(tables: LakeTables, pairs: pl.DataFrame, *, cutoff: date, h: int) 
 
 def cross_validate(tables: LakeTables, *, config: BacktestConfig, settings: DemandSettings) -> pl.DataFrame:
     """Return long-format backtest results: cutoff, store_id, sku, date, y (actual demand), lightgbm,
-    seasonal_naive, moving_average; one row per window, shelf pair and uncensored day. Each window's
-    model is trained on data dated <= its cutoff only, with horizon h."""
+    seasonal_naive, moving_average, p10, p90 (lightgbm's interval, for the backtest page); one row per
+    window, shelf pair and uncensored day. Each window's model is trained on data dated <= its cutoff
+    only, with horizon h."""
     last = tables.store_sales.select(pl.col("date").max()).collect().item()
     if last is None:
         raise ValueError("No store sales: nothing to backtest.")
@@ -113,7 +115,7 @@ def cross_validate(tables: LakeTables, *, config: BacktestConfig, settings: Dema
             continue
         model = fit_demand_model(blind, as_of=cutoff, settings=window_settings)
         fc = forecast_demand(model, blind, pairs, horizon=config.h).select(
-            *PAIR, "date", pl.col("units").alias("lightgbm")
+            *PAIR, "date", pl.col("units").alias("lightgbm"), "p10", "p90"
         )
         frames.append(
             actuals(blind, pairs, cutoff=cutoff, h=config.h)
@@ -124,6 +126,7 @@ def cross_validate(tables: LakeTables, *, config: BacktestConfig, settings: Dema
     schema = pl.Schema(
         {"cutoff": pl.Date, "store_id": pl.String, "sku": pl.String, "date": pl.Date, "y": pl.Float64}
         | dict.fromkeys(MODELS, pl.Float64)
+        | dict.fromkeys(INTERVAL_COLUMNS, pl.Float64)
     )
     if not frames:
         return pl.DataFrame(schema=schema)

@@ -29,6 +29,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "store": ("store_id",),
 }
 KEY_COLUMNS = ("cutoff", *PAIR, "date", "y")
+INTERVAL_COLUMNS = ("p10", "p90")  # the main model's interval: kept beside the forecasts, not a model
 WEIGHT_DAYS = 28  # revenue window behind the WRMSSE weights
 METRIC_SCHEMA = FORECAST_METRICS_COLUMNS
 
@@ -131,8 +132,9 @@ def _fold_metrics(
 def forecast_metrics(cv: pl.DataFrame, tables: LakeTables) -> pl.DataFrame:
     """Return per cutoff (fold), model and level (total, region, category, store): wape, mae, bias,
     rmsse, and wrmsse at the total level (null elsewhere); columns as METRIC_SCHEMA. ``cv`` is
-    cross_validate's long format: every column besides cutoff, store_id, sku, date, y is a model."""
-    models = [c for c in cv.columns if c not in KEY_COLUMNS]
+    cross_validate's long format: every column besides cutoff, store_id, sku, date, y and the p10/p90
+    interval is a model."""
+    models = [c for c in cv.columns if c not in (*KEY_COLUMNS, *INTERVAL_COLUMNS)]
     labelled = (
         cv.join(tables.stores.select("store_id", "region"), on="store_id", how="left")
         .join(tables.products.select("sku", "category"), on="sku", how="left")

@@ -74,7 +74,10 @@ def test_cross_validate_uses_only_data_up_to_each_cutoff() -> None:
         "lightgbm",
         "seasonal_naive",
         "moving_average",
+        "p10",
+        "p90",
     ]
+    assert (cv["p10"] <= cv["p90"]).all() and (cv["p90"] > 0).any()
     first = START + timedelta(days=119 - 28)
     assert cv.get_column("cutoff").unique().sort().to_list() == [first, first + timedelta(days=14)]
     assert cv.height == 2 * 9 * 14
