@@ -49,6 +49,7 @@ from models.mining.stats import clustered_ratio_test
 KEYS = ("region", "sku")
 BLOCK_WEEKS = 4
 N_PARTS = 4  # two halves of the year, two halves of the history
+PART_MIN_WEEKS = 2  # weeks a half needs (event weeks left out)
 ONLINE = "online:"  # channel name prefix of a region's online orders
 
 
@@ -173,6 +174,7 @@ def _against_the_rest(ratios: pl.DataFrame, by: Sequence[str] = ()) -> pl.DataFr
         *by,
         "support",
         "clusters",
+        "observed_units",
         (pl.col("l") - pl.col("ref")).alias("log_lift"),
         (pl.col("v") + pl.col("v_ref")).alias("var"),
     )
@@ -248,19 +250,29 @@ def affinity_hypotheses(
     log_lift, var = tested["log_lift"].to_numpy(), tested["var"].to_numpy()
     df = np.maximum(tested["clusters"].to_numpy() - 1, 1)
     p = beyond_margin(log_lift, np.sqrt(var), df, margin)
-    # stable over the year: on the same side of 1 in every half, significantly (intersection-union test)
-    parts = _tested(halves(weekly, first=first, as_of=as_of), ("part",), settings.min_weeks)
-    side = tested.select(*KEYS, pl.Series("side", np.sign(log_lift)))
-    each = side.join(parts, on=list(KEYS))
-    t_part = (each["side"] * each["log_lift"]).to_numpy() / np.sqrt(each["var"].to_numpy())
-    df_part = np.maximum(each["clusters"].to_numpy() - 1, 1)
+    # stable over the year: on the same side of 1 in every half, significantly (intersection-union
+    # test). A half has too few 4-week blocks for a variance of its own: it borrows the whole
+    # history's, scaled by the share of the units it holds (a ratio's variance goes as 1 / units).
+    parts = _tested(halves(weekly, first=first, as_of=as_of), ("part",), PART_MIN_WEEKS)
+    whole = tested.select(
+        *KEYS,
+        pl.Series("side", np.sign(log_lift)),
+        pl.Series("v_all", var),
+        pl.Series("df", df),
+        pl.col("observed_units").alias("o_all"),
+    )
+    each = whole.join(parts, on=list(KEYS)).with_columns(
+        (pl.col("side") * pl.col("log_lift")).alias("l_side"),
+        (pl.col("v_all") * (pl.col("o_all") + 0.5) / (pl.col("observed_units") + 0.5)).alias("v_part"),
+    )
+    t_part = each["l_side"].to_numpy() / np.sqrt(each["v_part"].to_numpy())
     worst = (
-        each.select(*KEYS, "part", pl.Series("p", stats.t.sf(t_part, df_part)))
+        each.select(*KEYS, "part", pl.Series("p", stats.t.sf(t_part, each["df"].to_numpy())))
         .group_by(KEYS)
         .agg(pl.col("p").max(), pl.col("part").n_unique().alias("n_parts"))
     )
     p_parts = (
-        side.join(worst, on=list(KEYS), how="left")  # a half with too few weeks shows nothing
+        whole.join(worst, on=list(KEYS), how="left")  # a half with no weeks shows nothing
         .select(pl.when(pl.col("n_parts") == N_PARTS).then(pl.col("p")).otherwise(1.0).fill_null(1.0))
         .to_series()
         .to_numpy()
