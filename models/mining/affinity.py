@@ -24,9 +24,10 @@ history (worth a planogram change), not a season, a trend or an event seen in on
   filter of 1 it is the usual two-sided test of no taste). Stability: the same estimand, computed in
   each half of the year (April-September, October-March, centred and compared with the other regions
   within it) and in each half of the history, must lie on the same side of 1 in all four, each
-  significantly (one-sided t test). Intersection-union test: the p-value is the largest of the five. A
-  regional season or a share that trends through the chain's shows no taste, nor does a SKU with
-  fewer than ``min_weeks`` weeks in one of the halves.
+  significantly (one-sided t test; a half borrows the whole history's variance, scaled by its share
+  of the units, as after its event weeks it often has too few blocks for its own). Intersection-union
+  test: the p-value is the largest of the five. A regional season or a share that trends through the
+  chain's shows no taste, nor does a SKU with fewer than 2 weeks in one of the halves.
 * The reported lift is shrunk toward 1 by empirical Bayes (normal prior on the log lift, its variance
   estimated from all hypotheses of the run), so a slow seller's noisy ratio does not pass the
   relevance threshold on noise alone.
