@@ -189,15 +189,35 @@ def test_a_stable_taste_is_found_with_the_relevance_filter_off() -> None:
 
 
 def test_a_real_but_small_taste_is_not_reported_as_relevant() -> None:
-    # S likes x 1.15x: certain (p < 0.001) but below the relevance filter, which the test itself uses
-    out = _mine(_chain(1.15))
-    assert (
-        _mine(_chain(1.15), settings=ANY_SIZE)
-        .filter((pl.col("region") == "S") & (pl.col("sku") == "x"))["p_value"]
-        .item()
-        < 1e-3
+    # S likes x 1.15x: certain with the relevance filter off, surely below the default one (1.25)
+    sales = _chain(1.15)
+    for settings, low, high in ((ANY_SIZE, 0.0, 1e-3), (MiningSettings(), 0.5, 1.0)):
+        row = _mine(sales, settings=settings).filter((pl.col("region") == "S") & (pl.col("sku") == "x"))
+        assert low <= row["p_value"].item() <= high
+
+
+def test_a_taste_is_found_when_events_leave_a_half_few_weeks() -> None:
+    # events in S fill all but every tenth week from October to March: that half keeps a handful of
+    # weeks, too few for a minimum of weeks or a variance of its own
+    winter = [
+        MONDAY + timedelta(days=7 * w)
+        for w in range(WEEKS)
+        if (MONDAY + timedelta(days=7 * w)).month not in range(4, 10) and w % 10
+    ]
+    events = pl.LazyFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(winter))],
+            "event_type": ["fair"] * len(winter),
+            "region": ["S"] * len(winter),
+            "start_date": winter,
+            "end_date": [w + timedelta(days=6) for w in winter],
+            "window_start": winter,
+            "chain_wide": [False] * len(winter),
+        }
     )
-    assert out.filter((pl.col("region") == "S") & (pl.col("sku") == "x"))["p_value"].item() > 0.5
+    out = _mine(_chain(2.5), events, settings=ANY_SIZE)
+    assert _reported(out) == {("S", "x")}
+    assert out.filter(pl.col("region") == "S")["support"].max() < WEEKS - len(winter) + 1
 
 
 def test_the_margin_test_reduces_to_the_usual_test() -> None:
