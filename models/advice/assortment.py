@@ -20,40 +20,13 @@ import polars as pl
 from data_contracts.outputs import ASSORTMENT_COLUMNS, conform
 from data_contracts.tables import LakeTables
 from models.advice.choice import Group, choose
-from models.advice.inputs import candidate_pairs, decision_rows
+from models.advice.inputs import candidate_pairs, decision_rows, store_category_capacity
 from models.advice.reasons import reason_column
 from models.advice.settings import AssortmentSettings
 
 __all__ = ["candidate_pairs", "recommend_assortment", "store_category_capacity"]
 
 _GROUP = ["store_id", "category"]
-
-
-def store_category_capacity(tables: LakeTables) -> pl.DataFrame:
-    """Return (store_id, category, n_carried, capacity) for every store x category carried or planned.
-
-    Capacity is shelf_capacity.max_skus where the retailer gave it, otherwise today's count (the
-    input contract: without the file a store can carry what it carries today).
-    """
-    today = (
-        tables.assortment.select("store_id", "sku")
-        .unique()
-        .join(tables.products.select("sku", "category"), on="sku", how="inner")
-        .group_by(_GROUP)
-        .agg(n_carried=pl.len().cast(pl.Int64))
-    )
-    if tables.shelf_capacity.height == 0:
-        return today.with_columns(capacity=pl.col("n_carried")).sort(_GROUP)
-    shelf = tables.shelf_capacity.select(*_GROUP, pl.col("max_skus").cast(pl.Int64))
-    return (
-        today.join(shelf, on=_GROUP, how="full", coalesce=True)
-        .with_columns(
-            n_carried=pl.col("n_carried").fill_null(0),
-            capacity=pl.coalesce("max_skus", "n_carried"),
-        )
-        .drop("max_skus")
-        .sort(_GROUP)
-    )
 
 
 def _group(df: pl.DataFrame) -> Group:
@@ -72,7 +45,9 @@ def _group(df: pl.DataFrame) -> Group:
     )
 
 
-def _budget(capacity: int, s: AssortmentSettings) -> int:
+def change_budget(capacity: int, s: AssortmentSettings) -> int:
+    """Most changes one store x category may make in a run (``max_changes_share`` of its shelf, at
+    least one, at most ``max_changes_per_store``); 0 when either setting is 0."""
     if s.max_changes_share <= 0 or s.max_changes_per_store <= 0:
         return 0
     return min(max(1, int(capacity * s.max_changes_share)), s.max_changes_per_store)
@@ -85,7 +60,7 @@ def _decide(rows: pl.DataFrame, capacity: pl.DataFrame, s: AssortmentSettings) -
     for (store, category), df in rows.group_by(_GROUP, maintain_order=True):
         cap = caps.get((store, category), int(df["carried"].sum()))
         skus = df["sku"].to_list()
-        for step, c in enumerate(choose(_group(df), capacity=cap, budget=_budget(cap, s), s=s)):
+        for step, c in enumerate(choose(_group(df), capacity=cap, budget=change_budget(cap, s), s=s)):
             out.append((store, category, step, _sku(skus, c.add), _sku(skus, c.drop), c.gain, c.forced))
     schema = {
         "store_id": pl.String, "category": pl.String, "step": pl.Int64, "add_sku": pl.String,

@@ -133,17 +133,45 @@ def add_evidence(patterns: pl.DataFrame, yardstick: pl.DataFrame | None) -> pl.D
     )
 
 
-def region_sellers(tables: LakeTables, *, top_n: int = 5, days: int = 91) -> pl.DataFrame:
-    """Return (region, sku, region_units, region_stores): per region and category the ``top_n`` SKUs by
-    units per carrying store and week over the last ``days`` of sales, among SKUs that at least two of
-    the region's stores carry today (a neighbour's shelf is evidence of local demand)."""
+def store_category_capacity(tables: LakeTables) -> pl.DataFrame:
+    """Return (store_id, category, n_carried, capacity) for every store x category carried or planned.
+
+    Capacity is shelf_capacity.max_skus where the retailer gave it, otherwise today's count (the
+    input contract: without the file a store can carry what it carries today).
+    """
+    group = ["store_id", "category"]
+    today = (
+        tables.assortment.select("store_id", "sku")
+        .unique()
+        .join(tables.products.select("sku", "category"), on="sku", how="inner")
+        .group_by(group)
+        .agg(n_carried=pl.len().cast(pl.Int64))
+    )
+    if tables.shelf_capacity.height == 0:
+        return today.with_columns(capacity=pl.col("n_carried")).sort(group)
+    shelf = tables.shelf_capacity.select(*group, pl.col("max_skus").cast(pl.Int64))
+    return (
+        today.join(shelf, on=group, how="full", coalesce=True)
+        .with_columns(
+            n_carried=pl.col("n_carried").fill_null(0),
+            capacity=pl.coalesce("max_skus", "n_carried"),
+        )
+        .drop("max_skus")
+        .sort(group)
+    )
+
+
+def _best_sellers(tables: LakeTables, *, by: list[str], top_n: int, days: int) -> pl.DataFrame:
+    """Return (*by, sku, units, stores): per ``by`` group (region, or the chain for ``[]``) and category
+    the best SKUs by units per carrying store and week over the last ``days`` of sales, among SKUs that
+    at least two of the group's stores carry today. How many: ``top_n`` beyond the free slots
+    (capacity - carried) of the group's emptiest shelf of the category, so free shelf space is never
+    left empty for want of a candidate (a chain-wide standard shelf would fill it)."""
     last = tables.store_sales.select(pl.col("date").max()).collect().item()
     stores = tables.stores.select("store_id", "region")
-    carriers = (
-        tables.assortment.join(stores, on="store_id").group_by("region", "sku").agg(region_stores=pl.len())
-    )
+    carriers = tables.assortment.join(stores, on="store_id").group_by(*by, "sku").agg(stores=pl.len())
     if last is None:
-        return carriers.clear().with_columns(region_units=pl.lit(None, pl.Float64))
+        return carriers.clear().with_columns(units=pl.lit(None, pl.Float64))
     sold = (
         tables.store_sales.filter(pl.col("date") > last - timedelta(days=days))
         .join(tables.assortment.lazy(), on=["store_id", "sku"], how="semi")
@@ -151,28 +179,54 @@ def region_sellers(tables: LakeTables, *, top_n: int = 5, days: int = 91) -> pl.
         .agg(pl.col("units").sum())
         .collect()
         .join(stores, on="store_id")
-        .group_by("region", "sku")
-        .agg(units=pl.col("units").sum())
+        .group_by(*by, "sku")
+        .agg(pl.col("units").sum())
     )
+    room = (
+        store_category_capacity(tables)
+        .join(stores, on="store_id")
+        .group_by(*by, "category")
+        .agg(free=(pl.col("capacity") - pl.col("n_carried")).clip(lower_bound=0).max())
+    )
+    group = [*by, "category"]
     return (
-        carriers.filter(pl.col("region_stores") >= 2)
-        .join(sold, on=["region", "sku"])
+        carriers.filter(pl.col("stores") >= 2)
+        .join(sold, on=[*by, "sku"])
         .join(tables.products.select("sku", "category"), on="sku")
-        .with_columns(region_units=pl.col("units") / pl.col("region_stores") / (days / 7))
-        .sort(["region", "category", "region_units", "sku"], descending=[False, False, True, False])
-        .with_columns(rank=pl.int_range(1, pl.len() + 1).over("region", "category"))
-        .filter(pl.col("rank") <= top_n)
-        .select("region", "sku", "region_units", "region_stores")
+        .join(room, on=group, how="left")
+        .with_columns(units=pl.col("units") / pl.col("stores") / (days / 7))
+        .sort([*group, "units", "sku"], descending=[*(False for _ in group), True, False])
+        .with_columns(rank=pl.int_range(1, pl.len() + 1).over(group))
+        .filter(pl.col("rank") <= top_n + pl.col("free").fill_null(0))
+        .select(*by, "sku", "units", "stores")
     )
+
+
+def region_sellers(tables: LakeTables, *, top_n: int = 5, days: int = 91) -> pl.DataFrame:
+    """Return (region, sku, region_units, region_stores): the region's best sellers per category on its
+    own stores' shelves (a neighbour's shelf is evidence of local demand), enough to fill every free
+    slot with ``top_n`` to choose from (``_best_sellers``)."""
+    best = _best_sellers(tables, by=["region"], top_n=top_n, days=days)
+    return best.rename({"units": "region_units", "stores": "region_stores"})
+
+
+def chain_sellers(tables: LakeTables, *, top_n: int = 5, days: int = 91) -> pl.DataFrame:
+    """Return (sku, chain_units, chain_stores): the chain's best sellers per category, enough to fill
+    every free slot with ``top_n`` to choose from: the SKUs a chain-wide standard shelf would carry. For
+    a store whose region has none of them on its shelves, the demand model's cold-start forecast (from
+    the SKU's chain rate and the region's online orders) says what it would sell there."""
+    best = _best_sellers(tables, by=[], top_n=top_n, days=days)
+    return best.rename({"units": "chain_units", "stores": "chain_stores"})
 
 
 def candidate_pairs(tables: LakeTables, patterns: pl.DataFrame) -> pl.DataFrame:
     """Return (store_id, sku, carried): every pair carried today plus the add candidates to forecast.
 
-    An add candidate is a SKU the store does not carry with evidence of demand in its region: a
-    significant latent_demand or local_affinity (lift > 1) pattern, or a place among the region's best
-    sellers on its other stores' shelves (``region_sellers``). The evidence makes a candidate; the
-    forecast's lower bound still has to clear the bar (``models.advice.choice``).
+    An add candidate is a SKU the store does not carry with evidence of demand: a significant
+    latent_demand or local_affinity (lift > 1) pattern in its region, a place among the region's best
+    sellers on its other stores' shelves (``region_sellers``), or among the chain's (``chain_sellers``).
+    The evidence makes a candidate; the forecast's lower bound still has to clear the bar
+    (``models.advice.choice``).
     """
     carried = tables.assortment.select("store_id", "sku").unique()
     regions = pl.concat(
@@ -184,8 +238,14 @@ def candidate_pairs(tables: LakeTables, patterns: pl.DataFrame) -> pl.DataFrame:
             region_sellers(tables).select("region", "sku"),
         ]
     ).unique()
+    stores = tables.stores.select("store_id", "region")
     adds = (
-        regions.join(tables.stores.select("store_id", "region"), on="region")
+        pl.concat(
+            [
+                regions.join(stores, on="region").select("store_id", "sku"),
+                stores.select("store_id").join(chain_sellers(tables).select("sku"), how="cross"),
+            ]
+        )
         .select("store_id", "sku")
         .join(carried, on=["store_id", "sku"], how="anti")
         .join(tables.products.select("sku"), on="sku", how="semi")
@@ -207,9 +267,9 @@ def decision_rows(
 ) -> pl.DataFrame:
     """Return one row per store x SKU to decide on (see the module docstring): store_id, region, sku,
     name, category, subcategory, sub (grouping key: subcategory, else the category), brand, price,
-    carried, must, weekly_units, weekly_low, weekly_high, recent_weekly, evidence (latent, affinity or
-    region), latent_*, affinity_*, region_units, region_stores. Adds without evidence or without
-    expected sales are left out."""
+    carried, must, weekly_units, weekly_low, weekly_high, recent_weekly, evidence (latent, affinity,
+    region or chain), latent_*, affinity_*, region_units, region_stores, chain_units, chain_stores.
+    Adds without evidence or without expected sales are left out."""
     weekly = weekly_forecast(forecast)
     products = tables.products.select(
         "sku", "name", "category", "subcategory", "brand", price=pl.col("regular_price").fill_null(0.0)
@@ -228,6 +288,7 @@ def decision_rows(
         .join(recent_weekly_sales(tables, as_of=as_of, days=recent_days), on=["store_id", "sku"], how="left")
         .join(evidence, on=["region", "sku"], how="left")
         .join(region_sellers(tables), on=["region", "sku"], how="left")
+        .join(chain_sellers(tables), on="sku", how="left")
         .join(must, on=["store_id", "sku"], how="left")
         .with_columns(
             pl.col("name").fill_null(pl.col("sku")),
@@ -236,7 +297,9 @@ def decision_rows(
             pl.col("weekly_units", "weekly_low", "weekly_high").fill_null(0.0),
             sub=pl.coalesce("subcategory", "category"),
             evidence=pl.coalesce(
-                "evidence", pl.when(pl.col("region_units").is_not_null()).then(pl.lit("region"))
+                "evidence",
+                pl.when(pl.col("region_units").is_not_null()).then(pl.lit("region")),
+                pl.when(pl.col("chain_units").is_not_null()).then(pl.lit("chain")),
             ),
         )
     )

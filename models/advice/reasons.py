@@ -44,9 +44,14 @@ def _evidence(r: dict[str, Any]) -> str:
             f"Sells {r['affinity_lift']:.1f}x its chain-wide share in {r['region']} stores that carry it "
             f"(95% CI {r['affinity_ci']}x); {expected}"
         )
+    if r["evidence"] == "region":
+        return (
+            f"A best seller on neighbouring shelves: {units(r['region_units'])} units/week in each of the "
+            f"{r['region_stores']} {r['region']} stores that carry it; {expected}"
+        )
     return (
-        f"A best seller on neighbouring shelves: {units(r['region_units'])} units/week in each of the "
-        f"{r['region_stores']} {r['region']} stores that carry it; {expected}"
+        f"A chain best seller: {units(r['chain_units'])} units/week in each of the {r['chain_stores']} "
+        f"stores that carry it; {expected}"
     )
 
 

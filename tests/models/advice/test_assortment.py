@@ -10,7 +10,7 @@ import pytest
 
 from data_contracts.outputs import ASSORTMENT_COLUMNS
 from models.advice.assortment import recommend_assortment
-from models.advice.inputs import candidate_pairs
+from models.advice.inputs import candidate_pairs, region_sellers
 from models.advice.settings import AssortmentSettings
 from tests.worlds.shelves import AS_OF, Product, make_forecast, make_patterns, shelf_tables
 
@@ -181,3 +181,18 @@ def test_reasons_never_call_a_sku_a_top_seller_below_the_store_median(seed: int)
     assert (top["expected_weekly_units"] > top["median"]).all()
     assert (slow["expected_weekly_units"] < slow["median"]).all()
     assert top.height + slow.height > 0  # the words are used, where true
+
+
+@pytest.mark.parametrize(("shelf", "expected"), [(6, ["G", "F"]), (9, ["G", "F", "D", "C", "B"])])
+def test_free_slots_widen_the_region_sellers_to_fill_them(shelf: int, expected: list[str]) -> None:
+    """S1 and S2 (R1) both carry A..G of category X; with top_n 2 the region's two best sellers are
+    candidates, plus one more per free slot of the region's emptiest shelf (S1: 9 - 6 = 3 free), so
+    free shelf space is not left empty for want of a candidate."""
+    skus = ["A", "B", "C", "D", "F", "G"]
+    rate = dict(zip(skus, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], strict=True))
+    sales = [
+        (AS_OF - timedelta(days=d), s, k, rate[k]) for d in range(28) for s in ("S1", "S2") for k in skus
+    ]
+    tables = shelf_tables({"S1": skus, "S2": skus}, shelf=[("S1", "X", shelf)], sales=sales)
+    got = region_sellers(tables, top_n=2).filter(pl.col("region") == "R1")
+    assert got["sku"].to_list() == expected
