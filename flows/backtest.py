@@ -94,7 +94,11 @@ def assortment_backtest(
     from models.evaluation.advice_backtest import assortment_backtest as run_assortment_backtest
 
     result = run_assortment_backtest(
-        load_tables(lake), cutoffs=cutoffs, horizon=horizon, advise=_advise_at(settings)
+        load_tables(lake),
+        cutoffs=cutoffs,
+        horizon=horizon,
+        advise=_advise_at(settings),
+        settings=settings.assortment,
     )
     path = out.backtest / "assortment_backtest.parquet"
     write_table(result, path)

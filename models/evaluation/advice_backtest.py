@@ -24,8 +24,9 @@ import polars as pl
 from scipy import stats
 
 from data_contracts.tables import LakeTables
-from models.advice.assortment import store_category_capacity
+from models.advice.assortment import cap_per_store, change_budget, store_category_capacity
 from models.advice.prestock import ALL_REGIONS, expand_regions, significant_event_patterns
+from models.advice.settings import AssortmentSettings
 
 EVENT_BACKTEST_SCHEMA = pl.Schema(
     {
@@ -159,6 +160,60 @@ def standard_assortment(tables: LakeTables, known: LakeTables, cutoff: date) -> 
     )
 
 
+def budgeted_standard(
+    tables: LakeTables, known: LakeTables, cutoff: date, settings: AssortmentSettings
+) -> pl.DataFrame:
+    """Return (store_id, sku): today's shelves moved toward the chain-wide standard under the advice's
+    own change budget (``max_changes_share`` of each category's shelf, ``max_changes_per_store``): the
+    chain's best missing SKU into each free slot, then in place of the carried SKU that sells least
+    chain-wide, best first; a shelf over capacity sheds its weakest first (forced). The fair rival of a
+    localized assortment made under that budget: both start from the same shelves and make as many
+    changes."""
+    rate = known.store_sales.group_by("sku").agg(pl.col("units").sum()).collect()
+    chain = dict(rate.filter(pl.col("units") > 0).iter_rows())
+    category = dict(tables.products.select("sku", "category").iter_rows())
+    top: dict[str, list[str]] = {}
+    for sku, _units in sorted(chain.items(), key=lambda kv: (-kv[1], kv[0])):
+        if sku in category:
+            top.setdefault(category[sku], []).append(sku)
+    shelves: dict[tuple[str, str], list[str]] = {}
+    for store, sku in known.assortment.select("store_id", "sku").unique().sort("store_id", "sku").iter_rows():
+        if sku in category:
+            shelves.setdefault((store, category[sku]), []).append(sku)
+    changes = []
+    for store, cat, _carried, capacity in store_category_capacity(known).iter_rows():
+        shelf = sorted(shelves.get((store, cat), []), key=lambda k: -chain.get(k, 0.0))  # best first
+        missing = [k for k in top.get(cat, [])[:capacity] if k not in shelf]
+        step = 0
+        while len(shelf) > capacity:
+            changes.append((store, cat, step, None, shelf.pop(), -1.0, True))
+            step += 1
+        for _ in range(change_budget(capacity, settings)):
+            if not missing:
+                break
+            add = missing[0]
+            drop = None if len(shelf) < capacity else shelf[-1]
+            if drop is not None and chain.get(add, 0.0) <= chain.get(drop, 0.0):
+                break
+            missing.pop(0)
+            if drop is not None:
+                shelf.pop()
+            shelf.append(add)
+            shelf.sort(key=lambda k: -chain.get(k, 0.0))
+            gain = chain.get(add, 0.0) - (chain.get(drop, 0.0) if drop else 0.0)
+            changes.append((store, cat, step, add, drop, gain, False))
+            step += 1
+    schema = {
+        "store_id": pl.String, "category": pl.String, "step": pl.Int64, "add_sku": pl.String,
+        "drop_sku": pl.String, "gain": pl.Float64, "forced": pl.Boolean,
+    }  # fmt: skip
+    kept = cap_per_store(pl.DataFrame(changes, schema=schema, orient="row"), settings.max_changes_per_store)
+    drops = kept.select("store_id", sku="drop_sku").drop_nulls()
+    adds = kept.select("store_id", sku="add_sku").drop_nulls()
+    today = known.assortment.select("store_id", "sku").unique()
+    return pl.concat([today.join(drops, on=["store_id", "sku"], how="anti"), adds]).unique()
+
+
 def assortment_backtest(
     tables: LakeTables,
     *,
@@ -166,11 +221,14 @@ def assortment_backtest(
     horizon: int,
     advise: Callable[[LakeTables, date], pl.DataFrame],
     carried_days: int = 91,
+    settings: AssortmentSettings | None = None,
 ) -> pl.DataFrame:
     """Return ASSORTMENT_BACKTEST_SCHEMA rows: per cutoff, store (and ALL) and strategy, the share of
     the demand from cutoff+1 to cutoff+horizon (``held_out_demand``) carried by: ``advised``, the add +
     keep rows of ``advise(tables known at the cutoff, cutoff)``; ``today``, the assortment
-    reconstructed at the cutoff; ``standard``, the chain-wide standard assortment."""
+    reconstructed at the cutoff; ``standard``, the chain-wide standard assortment (every shelf reset);
+    with ``settings``, also ``budgeted standard`` (``budgeted_standard``: the standard under the
+    advice's change budget)."""
     parts = []
     for cutoff in sorted(set(cutoffs)):
         known = truncate_tables(tables, cutoff, carried_days=carried_days)
@@ -180,6 +238,8 @@ def assortment_backtest(
             "today": known.assortment,
             "standard": standard_assortment(tables, known, cutoff),
         }
+        if settings is not None:
+            strategies["budgeted standard"] = budgeted_standard(tables, known, cutoff, settings)
         demand = held_out_demand(tables, cutoff + timedelta(days=1), cutoff + timedelta(days=horizon))
         parts.append(covered_shares(demand, tables.stores, strategies).with_columns(cutoff=pl.lit(cutoff)))
     if not parts:

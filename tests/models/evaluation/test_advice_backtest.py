@@ -9,9 +9,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_contracts.tables import LakeTables
+from models.advice.settings import AssortmentSettings
 from models.evaluation.advice_backtest import (
     actual_risers,
     assortment_backtest,
+    budgeted_standard,
     event_backtest,
     held_out_demand,
     truncate_tables,
@@ -82,6 +84,27 @@ def test_assortment_backtest_exact_shares() -> None:
         "demand_covered_share": list(shares.values()),
     })  # fmt: skip
     assert_frame_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    ("per_store", "expected"),
+    [
+        (8, [("S1", "A"), ("S1", "C"), ("S2", "C"), ("S3", "C"), ("S3", "E")]),
+        (0, [("S1", "A"), ("S1", "B"), ("S2", "A"), ("S3", "A"), ("S3", "E")]),
+    ],
+)
+def test_the_budgeted_standard_moves_toward_the_chain_within_the_budget(
+    per_store: int, expected: list[tuple[str, str]]
+) -> None:
+    """Chain history in X: C 20 > A 19 > B 2. Shelves at the cutoff (capacity = today's count): S1 {A,
+    B}, S2 {A}, S3 {A} + {E} in Y. One change per category (a quarter of a shelf, at least one): each
+    store swaps its chain-weakest X item for C, the best one it lacks; E is Y's best already. With no
+    budget the shelves stay as they are."""
+    world = _assortment_world()
+    known = truncate_tables(world, CUTOFF)
+    settings = AssortmentSettings(max_changes_per_store=per_store)
+    got = budgeted_standard(world, known, CUTOFF, settings).sort("store_id", "sku")
+    assert got.rows() == expected
 
 
 def _jan(d: int) -> date:
