@@ -180,7 +180,7 @@ def budgeted_standard(
     for store, sku in known.assortment.select("store_id", "sku").unique().sort("store_id", "sku").iter_rows():
         if sku in category:
             shelves.setdefault((store, category[sku]), []).append(sku)
-    changes = []
+    changes: list[tuple[str, str, int, str | None, str | None, float, bool]] = []
     for store, cat, _carried, capacity in store_category_capacity(known).iter_rows():
         shelf = sorted(shelves.get((store, cat), []), key=lambda k: -chain.get(k, 0.0))  # best first
         missing = [k for k in top.get(cat, [])[:capacity] if k not in shelf]
