@@ -52,12 +52,17 @@ def writer_limit_name(kind: str, folder: Path) -> str:
 def _ensure_limit(name: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
+        try:  # look first: creating one that exists makes the server log an error with a traceback
+            client.read_global_concurrency_limit_by_name(name)
+            return
+        except ObjectNotFound:
+            pass
         try:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-        except ObjectAlreadyExists:
+        except ObjectAlreadyExists:  # another run created it in between
             pass
 
 
