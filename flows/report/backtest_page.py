@@ -231,6 +231,13 @@ def render_backtest_report(backtest_dir: Path, run_info: dict[str, Any]) -> Path
     return write_page(backtest_dir / "report.html", html)
 
 
+STRATEGY_WORDS = {
+    "today": "today's assortment",
+    "standard": "the chain-wide standard (every shelf reset to the chain's best sellers)",
+    "budgeted standard": "the chain-wide standard under the advice's change budget",
+}
+
+
 def coverage_verdicts(coverage: pl.DataFrame, *, ours: str = "advised") -> list[str]:
     """Return one sentence per other strategy: in how many folds the advised assortment carried a
     larger share of the held-out demand."""
@@ -244,7 +251,8 @@ def coverage_verdicts(coverage: pl.DataFrame, *, ours: str = "advised") -> list[
             continue
         wins = pair.filter(pl.col(ours) > pl.col(other)).height
         sentences.append(
-            f"The {ours} assortment carried more of the held-out demand than the {other} one in {wins} of "
+            f"The {ours} assortment carried more of the held-out demand than "
+            f"{STRATEGY_WORDS.get(other, f'the {other} assortment')} in {wins} of "
             f"{pair.height} folds (mean {fmt_pct(pair[ours].mean())} vs {fmt_pct(pair[other].mean())})."
         )
     return sentences

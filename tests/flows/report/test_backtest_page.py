@@ -99,9 +99,10 @@ def test_coverage_is_the_chain_row_or_the_store_mean() -> None:
     chain = pl.concat([by_store, chain_rows])
     assert backtest_page._coverage(chain)["demand_covered_share"].round(6).to_list() == [0.35, 0.30, 0.25]
     assert backtest_page.coverage_verdicts(backtest_page._coverage(by_store)) == [
-        "The advised assortment carried more of the held-out demand than the standard one in 1 of 1 folds "
+        "The advised assortment carried more of the held-out demand than the chain-wide standard "
+        "(every shelf reset to the chain's best sellers) in 1 of 1 folds "
         "(mean 85% vs 80%).",
-        "The advised assortment carried more of the held-out demand than the today one in 1 of 1 folds "
+        "The advised assortment carried more of the held-out demand than today's assortment in 1 of 1 folds "
         "(mean 85% vs 75%).",
     ]
 
