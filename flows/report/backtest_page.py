@@ -193,15 +193,32 @@ def _forecasts_section(backtest_dir: Path) -> dict[str, Any] | None:
     path = backtest_dir / FORECAST_BACKTEST_FILE
     if not path.exists():
         return None
-    totals, models = forecast_totals(pl.read_parquet(path))
+    forecasts = pl.read_parquet(path)
+    totals, models = forecast_totals(forecasts)
+    held = _interval_held(forecasts)
     rows = []
     for (cutoff,), part in totals.group_by("cutoff", maintain_order=True):
         sold = float(part["y"].sum())
         if sold:
             misses = [_miss(float(part[m].sum()) / sold - 1) for m in models]
-            rows.append({"cutoff": cutoff, "sold": sold, "misses": misses})
+            rows.append({"cutoff": cutoff, "sold": sold, "misses": misses, "held": held.get(cutoff)})
     names = [m.replace("_", " ") for m in models]
-    return {"chart": timecharts.backtest_chart(totals, models), "models": names, "rows": rows}
+    return {
+        "chart": timecharts.backtest_chart(totals, models),
+        "models": names,
+        "rows": rows,
+        "has_band": bool(held),
+    }
+
+
+def _interval_held(forecasts: pl.DataFrame) -> dict[Any, float]:
+    """Per cutoff, the share of product-days whose sales fell inside their own p10-p90 (about 80% when
+    the intervals mean what they say); empty without p10/p90."""
+    if not {"p10", "p90"} <= set(forecasts.columns):
+        return {}
+    inside = pl.col("y").is_between(pl.col("p10"), pl.col("p90"))
+    shares = forecasts.drop_nulls(["p10", "p90"]).group_by("cutoff").agg(inside.mean())
+    return dict(shares.iter_rows())
 
 
 def render_backtest_report(backtest_dir: Path, run_info: dict[str, Any]) -> Path:

@@ -129,6 +129,15 @@ def test_forecast_totals_sum_pairs_per_fold_and_day() -> None:
     assert first["p10"] == pytest.approx(22 - 4 / 2**0.5) and first["p90"] == pytest.approx(22 + 4 / 2**0.5)
 
 
+def test_interval_held_is_the_share_of_product_days_inside_their_own_p10_p90() -> None:
+    """Every product-day sold 10 inside 9-13; make the first fold's A1 sell 14 on both days: 2 of 4 out."""
+    df = forecasts().with_columns(
+        y=pl.when((pl.col("cutoff") == date(2025, 5, 1)) & (pl.col("sku") == "A1")).then(14.0).otherwise("y")
+    )
+    assert backtest_page._interval_held(df) == {date(2025, 5, 1): 0.5, date(2025, 5, 29): 1.0}
+    assert backtest_page._interval_held(df.drop("p10", "p90")) == {}
+
+
 BACKTEST_FILES = {
     "forecast_metrics.parquet": lambda: metrics([0.2, 0.2], [0.3, 0.25]),
     "event_backtest.parquet": events,
@@ -162,6 +171,7 @@ def test_backtest_report_with_and_without_each_input(tmp_path: Path, present: tu
     if FORECAST_BACKTEST_FILE in present:
         assert '<td>2025-05-01</td><td class="r" data-v="40.0">40</td>' in page
         assert "<td>10% too high</td>" in page and "<td>20% too low</td>" in page
+        assert "Product-days inside p10-p90" in page and '<td class="r">100%</td>' in page
     charts_per_file = {
         "forecast_metrics.parquet": 2,
         "event_backtest.parquet": 1,
