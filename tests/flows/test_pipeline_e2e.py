@@ -197,7 +197,7 @@ def test_backtest_writes_the_planners_files(demo_run: tuple[OutPaths, Path], tmp
     events = pl.read_parquet(backtest / "event_backtest.parquet")
     assert {"event_id", "precision", "recall"} <= set(events.columns) and events.height > 0
     coverage = pl.read_parquet(backtest / "assortment_backtest.parquet")
-    assert set(coverage["strategy"]) == {"advised", "today", "standard"}
+    assert set(coverage["strategy"]) == {"advised", "today", "standard", "budgeted standard"}
     assert coverage["demand_covered_share"].is_between(0, 1).all()
 
 
@@ -218,8 +218,17 @@ def test_prestock_command_plans_the_planted_risers(demo_run: tuple[OutPaths, Pat
     plan = pl.read_parquet(tmp_path / "prestock.parquet")
     truth = json.loads(truth_path.read_text())["event_uplift"]
     planted = {p["sku"] for p in truth if p["event_type"] == "hurricane" and p["region"] == "GULF_COAST"}
+    # the command plans every riser the run's miner found for the type and region, and those are the
+    # planted ones; how many of the planted the miner finds is the miner's recall (bench/mining_quality.py)
+    patterns = pl.read_parquet(out.patterns)
+    mined = patterns.filter(
+        (pl.col("kind") == "event_uplift")
+        & (pl.col("event_type") == "hurricane")
+        & pl.col("region").is_in(["GULF_COAST", "ALL"])
+    )["sku"]
     hits = len(planted & set(plan["sku"]))
-    assert hits >= 0.8 * len(planted) and hits >= 0.8 * plan["sku"].n_unique()
+    assert set(plan["sku"]) <= set(mined) and planted & set(mined) <= set(plan["sku"])
+    assert hits >= 0.8 * plan["sku"].n_unique() and hits >= len(planted) // 2
     assert plan.schema["order_units"] == pl.Int64 and (plan["order_units"] >= 0).all()
     assert (plan["stock_by"] < start).all() and plan["stock_by"].is_sorted()
     assert pl.read_csv(tmp_path / "prestock.csv").height == plan.height
