@@ -219,8 +219,13 @@ def chain_sellers(tables: LakeTables, *, top_n: int = 5, days: int = 91) -> pl.D
     return best.rename({"units": "chain_units", "stores": "chain_stores"})
 
 
+SELLER_COLUMNS = ("region_units", "region_stores", "chain_units", "chain_stores")
+
+
 def candidate_pairs(tables: LakeTables, patterns: pl.DataFrame) -> pl.DataFrame:
-    """Return (store_id, sku, carried): every pair carried today plus the add candidates to forecast.
+    """Return (store_id, sku, carried, region_units, region_stores, chain_units, chain_stores): every
+    pair carried today plus the add candidates to forecast, with the seller evidence ``decision_rows``
+    reads (null where the SKU is not among the region's / chain's best sellers).
 
     An add candidate is a SKU the store does not carry with evidence of demand: a significant
     latent_demand or local_affinity (lift > 1) pattern in its region, a place among the region's best
@@ -229,13 +234,14 @@ def candidate_pairs(tables: LakeTables, patterns: pl.DataFrame) -> pl.DataFrame:
     (``models.advice.choice``).
     """
     carried = tables.assortment.select("store_id", "sku").unique()
+    region, chain = region_sellers(tables), chain_sellers(tables)
     regions = pl.concat(
         [
             patterns.filter(
                 (pl.col("kind") == "latent_demand")
                 | ((pl.col("kind") == "local_affinity") & (pl.col("lift") > 1.0))
             ).select("region", "sku"),
-            region_sellers(tables).select("region", "sku"),
+            region.select("region", "sku"),
         ]
     ).unique()
     stores = tables.stores.select("store_id", "region")
@@ -243,7 +249,7 @@ def candidate_pairs(tables: LakeTables, patterns: pl.DataFrame) -> pl.DataFrame:
         pl.concat(
             [
                 regions.join(stores, on="region").select("store_id", "sku"),
-                stores.select("store_id").join(chain_sellers(tables).select("sku"), how="cross"),
+                stores.select("store_id").join(chain.select("sku"), how="cross"),
             ]
         )
         .select("store_id", "sku")
@@ -251,9 +257,14 @@ def candidate_pairs(tables: LakeTables, patterns: pl.DataFrame) -> pl.DataFrame:
         .join(tables.products.select("sku"), on="sku", how="semi")
         .unique()
     )
-    return pl.concat(
-        [carried.with_columns(carried=pl.lit(True)), adds.with_columns(carried=pl.lit(False))]
-    ).sort("store_id", "sku")
+    return (
+        pl.concat([carried.with_columns(carried=pl.lit(True)), adds.with_columns(carried=pl.lit(False))])
+        .join(stores, on="store_id", how="left")
+        .join(region, on=["region", "sku"], how="left")
+        .join(chain, on="sku", how="left")
+        .drop("region")
+        .sort("store_id", "sku")
+    )
 
 
 def decision_rows(
@@ -269,7 +280,8 @@ def decision_rows(
     name, category, subcategory, sub (grouping key: subcategory, else the category), brand, price,
     carried, must, weekly_units, weekly_low, weekly_high, recent_weekly, evidence (latent, affinity,
     region or chain), latent_*, affinity_*, region_units, region_stores, chain_units, chain_stores.
-    Adds without evidence or without expected sales are left out."""
+    Adds without evidence or without expected sales are left out. ``candidates`` as from
+    ``candidate_pairs`` (its seller columns are the region and chain evidence)."""
     weekly = weekly_forecast(forecast)
     products = tables.products.select(
         "sku", "name", "category", "subcategory", "brand", price=pl.col("regular_price").fill_null(0.0)
@@ -280,15 +292,13 @@ def decision_rows(
     evidence = add_evidence(patterns, yardstick)
     must = must_carry_pairs(tables).with_columns(must=pl.lit(True))
     rows = (
-        candidates.select("store_id", "sku", "carried")
+        candidates.select("store_id", "sku", "carried", *SELLER_COLUMNS)
         .unique(["store_id", "sku"])
         .join(products, on="sku", how="inner")
         .join(stores, on="store_id", how="inner")
         .join(weekly, on=["store_id", "sku"], how="left")
         .join(recent_weekly_sales(tables, as_of=as_of, days=recent_days), on=["store_id", "sku"], how="left")
         .join(evidence, on=["region", "sku"], how="left")
-        .join(region_sellers(tables), on=["region", "sku"], how="left")
-        .join(chain_sellers(tables), on="sku", how="left")
         .join(must, on=["store_id", "sku"], how="left")
         .with_columns(
             pl.col("name").fill_null(pl.col("sku")),

@@ -140,10 +140,11 @@ def covered_shares(
     return pl.concat(parts).select("store_id", "strategy", demand_covered_share=share)
 
 
-def standard_assortment(tables: LakeTables, known: LakeTables, cutoff: date) -> pl.DataFrame:
-    """Return (store_id, sku): each store x category gets the chain's top-N SKUs of the category by
-    store units up to the cutoff, N = the store-category's capacity at the cutoff."""
-    chain = (
+def chain_ranking(tables: LakeTables, known: LakeTables) -> pl.DataFrame:
+    """Return (sku, category, units, rank): the chain's SKUs that sold by the cutoff, ranked within
+    their category by store units up to it (best first, ties by SKU): the chain-wide standard's order,
+    shared by both standard rivals."""
+    return (
         known.store_sales.group_by("sku")
         .agg(pl.col("units").sum())
         .collect()
@@ -152,6 +153,12 @@ def standard_assortment(tables: LakeTables, known: LakeTables, cutoff: date) -> 
         .sort(["category", "units", "sku"], descending=[False, True, False])
         .with_columns(rank=pl.int_range(1, pl.len() + 1).over("category"))
     )
+
+
+def standard_assortment(tables: LakeTables, known: LakeTables, cutoff: date) -> pl.DataFrame:
+    """Return (store_id, sku): each store x category gets the chain's top-N SKUs of the category by
+    store units up to the cutoff (``chain_ranking``), N = the store-category's capacity at the cutoff."""
+    chain = chain_ranking(tables, known)
     capacity = store_category_capacity(known).select("store_id", "category", "capacity")
     return (
         capacity.join(chain, on="category")
@@ -169,13 +176,12 @@ def budgeted_standard(
     chain-wide, best first; a shelf over capacity sheds its weakest first (forced). The fair rival of a
     localized assortment made under that budget: both start from the same shelves and make as many
     changes."""
-    rate = known.store_sales.group_by("sku").agg(pl.col("units").sum()).collect()
-    chain = dict(rate.filter(pl.col("units") > 0).iter_rows())
+    ranking = chain_ranking(tables, known)
+    chain = dict(ranking.select("sku", "units").iter_rows())
     category = dict(tables.products.select("sku", "category").iter_rows())
     top: dict[str, list[str]] = {}
-    for sku, _units in sorted(chain.items(), key=lambda kv: (-kv[1], kv[0])):
-        if sku in category:
-            top.setdefault(category[sku], []).append(sku)
+    for sku, cat in ranking.select("sku", "category").iter_rows():  # best first within each category
+        top.setdefault(cat, []).append(sku)
     shelves: dict[tuple[str, str], list[str]] = {}
     for store, sku in known.assortment.select("store_id", "sku").unique().sort("store_id", "sku").iter_rows():
         if sku in category:
