@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 SIZE ?= medium
+# test files spread over this many processes (pytest-xdist; a file stays on one, so its fixtures run once)
+TEST_WORKERS ?= 2
 
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -24,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/localshelf demo --out $(DEMO_DIR) --size $(SIZE)
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
