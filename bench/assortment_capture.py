@@ -6,7 +6,7 @@
 At each cutoff (the last ``--folds`` windows of ``--horizon`` days before the data's last day) the
 tables are cut to what was known then, today's assortment rebuilt from the sales before it
 (``models.evaluation.advice_backtest.truncate_tables``), the patterns mined and the demand model
-fitted; then five shelves are scored on the share of the next window's demand (store sales plus the
+fitted; then six shelves are scored on the share of the next window's demand (store sales plus the
 region's online orders, ``held_out_demand``) they carry, in units and in revenue (units x regular
 price; the advice maximises revenue):
 
@@ -14,7 +14,9 @@ price; the advice maximises revenue):
 * ``standard``: every shelf reset to the chain's best sellers of the category, up to capacity;
 * ``budgeted standard``: today's shelves moved toward that standard under the advice's change budget;
 * ``advised``: the advice with the default settings (what ``localshelf run`` recommends);
-* ``advised, no change cap``: the same advice with ``max_changes_share`` 1 and no per-store cap.
+* ``advised, no change cap``: the same advice with ``max_changes_share`` 1 and no per-store cap;
+* ``advice rules, chain rates``: the advice with every rule but the demand of each candidate taken as
+  the SKU's chain-wide rate (``chain_rate_forecast``): ``advised`` minus this is what localizing adds.
 
 The demo world is built in memory (no ingest); ``--lake`` reads a lake instead (any drop's).
 """
@@ -40,6 +42,7 @@ from models.advice.inputs import candidate_pairs  # noqa: E402
 from models.demand import fit_demand_model, forecast_demand  # noqa: E402
 from models.evaluation.advice_backtest import (  # noqa: E402
     budgeted_standard,
+    chain_rate_forecast,
     covered_shares,
     held_out_demand,
     standard_assortment,
@@ -47,7 +50,9 @@ from models.evaluation.advice_backtest import (  # noqa: E402
 )
 from models.mining.patterns import mine_patterns  # noqa: E402
 
-STRATEGIES = ("today", "standard", "budgeted standard", "advised", "advised, no change cap")
+STRATEGIES = (
+    "today", "standard", "budgeted standard", "advised", "advised, no change cap", "advice rules, chain rates"
+)  # fmt: skip
 
 
 def _tables(args: argparse.Namespace) -> LakeTables:
@@ -75,9 +80,14 @@ def shelves_at(tables: LakeTables, cutoff, horizon: int, threads: int) -> dict[s
         "standard": standard_assortment(tables, known, cutoff),
         "budgeted standard": budgeted_standard(tables, known, cutoff, settings.assortment),
     }
-    for name, chosen in (("advised", settings.assortment), ("advised, no change cap", uncapped)):
+    chain_rates = chain_rate_forecast(known, forecast)
+    for name, chosen, demand in (
+        ("advised", settings.assortment, forecast),
+        ("advised, no change cap", uncapped, forecast),
+        ("advice rules, chain rates", settings.assortment, chain_rates),
+    ):
         advice = advise(
-            known, patterns, forecast, candidates, as_of=cutoff, settings=chosen,
+            known, patterns, demand, candidates, as_of=cutoff, settings=chosen,
             lead_days=settings.mining.event_lead_days, fdr_alpha=settings.mining.fdr_alpha,
         ).assortment  # fmt: skip
         shelves[name] = advice.filter(pl.col("action").is_in(["add", "keep"])).select("store_id", "sku")
@@ -118,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         print(means)
     for r in means.iter_rows(named=True):
         ours = r["advised"]
-        vs = ", ".join(f"{s} {ours / r[s] - 1:+.1%}" for s in ("today", "budgeted standard", "standard"))
+        rivals = ("today", "budgeted standard", "standard", "advice rules, chain rates")
+        vs = ", ".join(f"{s} {ours / r[s] - 1:+.1%}" for s in rivals)
         print(f"{r['measure']}: advised carries {ours:.1%} of the held-out demand; vs {vs}")
     return 0
 

@@ -38,6 +38,7 @@ EVENT_BACKTEST_SCHEMA = pl.Schema(
 ASSORTMENT_BACKTEST_SCHEMA = pl.Schema(
     {"cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64}
 )
+DEMAND_COLUMNS = ("units", "p10", "p90", "units_no_event")  # the forecast columns the advice reads
 YEAR = timedelta(days=364)  # 52 weeks: the same weekdays a year earlier
 
 
@@ -218,6 +219,30 @@ def budgeted_standard(
     adds = kept.select("store_id", sku="add_sku").drop_nulls()
     today = known.assortment.select("store_id", "sku").unique()
     return pl.concat([today.join(drops, on=["store_id", "sku"], how="anti"), adds]).unique()
+
+
+def chain_rate_forecast(known: LakeTables, forecast: pl.DataFrame, *, days: int = 91) -> pl.DataFrame:
+    """Return ``forecast`` with every demand column (units, p10, p90, units_no_event) replaced by the
+    SKU's chain-wide rate: its units per carrying store and day over the last ``days`` before the
+    cutoff (0 for a SKU no store sold), the same in every store and on every day. The advice run on it
+    keeps every rule (capacity, subcategories, must-carry, change budget, transference) and loses only
+    what is local: the difference to the advice is what localizing adds."""
+    columns = [c for c in DEMAND_COLUMNS if c in forecast.columns]
+    last = known.store_sales.select(pl.col("date").max()).collect().item()
+    if last is None:
+        return forecast.with_columns(pl.lit(0.0).alias(c) for c in columns)
+    rate = (
+        known.store_sales.filter(pl.col("date") > last - timedelta(days=days))
+        .join(known.assortment.lazy(), on=["store_id", "sku"], how="semi")
+        .group_by("sku")
+        .agg(_rate=(pl.col("units").sum() / pl.col("store_id").n_unique() / days).clip(lower_bound=0.0))
+        .collect()
+    )
+    return (
+        forecast.join(rate, on="sku", how="left")
+        .with_columns(pl.col("_rate").fill_null(0.0).alias(c) for c in columns)
+        .drop("_rate")
+    )
 
 
 def assortment_backtest(

@@ -14,6 +14,7 @@ from models.evaluation.advice_backtest import (
     actual_risers,
     assortment_backtest,
     budgeted_standard,
+    chain_rate_forecast,
     event_backtest,
     held_out_demand,
     truncate_tables,
@@ -84,6 +85,24 @@ def test_assortment_backtest_exact_shares() -> None:
         "demand_covered_share": list(shares.values()),
     })  # fmt: skip
     assert_frame_equal(out, expected)
+
+
+def test_chain_rate_forecast_gives_every_store_the_chain_rate() -> None:
+    """Known at the cutoff: last sale 1 June; over the 91 days before it A sold 10 + 5 + 4 in its three
+    carrying stores, E 3 in one; C sold only in January (rate 0). Every demand column, every store."""
+    known = truncate_tables(_assortment_world(), CUTOFF)
+    forecast = pl.DataFrame(
+        {"store_id": ["S1", "S2", "S3", "S1"], "sku": ["A", "A", "E", "C"],
+         "date": [_june(11)] * 4, "units": [9.0, 1.0, 7.0, 5.0], "p10": [1.0, 0.0, 2.0, 1.0],
+         "p90": [20.0, 3.0, 9.0, 8.0], "units_no_event": [9.0, 1.0, 7.0, 5.0]}
+    )  # fmt: skip
+    got = chain_rate_forecast(known, forecast)
+    rate = {"A": 19 / 3 / 91, "E": 3 / 91, "C": 0.0}
+    expected = [rate[k] for k in forecast["sku"]]
+    assert got.columns == forecast.columns
+    for column in ("units", "p10", "p90", "units_no_event"):
+        assert got[column].to_list() == pytest.approx(expected)
+    assert_frame_equal(got.select("store_id", "sku", "date"), forecast.select("store_id", "sku", "date"))
 
 
 @pytest.mark.parametrize(
