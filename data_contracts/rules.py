@@ -34,8 +34,9 @@ SAME_SIGN: tuple[tuple[str, str], ...] = (("revenue", "units"),)
 # (first, last) pairs: last >= first.
 ORDERED: tuple[tuple[str, str], ...] = (("start_date", "end_date"),)
 
-_TRUE = ("true", "1", "yes", "y", "t")
-_FALSE = ("false", "0", "no", "n", "f")
+# Boolean spellings (any case, trimmed).
+TRUE_WORDS: tuple[str, ...] = ("true", "1", "yes", "y", "t")
+FALSE_WORDS: tuple[str, ...] = ("false", "0", "no", "n", "f")
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
 _NAIVE_TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
 
@@ -97,7 +98,7 @@ def _parse_clean(s: pl.Expr, dtype: pl.DataType) -> pl.Expr:
             return pl.when(x == x.floor()).then(x).cast(dtype, strict=False)
         return x.cast(dtype)
     if dtype == pl.Boolean:
-        mapping = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+        mapping = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
         return s.str.to_lowercase().replace_strict(mapping, default=None, return_dtype=pl.Boolean)
     return s
 
@@ -248,8 +249,20 @@ def _exact_checks(raw: pl.DataFrame, contract: TableContract, ctx: RuleContext) 
 
 # Spellings the fast path reads as booleans without lower-casing (any other goes the exact way).
 _FAST_BOOL = {
-    v: b for words, b in ((_TRUE, True), (_FALSE, False)) for w in words for v in (w, w.upper(), w.title())
+    v: b
+    for words, b in ((TRUE_WORDS, True), (FALSE_WORDS, False))
+    for w in words
+    for v in (w, w.upper(), w.title())
 }
+
+
+# Integers up to this size are read typed as the strings path reads them (through a 64-bit float).
+_EXACT_INT = 2**53
+
+
+def _is_typed(dtype: pl.DataType, given: pl.DataType | None) -> bool:
+    """Whether a column arrived already parsed as ``dtype`` by the reader (text and timestamps never)."""
+    return given == dtype and dtype != pl.String and not isinstance(dtype, pl.Datetime)
 
 
 def _fast_value(col: str, dtype: pl.DataType, contract: TableContract, ctx: RuleContext) -> pl.Expr:
@@ -277,9 +290,19 @@ def _fast_checks(
     trimming or another spelling to parse) is left to the exact checks, which tag it as specified."""
     names = contract.schema.names()
     ts_cols = [c for c, t in contract.schema.items() if isinstance(t, pl.Datetime)]
+    typed_cols = {c for c, t in contract.schema.items() if _is_typed(t, raw.schema.get(c))}
     ok: list[pl.Expr] = []
     for c, dtype in contract.schema.items():
         value, given = pl.col(c), pl.col("__in_" + c)
+        if c in typed_cols:  # read typed: null is an empty field; the strings path refuses non-finite
+            # numbers and reads integers through a float
+            if dtype.is_float():
+                ok.append(value.is_finite().fill_null(True))
+            elif dtype.is_integer():
+                ok.append((value.abs() < _EXACT_INT).fill_null(True))
+            if c in contract.required:
+                ok.append(value.is_not_null())
+            continue
         if c in contract.required:
             ok.append(value.is_not_null())
         elif dtype != pl.String:  # an optional value is absent (null or empty) or parses
@@ -294,7 +317,11 @@ def _fast_checks(
         raw.lazy()
         .with_columns(pl.col(c).alias("__in_" + c) for c in names)
         .with_columns(
-            *(_fast_value(c, t, contract, ctx).alias(c) for c, t in contract.schema.items()),
+            *(
+                _fast_value(c, t, contract, ctx).alias(c)
+                for c, t in contract.schema.items()
+                if c not in typed_cols
+            ),
             *(
                 _clean(c).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).alias(c + LOCAL_DATE_SUFFIX)
                 for c in ts_cols
@@ -323,6 +350,18 @@ def check_rows(raw: pl.DataFrame, contract: TableContract, ctx: RuleContext) -> 
     exact = _exact_checks(raw.filter(~ok), contract, ctx)
     good = pl.concat([typed.filter(ok), exact.good]).sort(ROW)
     return CheckedRows(good=good, bad=exact.bad)
+
+
+def check_typed(rows: pl.DataFrame, contract: TableContract, ctx: RuleContext) -> pl.DataFrame | None:
+    """The fast path of a reader that parsed the numbers, dates and booleans itself (``rows``: those
+    columns typed as the contract says, text and timestamps as written, + _source_row).
+
+    Returns the rows typed as ``check_rows`` returns its good ones when every row surely passes every
+    rule, None otherwise: a row that breaks a rule needs its values as written for the quarantine, so
+    the caller reads the file again as strings (``check_rows``), which tags each row as specified.
+    """
+    typed, ok = _fast_checks(rows, contract, ctx)
+    return typed if ok.all() else None
 
 
 def duplicate_keys(df: pl.DataFrame, key: tuple[str, ...]) -> pl.DataFrame:

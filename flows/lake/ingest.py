@@ -27,7 +27,14 @@ from typing import Any
 import polars as pl
 
 from data_contracts.privacy import customer_key
-from data_contracts.rules import LOCAL_DATE_SUFFIX, ROW, RuleContext, check_rows, latest_allowed
+from data_contracts.rules import (
+    LOCAL_DATE_SUFFIX,
+    ROW,
+    RuleContext,
+    check_rows,
+    check_typed,
+    latest_allowed,
+)
 from data_contracts.schemas import (
     FACT_SCHEMAS,
     FACT_TABLES,
@@ -50,7 +57,15 @@ from flows.lake.paths import (
     quarantine_file,
     scan_fact,
 )
-from flows.lake.readers import ContractError, SourceFile, file_format, iter_raw, open_source
+from flows.lake.readers import (
+    ContractError,
+    NotTyped,
+    SourceFile,
+    file_format,
+    iter_raw,
+    iter_typed,
+    open_source,
+)
 from flows.lake.refs import load_references
 from flows.lake.stage import (
     LAKE_COMPRESSION,
@@ -236,23 +251,55 @@ def _stream_fact(
 ) -> list[Chunk]:
     """Read one fact file batch by batch: quarantine broken rows, write good ones as lake files per
     partition, count into ``record`` (this file's own; runs in a worker thread beside other files).
-    Returns the files written, each with the key hashes of its rows."""
-    table = src.contract.name
-    unmapped = 0
+    Returns the files written, each with the key hashes of its rows.
+
+    The file is first read typed (the reader parses numbers, dates and booleans: a third of the CPU
+    of reading strings). At the first row that does not surely pass every rule as read (a value the
+    reader cannot parse, a row with the wrong field count, a rule broken), what that pass staged is
+    taken back and the file is read again as strings, which gives every broken row its reason."""
     chunks: list[Chunk] = []
-    for raw in iter_raw(src, load.batch_rows):
-        record["rows_read"] += raw.height
-        checked = check_rows(raw, src.contract, ctx)
-        record["rows_quarantined"] += checked.bad.height
-        load.quarantine(table, src.rel, checked.bad)
-        rows = _to_lake(checked.good, src, load)
+    try:
+        _read_fact(src, idx, record, ctx, load, postal, chunks, typed=True)
+    except NotTyped:
+        for chunk in chunks:
+            load.commit.unstage(chunk.temp)
+        chunks.clear()
+        record.update(rows_read=0, rows_quarantined=0)
+        _read_fact(src, idx, record, ctx, load, postal, chunks, typed=False)
+    if record["rows_read"] == 0:
+        load.report.warn(src.contract.name, "no rows", src.rel, f"{src.rel}: the file holds no rows")
+    return chunks
+
+
+def _read_fact(
+    src: SourceFile,
+    idx: int,
+    record: dict,
+    ctx: RuleContext,
+    load: _Load,
+    postal: pl.Series | None,
+    chunks: list[Chunk],
+    *,
+    typed: bool,
+) -> None:
+    """One pass of ``_stream_fact``, typed (raises NotTyped, quarantines nothing) or as strings."""
+    unmapped = 0
+    for batch in iter_typed(src, load.batch_rows) if typed else iter_raw(src, load.batch_rows):
+        record["rows_read"] += batch.height
+        if typed:
+            good = check_typed(batch, src.contract, ctx)
+            if good is None:
+                raise NotTyped("a row breaks a rule")
+        else:
+            checked = check_rows(batch, src.contract, ctx)
+            record["rows_quarantined"] += checked.bad.height
+            load.quarantine(src.contract.name, src.rel, checked.bad)
+            good = checked.good
+        rows = _to_lake(good, src, load)
         if postal is not None:
             unmapped += rows.filter(~pl.col("ship_postal_code").is_in(postal.implode())).height
         chunks += write_chunks(rows, src.contract, idx, len(chunks), load.lake, load.commit)
     record["unmapped"] = unmapped
-    if record["rows_read"] == 0:
-        load.report.warn(table, "no rows", src.rel, f"{src.rel}: the file holds no rows")
-    return chunks
 
 
 def _count_loaded(load: _Load, table: str, chunks: list[Chunk]) -> None:

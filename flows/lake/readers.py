@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from data_contracts.rules import MALFORMED, PERSONAL, ROW
+from data_contracts.rules import FALSE_WORDS, MALFORMED, PERSONAL, ROW, TRUE_WORDS
 from data_contracts.schemas import TableContract
 
 FACT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -211,9 +211,13 @@ def _as_string(s: pl.Series, target: pl.DataType, rel: str, table: str) -> pl.Se
     return s.cast(pl.String)
 
 
-def _parquet_batches(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch | pl.DataFrame]:
+def _parquet_arrow(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
     pf = pq.ParquetFile(src.path)
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=list(src.columns.values())):
+    yield from pf.iter_batches(batch_size=batch_rows, columns=list(src.columns.values()))
+
+
+def _parquet_batches(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch | pl.DataFrame]:
+    for batch in _parquet_arrow(src, batch_rows):
         df = pl.from_arrow(batch)
         assert isinstance(df, pl.DataFrame)
         yield pl.DataFrame(
@@ -291,6 +295,95 @@ def iter_raw(src: SourceFile, batch_rows: int) -> Iterator[pl.DataFrame]:
         raise ContractError(
             src.contract.name, rule, f"reading stopped near data row {start}: {exc}", file=src.rel
         ) from exc
+
+
+class NotTyped(Exception):
+    """The typed fast path cannot read this file exactly: read it again as strings (``iter_raw``)."""
+
+
+# Contract dtypes the typed path lets the reader parse (text and timestamps stay as written: the
+# rules parse those) and the spellings it reads as booleans (any other sends the file to iter_raw).
+_PA_TYPES: dict[type[pl.DataType], pa.DataType] = {
+    pl.Date: pa.date32(),
+    pl.Float64: pa.float64(),
+    pl.Int64: pa.int64(),
+    pl.Boolean: pa.bool_(),
+}
+_TRUE_VALUES = [v for w in TRUE_WORDS for v in dict.fromkeys((w, w.upper(), w.title()))]
+_FALSE_VALUES = [v for w in FALSE_WORDS for v in dict.fromkeys((w, w.upper(), w.title()))]
+
+
+def _typed_csv(src: SourceFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Stream the contract's columns, numbers, dates and booleans parsed by pyarrow (an empty field is
+    null; a value it cannot parse raises); raises NotTyped at a row with the wrong field count."""
+    header = _csv_header(src.path, src.fmt, src.rel, src.contract.name) or []
+    positional = [f"c{i}" for i in range(len(header))]
+    by_name = {name: f"c{i}" for i, name in enumerate(header)}
+    wanted = {by_name[src.columns[c]]: c for c in src.columns}
+    types = {col: _PA_TYPES.get(src.contract.schema[c].base_type(), pa.string()) for col, c in wanted.items()}
+
+    def malformed(_row: Any) -> str:
+        return "error"  # pyarrow raises: the file is read again as strings
+
+    stream = pa.input_stream(str(src.path), compression="gzip" if src.fmt == "csv.gz" else None)
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(
+            column_names=positional, skip_rows=1, block_size=min(max(batch_rows * 64, 1 << 16), 1 << 28)
+        ),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=malformed),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=list(wanted),
+            null_values=[""],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            true_values=_TRUE_VALUES,
+            false_values=_FALSE_VALUES,
+        ),
+    )
+    for batch in reader:
+        yield batch.rename_columns(list(src.columns))
+
+
+def _typed_parquet(src: SourceFile, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Parquet columns that already hold the contract's type (integers for a float column: the same
+    value as their text would give); any other type raises NotTyped."""
+    for df in (pl.from_arrow(b) for b in _parquet_arrow(src, batch_rows)):
+        assert isinstance(df, pl.DataFrame)
+        out = []
+        for c in src.columns:
+            s, target = df[src.columns[c]].alias(c), src.contract.schema[c]
+            if s.dtype == target and not isinstance(target, pl.Datetime):
+                out.append(s)
+            elif target == pl.Float64 and s.dtype.is_integer():
+                out.append(s.cast(pl.Float64))
+            else:
+                raise NotTyped(f"column {c} is {s.dtype}")
+        yield pl.DataFrame(out)
+
+
+def iter_typed(src: SourceFile, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Yield the file's rows in batches like ``iter_raw`` (no ``_malformed``), with the contract's
+    dates, numbers and booleans parsed by the reader. Raises NotTyped as soon as a value, a row or a
+    column cannot be read this way (the caller then reads the file with ``iter_raw``)."""
+    if src.empty:
+        return
+    names = src.contract.schema.names()
+    start = 1
+    batches = _typed_parquet(src, batch_rows) if src.fmt == "parquet" else _typed_csv(src, batch_rows)
+    try:
+        for batch in batches:
+            df = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
+            assert isinstance(df, pl.DataFrame)
+            df = df.with_columns(
+                pl.lit(None, src.contract.schema[c]).alias(c) for c in names if c not in src.columns
+            )
+            rows = pl.Series(ROW, np.arange(start, start + df.height, dtype=np.int64))
+            start += df.height
+            yield df.with_columns(rows).select(*names, ROW)
+    except _READ_ERRORS as exc:  # a value pyarrow cannot parse; iter_raw says what a broken file is
+        raise NotTyped(str(exc)[:200]) from exc
 
 
 def read_whole(src: SourceFile, batch_rows: int) -> pl.DataFrame:
