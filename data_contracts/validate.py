@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 DOCS_SITE = "lake_docs"
 # "SUMMARY" keeps a few unexpected values per failed rule for the Data Docs, without the full row lists
 RESULT_FORMAT: Final = "SUMMARY"
+# A batch is first checked for the verdict alone: GX then evaluates each row rule once, where SUMMARY
+# evaluates it a second time to list unexpected values (2.2 of 12.9 CPU-s on 17.5 M rows). A batch
+# that fails is checked again with SUMMARY, so its failures come with their details.
+VERDICT_FORMAT: Final = "BOOLEAN_ONLY"
 
 _preload: threading.Thread | None = None
 
@@ -267,11 +271,11 @@ def validate_frames(
             timings["handover"] += time.perf_counter() - t
             t = time.perf_counter()
             run = runs[contract.name]
-            result = run.vd.run(
-                batch_parameters={"dataframe": frame},
-                result_format=RESULT_FORMAT,
-                run_id=RunIdentifier(run_name=f"{contract.name} {label}", run_time=started),
-            )
+            run_id = RunIdentifier(run_name=f"{contract.name} {label}", run_time=started)
+            params = {"dataframe": frame}
+            result = run.vd.run(batch_parameters=params, result_format=VERDICT_FORMAT, run_id=run_id)
+            if not result.success:  # the same rules again, with what they found (same run: replaces it)
+                result = run.vd.run(batch_parameters=params, result_format=RESULT_FORMAT, run_id=run_id)
             run.batches += 1
             run.rows += len(frame)
             run.failures += _failures(result, label)
