@@ -41,7 +41,7 @@ from data_contracts.schemas import CHAIN_WIDE
 from features.signals import PHASES, daily_panel, event_days, event_instances
 from models.mining.effects import Censored, Effect, fill_censored, fit_effects, linear_predictor
 from models.mining.settings import MiningSettings
-from models.mining.stats import clustered_ratio_test
+from models.mining.stats import moderated_ratio_test
 
 HYPOTHESIS_KEYS = ("event_type", "region", "sku")
 BASE_EFFECTS = ("delta", "drift", "dow", "dom")
@@ -261,7 +261,8 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
             .group_by(*keys, "cluster")
             .agg(pl.col("observed").sum(), pl.col("expected").sum())
         )
-        t = clustered_ratio_test(per_cluster, keys).filter(pl.col("support") >= min_support)
+        t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
+        t = t.drop("df").filter(pl.col("support") >= min_support)
         tested.append(t.with_columns(pl.lit(w, pl.Int64).alias("window_start_offset_days")))
     return pl.concat(tested).join(_peak_offsets(both, keys), on=keys, how="left")
 

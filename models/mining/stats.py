@@ -3,6 +3,11 @@
 ``clustered_ratio_test``: a ratio of observed to expected totals (the estimand every pattern
 reports), tested with a cluster-robust variance across independent clusters (events, blocks of weeks).
 
+``moderated_ratio_test``: the same ratio with the cluster-robust variance moderated by empirical Bayes
+(Smyth 2004, the ``limma`` moderated t): with a handful of clusters a hypothesis's own variance is a
+poor estimate (3 degrees of freedom for 4 events), so it is pooled with a prior variance fitted on
+every hypothesis of its family, and the t test gets the prior's degrees of freedom on top of its own.
+
 ``weekly_ratio_test``: a t-test on weekly log ratios of observed to expected units, with the sample
 size shrunk for week-to-week autocorrelation.
 
@@ -18,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import optimize, special, stats
 
 Alternative = Literal["two-sided", "greater"]
 
@@ -118,5 +123,167 @@ def clustered_ratio_test(
         pl.Series("ci_low", np.exp(log_lift - crit * se)),
         pl.Series("ci_high", np.exp(log_lift + crit * se)),
         pl.Series("se_log", se),
+        pl.Series("p_value", np.minimum(p, 1.0)),
+    )
+
+
+MIN_PRIOR_HYPOTHESES = 30  # fewer usable hypotheses in a family: the prior borrows from all of them
+MIN_NULL_HYPOTHESES = 10  # fewer in a group: its empirical null is its family's
+MAX_PRIOR_DF = 1e4  # prior degrees of freedom beyond this: the variances are the prior's
+
+
+def _ratio_groups(clusters: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per group: support, lift, observed / expected units, the sandwich sum of squares and the
+    Herfindahl index of the clusters' expected units (1/G for equal clusters)."""
+    ratio = (pl.col("observed").sum() + 0.5) / (pl.col("expected").sum() + 0.5)
+    share = pl.col("expected") / pl.col("expected").sum().over(keys)
+    return (
+        clusters.with_columns(ratio.over(keys).alias("lift"), share.fill_nan(0.0).alias("share"))
+        .group_by(keys)
+        .agg(
+            pl.len().alias("support"),
+            pl.col("lift").first(),
+            pl.col("observed").sum().alias("observed_units"),
+            pl.col("expected").sum().alias("expected_units"),
+            ((pl.col("observed") - pl.col("lift") * pl.col("expected")) ** 2).sum().alias("ss"),
+            (pl.col("share") ** 2).sum().alias("herfindahl"),
+        )
+        .sort(keys)
+    )
+
+
+def variance_prior(s2: np.ndarray, df: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Fit s2 ~ (x @ coef) * chi2_df / df over hypotheses (limma's ``fitFDist`` with a trend).
+
+    ``s2``: each hypothesis's variance estimate on ``df`` degrees of freedom; ``x``: the trend's
+    non-negative covariates (columns), the prior variance being a positive combination of them. The
+    log variances, corrected for the bias of log chi2 (digamma), are fitted robustly (soft L1); the
+    residual variance beyond the sampling variance of log chi2 (trigamma) gives the prior degrees of
+    freedom d0 (inf: no spread beyond sampling). Returns (coef, d0), None with too few usable rows.
+    """
+    ok = (s2 > 0) & (df >= 1)
+    if ok.sum() < MIN_PRIOR_HYPOTHESES:
+        return None
+    e = np.log(s2[ok]) - special.digamma(df[ok] / 2) + np.log(df[ok] / 2)
+    xo = x[ok]
+
+    def residual(theta: np.ndarray) -> np.ndarray:
+        return e - np.log(xo @ np.exp(theta))
+
+    start = float(np.median(e)) - np.log(2 * np.maximum(xo.mean(axis=0), 1e-12))
+    fit = optimize.least_squares(residual, start, loss="soft_l1")
+    spread = float(np.var(residual(fit.x), ddof=x.shape[1]) - np.mean(special.polygamma(1, df[ok] / 2)))
+    if spread <= float(special.polygamma(1, MAX_PRIOR_DF / 2)):
+        return np.exp(fit.x), MAX_PRIOR_DF
+    # trigamma is decreasing: solve trigamma(d0 / 2) = spread
+    d0 = optimize.brentq(lambda d: float(special.polygamma(1, d / 2)) - spread, 1e-6, MAX_PRIOR_DF)
+    return np.exp(fit.x), float(d0)
+
+
+def null_spread(log_lift: np.ndarray, var: np.ndarray, df: np.ndarray) -> float:
+    """The variance b of a bias shared by a hypothesis's clusters, from the hypotheses' spread.
+
+    The empirical null (Efron 2004) as a variance component: b >= 0 such that the median over the
+    hypotheses of F(1, df).cdf(log_lift^2 / (var + b)) is 1/2, the median of a null t^2. The median
+    is barely moved by the few real effects among many hypotheses (they only make b larger).
+    """
+
+    def excess(b: float) -> float:
+        return float(np.median(stats.f.cdf(log_lift**2 / (var + b), 1, df))) - 0.5
+
+    if len(log_lift) == 0 or excess(0.0) <= 0:
+        return 0.0
+    # at b = top every ratio lies at or below its F median, so the excess is <= 0
+    top = float(np.max(log_lift**2) / np.min(stats.f.ppf(0.5, 1, df))) + 1.0
+    return float(optimize.brentq(excess, 0.0, top))
+
+
+def _codes(frame: pl.DataFrame, cols: list[str]) -> np.ndarray:
+    return frame.select(pl.struct(cols).rank("dense")).to_series().to_numpy()
+
+
+def _bias_variance(
+    grouped: pl.DataFrame,
+    log_lift: np.ndarray,
+    var: np.ndarray,
+    df: np.ndarray,
+    family: list[str],
+    null_by: list[str],
+) -> np.ndarray:
+    """Per hypothesis, the bias variance of its ``null_by`` group (``null_spread``), or of its family
+    where the group is small (none where the family is small too)."""
+    out = np.zeros(len(log_lift))
+    fam, grp = _codes(grouped, family), _codes(grouped, null_by)
+    for c in np.unique(fam):
+        rows = fam == c
+        if rows.sum() >= MIN_NULL_HYPOTHESES:  # fewer: nothing to learn a spread from
+            out[rows] = null_spread(log_lift[rows], var[rows], df[rows])
+    for c in np.unique(grp):
+        rows = grp == c
+        if rows.sum() >= MIN_NULL_HYPOTHESES:
+            out[rows] = null_spread(log_lift[rows], var[rows], df[rows])
+    return out
+
+
+def moderated_ratio_test(
+    clusters: pl.DataFrame,
+    keys: Sequence[str],
+    *,
+    family: Sequence[str],
+    null_by: Sequence[str] | None = None,
+    alternative: Alternative = "greater",
+) -> pl.DataFrame:
+    """``clustered_ratio_test`` with the cluster-robust variance moderated by empirical Bayes.
+
+    Each hypothesis's sandwich variance s2 of the log lift (G - 1 degrees of freedom) is pooled with a
+    prior variance phi / O + tau2 H (Poisson-like noise over O observed units, plus event-to-event
+    noise tau2 over the clusters' Herfindahl index H, 1/G for equal clusters) fitted per ``family``
+    (a subset of ``keys``; a family with fewer than ``MIN_PRIOR_HYPOTHESES`` usable hypotheses uses
+    the prior of all): s2~ = (d0 prior + (G - 1) s2) / (d0 + G - 1), floored at the Poisson variance
+    1/min(O, E) (under the null the observed units are Poisson around the expected ones), tested with
+    a t distribution on d0 + G - 1 degrees of freedom. With no usable prior at all
+    it is ``clustered_ratio_test``.
+
+    ``null_by`` (a subset of ``keys`` containing ``family``): a bias of the counterfactual that every
+    cluster of a hypothesis shares is invisible to the cluster variance; its variance is estimated
+    per ``null_by`` group from the spread of the log lifts (``null_spread``; a group with fewer
+    than ``MIN_NULL_HYPOTHESES`` takes its family's, a small family has none) and added to each
+    hypothesis's variance.
+    Returns the columns of ``clustered_ratio_test`` plus df.
+    """
+    keys, family = list(keys), list(family)
+    grouped = _ratio_groups(clusters, keys)
+    g = grouped["support"].to_numpy().astype(float)
+    o = grouped["observed_units"].to_numpy() + 0.5
+    d = np.maximum(g - 1, 0)
+    s2 = grouped["ss"].to_numpy() * g / np.maximum(g - 1, 1) / o**2
+    x = np.column_stack([1 / o, grouped["herfindahl"].to_numpy()])
+    prior, d0 = s2.copy(), np.zeros(len(g))
+    every = variance_prior(s2, d, x)
+    if every is not None:
+        prior, d0 = x @ every[0], np.full(len(g), every[1])
+        codes = _codes(grouped, family)
+        for c in np.unique(codes):
+            rows = codes == c
+            own = variance_prior(s2[rows], d[rows], x[rows])
+            if own is not None:
+                prior[rows], d0[rows] = x[rows] @ own[0], own[1]
+    # floor: the Poisson variance of the log ratio under the null, 1 / expected (a slow seller's few
+    # units over a near-zero expectation are not precise), or 1 / observed where that is larger
+    e = grouped["expected_units"].to_numpy() + 0.5
+    var = np.maximum((d0 * prior + d * s2) / np.maximum(d0 + d, 1e-12), np.maximum(1 / o, 1 / e))
+    df = np.maximum(d0 + d, 1)
+    log_lift = np.log(grouped["lift"].to_numpy())
+    if null_by is not None:
+        var = var + _bias_variance(grouped, log_lift, var, df, family, list(null_by))
+    se = np.sqrt(var)
+    t_stat = log_lift / se
+    p = stats.t.sf(t_stat, df) if alternative == "greater" else 2 * stats.t.sf(np.abs(t_stat), df)
+    crit = stats.t.ppf(0.975, df)
+    return grouped.select(*keys, "support", "lift", "observed_units", "expected_units").with_columns(
+        pl.Series("ci_low", np.exp(log_lift - crit * se)),
+        pl.Series("ci_high", np.exp(log_lift + crit * se)),
+        pl.Series("se_log", se),
+        pl.Series("df", df),
         pl.Series("p_value", np.minimum(p, 1.0)),
     )
