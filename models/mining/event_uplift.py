@@ -20,7 +20,9 @@ Method (imputation event study, after Borusyak, Jaravel and Spiess 2024):
   (lift - 1) holds on average, which is what pre-stock plans with.
 * Independent observations: windows of one type in one region less than ``event_cluster_gap_days``
   apart form one cluster (they share weather, news and stock). The log lift has a cluster-robust
-  variance and is tested > 0 with a t distribution on clusters - 1 degrees of freedom.
+  variance, moderated by empirical Bayes across the type's hypotheses, plus an empirical-null
+  variance of the bias the type's counterfactual shares across a hypothesis's events (per region),
+  and is tested > 0 with a t distribution (``models.mining.stats.moderated_ratio_test``).
 * Two windows per hypothesis: [start - lead_days, end] and [start, end]; both enter the FDR family.
 * Chain-wide event types (``ALL`` rows in events.csv) are also tested for the chain as a whole (region
   ``ALL``), pooling every region's demand per event.
