@@ -103,7 +103,7 @@ def make_chain(*, unlabeled: bool, seed: int = 7) -> tuple[pl.DataFrame, pl.Data
 def _scan(unlabeled: bool) -> pl.DataFrame:
     daily, events = make_chain(unlabeled=unlabeled)
     cube = build_cube(daily, labeled_days(events, lead_days=SETTINGS.lead_days))
-    return one_report_per_spike(scan(cube, SETTINGS))
+    return one_report_per_spike(scan(cube, SETTINGS), n_regions=REGIONS)
 
 
 @pytest.fixture(scope="module")
