@@ -18,7 +18,7 @@ import pytest
 from data_contracts.outputs import PATTERN_COLUMNS
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
-from models.mining.discovery import DiscoverySettings, _runs, build_cube, scan, tail_p
+from models.mining.discovery import Cube, DiscoverySettings, _runs, build_cube, expectation, scan, tail_p
 from models.mining.discovery_rows import card_text, labeled_days, one_report_per_spike, resemblance
 from models.mining.patterns import EXTRA_COLUMNS, mine_patterns
 from models.mining.settings import MiningSettings
@@ -250,3 +250,37 @@ def test_mine_patterns_writes_discovered_windows_as_contract_rows() -> None:
         .filter(pl.col("kind") == "discovered_event")
         .is_empty()
     )
+
+
+def _ramp_chain(*, spike: bool) -> Cube:
+    """4 regions x 30 SKUs x 364 days: R1 has its own mid-month payday (1.6x) and a steep regional
+    season (demand doubles over six weeks and stays), every region the chain's month-start payday
+    and weekday cycle; with ``spike``, 5 SKUs of R1 at 4x for 3 days on the ramp."""
+    rng = np.random.default_rng(3)
+    n_r, n_k, n_t = 4, 30, 364
+    t = np.arange(n_t)
+    dates = np.datetime64(START) + t
+    dom = (dates - dates.astype("datetime64[M]")).astype(int) + 1
+    lam = rng.lognormal(2.2, 0.4, (n_r, n_k, 1)) * np.where(dom <= 3, 1.3, 1.0)[None, None, :]
+    lam = lam * np.array([0.9, 0.85, 0.9, 1.0, 1.15, 1.3, 0.9])[(t + START.weekday()) % 7]
+    lam[1] *= np.where(dom == 15, 1.6, 1.0) * (1 + np.clip((t - 150) / 42, 0, 1))
+    if spike:
+        lam[1, :5, 160:163] *= 4.0
+    y = rng.poisson(lam * rng.gamma(20.0, 1 / 20.0, lam.shape)).astype(float)
+    regions, skus = tuple(f"R{r}" for r in range(n_r)), tuple(_sku(k) for k in range(n_k))
+    return Cube(regions, skus, START, y, np.zeros(y.shape, bool), np.zeros((n_r, n_t), bool))
+
+
+def test_the_expectation_is_the_event_miners_counterfactual_with_a_regional_payday_and_season() -> None:
+    quiet = _ramp_chain(spike=False)
+    ex = expectation(quiet, SETTINGS)
+    t = np.arange(quiet.y.shape[2])
+    dom = ((np.datetime64(START) + t) - (np.datetime64(START) + t).astype("datetime64[M]")).astype(int) + 1
+    # the fixed effects carry R1's own payday and its season: observed / expected stays near 1
+    for days in (dom == 15, (t >= 150) & (t < 192), t >= 192):
+        assert quiet.y[1][:, days].sum() / ex.expected[1][:, days].sum() == pytest.approx(1.0, abs=0.06)
+    assert scan(quiet, SETTINGS).is_empty()
+    found = one_report_per_spike(scan(_ramp_chain(spike=True), SETTINGS), n_regions=4)
+    windows = _windows(found).to_dicts()
+    assert [w["region"] for w in windows] == ["R1"]
+    assert _near(windows[0], 160, 3) and _jaccard(windows[0]["sku"], [_sku(k) for k in range(5)]) >= 0.7
