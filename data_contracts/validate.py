@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from data_contracts.schemas import TableContract
-from data_contracts.suites import build_suite, derived_columns, key_code, rule_name
+from data_contracts.suites import KEY_CODE, build_suite, derived_columns, key_code, rule_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,11 +104,12 @@ def to_gx_frame(df: pl.DataFrame, contract: TableContract | None = None) -> pd.D
     pandas engine tests them vectorized there, row by row in Python on Arrow-backed ones. Text, dates
     and booleans stay Arrow-backed (no Python objects; dictionary-encoding the ids was measured: its
     conversion costs more than the set checks gain). With a compound key the frame gets one 64-bit
-    hash of it per row (see suites.key_code).
+    hash of it per row (see suites.key_code), unless the caller handed it over as KEY_CODE.
     """
     derived = derived_columns(df.schema)
-    if contract is not None and len(contract.key) > 1 and all(k in df.columns for k in contract.key):
-        derived.append(key_code(contract.key))
+    key = contract.key if contract is not None and len(contract.key) > 1 else ()
+    if key and KEY_CODE not in df.columns and all(k in df.columns for k in key):
+        derived.append(key_code(key))
     df = df.with_columns(derived)
     frame = df.to_pandas(use_pyarrow_extension_array=True)
     for name, dtype in df.schema.items():

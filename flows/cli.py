@@ -176,7 +176,9 @@ def ingest(
 
     settings = load_settings(as_of=_parse_date(as_of))
     try:
-        result = ingest_drop(drop, LakePaths(lake), settings, as_of=settings.as_of, progress=console.print)
+        result = ingest_drop(
+            drop, LakePaths(lake), settings, as_of=settings.as_of, progress=console.print, keep_rows=True
+        )
     except ContractError as exc:
         _fail(str(exc))
     validation = validate_lake(
@@ -186,6 +188,7 @@ def ingest(
         max_future_days=settings.ingest.max_future_days,
         partitions=result.changed_partitions,
         progress=console.print,
+        loaded=result,
     )
     console.print(_files_table(result.files))
     for reason, n in sorted(result.quarantine_reasons.items(), key=lambda kv: -kv[1]):

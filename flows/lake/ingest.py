@@ -13,7 +13,6 @@ Order of work (nothing reaches the lake before the final commit):
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 import uuid
@@ -22,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -44,6 +42,7 @@ from data_contracts.schemas import (
     TableContract,
 )
 from flows.lake.commit import Commit, lake_lock, read_history, recover, stage_history
+from flows.lake.load_report import IngestReport
 from flows.lake.merge import (
     CONFLICT_RULE,
     FILE_IDX,
@@ -81,55 +80,6 @@ from flows.settings import Settings
 
 __all__ = ["ContractError", "IngestReport", "ingest_drop"]
 
-COUNTS = ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "rows_corrected")
-
-
-@dataclass
-class IngestReport:
-    """What a load did to every row of every file (the run.json "tables"/"files" blocks)."""
-
-    tables: dict[str, dict[str, int]] = field(default_factory=dict)
-    files: list[dict] = field(default_factory=list)
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    warnings: list[dict] = field(default_factory=list)
-    changed_partitions: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    # table -> the lake files this load wrote: its new rows (and partitions it rewrote whole)
-    loaded_files: dict[str, list[Path]] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the run.json-shaped summary: tables, files, quarantine_reasons, warnings."""
-        return {
-            "tables": self.tables,
-            "files": self.files,
-            "quarantine_reasons": self.quarantine_reasons,
-            "warnings": self.warnings,
-        }
-
-    def warn(self, table: str, rule: str, file: str | None, message: str) -> None:
-        """Record a warn-severity finding (the load goes on)."""
-        self.warnings.append({"table": table, "rule": rule, "file": file, "message": message})
-
-    def add_file(self, rel: str, path: Path, table: str) -> dict[str, Any]:
-        """Start the counts of one file; returns its (mutable) record."""
-        record: dict[str, Any] = {"path": rel, "sha256": _sha256(path), "table": table}
-        record.update(dict.fromkeys(COUNTS, 0))
-        self.files.append(record)
-        return record
-
-    def total_tables(self) -> None:
-        """Sum the per-file counts into per-table counts (fact tables always present)."""
-        for contract in FACT_TABLES:
-            self.tables.setdefault(contract.name, dict.fromkeys(COUNTS, 0))
-        for record in self.files:
-            totals = self.tables.setdefault(record["table"], dict.fromkeys(COUNTS, 0))
-            for k in COUNTS:
-                totals[k] += record[k]
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
 
 @dataclass
 class _Load:
@@ -142,6 +92,9 @@ class _Load:
     batch_rows: int
     secret: bytes | None
     report: IngestReport = field(default_factory=IngestReport)
+    # rows kept in memory for validation at most (0: none kept); past it, none are kept
+    keep_max: int = 0
+    kept: dict[Path, pl.DataFrame] = field(default_factory=dict)  # staged file -> its rows
     # several fact files are read at once (threads): staging names and shared counts are guarded
     _names: itertools.count = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -153,6 +106,33 @@ class _Load:
             name = f"{next(self._names):06d}.parquet"
             folder.mkdir(parents=True, exist_ok=True)
         df.write_parquet(folder / name, compression="uncompressed")
+
+    def keep(self, chunk: Chunk, rows: pl.DataFrame) -> None:
+        """Keep a staged file's rows for validation, while they stay within ``keep_max`` rows."""
+        with self._lock:
+            if self.keep_max <= 0:
+                return
+            if sum(f.height for f in self.kept.values()) + rows.height > self.keep_max:
+                self.keep_max = 0  # too many: validation reads the lake instead
+                self.kept.clear()
+                return
+            self.kept[chunk.temp] = rows
+
+    def take_back(self, chunks: list[Chunk]) -> None:
+        """Take staged files out of the commit (and their kept rows)."""
+        for chunk in chunks:
+            self.commit.unstage(chunk.temp)
+            with self._lock:
+                self.kept.pop(chunk.temp, None)
+
+    def kept_part(
+        self, table: str, part: tuple[int, int], rows: pl.DataFrame | None, keys: pl.Series | None
+    ) -> None:
+        """Hand rows the load wrote to the report's ``loaded_rows`` (when rows are kept)."""
+        if self.keep_max > 0 and rows is not None:
+            loaded = self.report.loaded_rows if self.report.loaded_rows is not None else {}
+            loaded.setdefault(table, []).append((part, rows, keys))
+            self.report.loaded_rows = loaded
 
     def quarantine(self, table: str, file: str, bad: pl.DataFrame) -> None:
         """Spool rows that broke a rule (columns _source_row, rule, column, raw) and count their rules."""
@@ -261,8 +241,7 @@ def _stream_fact(
     try:
         _read_fact(src, idx, record, ctx, load, postal, chunks, typed=True)
     except NotTyped:
-        for chunk in chunks:
-            load.commit.unstage(chunk.temp)
+        load.take_back(chunks)
         chunks.clear()
         record.update(rows_read=0, rows_quarantined=0)
         _read_fact(src, idx, record, ctx, load, postal, chunks, typed=False)
@@ -298,7 +277,7 @@ def _read_fact(
         rows = _to_lake(good, src, load)
         if postal is not None:
             unmapped += rows.filter(~pl.col("ship_postal_code").is_in(postal.implode())).height
-        chunks += write_chunks(rows, src.contract, idx, len(chunks), load.lake, load.commit)
+        chunks += write_chunks(rows, src.contract, idx, len(chunks), load.lake, load.commit, load.keep)
     record["unmapped"] = unmapped
 
 
@@ -308,6 +287,7 @@ def _count_loaded(load: _Load, table: str, chunks: list[Chunk]) -> None:
     for chunk in chunks:
         records[chunk.file_idx]["rows_loaded"] += chunk.rows
         load.report.loaded_files.setdefault(table, []).append(chunk.final)
+        load.kept_part(table, chunk.part, load.kept.pop(chunk.temp, None), chunk.keys)
     if chunks:
         load.report.changed_partitions.setdefault(table, []).extend({c.part for c in chunks})
 
@@ -369,8 +349,9 @@ def _merge_partitions(
                 load.commit.delete(old)
             load.report.changed_partitions.setdefault(table, []).append((year, month))
             load.report.loaded_files.setdefault(table, []).append(final)
-    for chunk in (c for chunks in spooled.values() for c in chunks):  # merged: not published as written
-        load.commit.unstage(chunk.temp)
+            load.kept_part(table, (year, month), rows, None)
+    # merged: not published as written
+    load.take_back([c for chunks in spooled.values() for c in chunks])
 
 
 def _stage_quarantine(load: _Load) -> None:
@@ -469,10 +450,13 @@ def ingest_drop(
     *,
     as_of: date | None = None,
     progress: Callable[[str], None] | None = None,
+    keep_rows: bool = False,
 ) -> IngestReport:
     """Load ``drop`` into ``lake`` all-or-nothing, holding the lake's writer lock.
 
-    Returns the report of what happened to every row. Raises ContractError (nothing written) when the
+    Returns the report of what happened to every row; with ``keep_rows``, the report also holds the
+    rows the load wrote (``loaded_rows``, up to ``ingest.keep_rows_max`` rows), so that validate_lake
+    reads none of them back. Raises ContractError (nothing written) when the
     drop breaks the input contract, LakeLockedError when another load holds the lake too long.
     """
     say = progress or (lambda _: None)
@@ -485,6 +469,7 @@ def ingest_drop(
         commit = Commit(lake, f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
         secret = settings.hmac_secret.get_secret_value().encode() if settings.hmac_secret else None
         load = _Load(drop, lake, commit, now, settings.ingest.batch_rows, secret)
+        load.keep_max = settings.ingest.keep_rows_max if keep_rows else 0
         try:
             _run_load(drop, load, settings, as_of, say)
             say(f"publishing {len(commit.moves)} files")

@@ -17,6 +17,11 @@ class IngestSettings(BaseModel):
         gt=0,
         description="Fact files read, checked and staged at once (threads; default: cores, at most 4).",
     )
+    keep_rows_max: int = Field(
+        25_000_000,
+        ge=0,
+        description="Rows of a load kept in memory for its validation at most (more: read back).",
+    )
     max_future_days: int = Field(
         0, ge=0, description="Fact dates may lie at most this many days after the as-of date."
     )

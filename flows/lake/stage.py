@@ -10,6 +10,7 @@ file is published as it was written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -73,10 +74,17 @@ def _year_month(months: object) -> tuple[int, int]:
 
 
 def write_chunks(
-    rows: pl.DataFrame, contract: TableContract, file_idx: int, seq: int, lake: LakePaths, commit: Commit
+    rows: pl.DataFrame,
+    contract: TableContract,
+    file_idx: int,
+    seq: int,
+    lake: LakePaths,
+    commit: Commit,
+    keep: Callable[[Chunk, pl.DataFrame], None] | None = None,
 ) -> list[Chunk]:
     """Stage ``rows`` (lake schema) as one lake file per monthly partition; returns the files.
-    ``seq`` numbers this source file's files (a file read in several batches writes several)."""
+    ``seq`` numbers this source file's files (a file read in several batches writes several);
+    ``keep`` is handed each file with its rows (to keep them for validation)."""
     chunks: list[Chunk] = []
     for (year, month), part in _by_month(rows, PARTITION_DATE[contract.name]):
         n = seq + len(chunks)
@@ -85,6 +93,8 @@ def write_chunks(
         part.write_parquet(temp, compression=LAKE_COMPRESSION)
         keys = part.select(key_hash(contract.key)).to_series()
         chunks.append(Chunk(file_idx, (year, month), temp, final, part.height, keys))
+        if keep is not None:
+            keep(chunks[-1], part)
     return chunks
 
 

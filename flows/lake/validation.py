@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
 
 from data_contracts.rules import latest_allowed
 from data_contracts.schemas import FACT_TABLES, REFERENCE_TABLES, TableContract
-from data_contracts.suites import PARTITION_END, PARTITION_START
+from data_contracts.suites import KEY_CODE, PARTITION_END, PARTITION_START, key_code
 from data_contracts.validate import Batch, ValidationSummary, preload_gx, validate_frames
+from flows.lake.load_report import IngestReport, LoadedPart
 from flows.lake.paths import PART_FILE, LakePaths, fact_partitions, partition_files
 
 __all__ = ["ValidationSummary", "preload_gx", "validate_lake"]
@@ -43,10 +46,44 @@ def _reference_values(lake: LakePaths, contract: TableContract) -> dict[str, set
     return out
 
 
-def _partition_rows(lake: LakePaths, table: str, part: tuple[int, int]) -> pl.DataFrame | None:
-    """All rows of one partition with its first and last day (None when it holds no rows)."""
-    files = partition_files(lake, table, *part)
-    df = pl.read_parquet(files, hive_partitioning=False) if files else None
+@dataclass
+class _InMemory:
+    """The rows a load wrote, by table and partition (taken out of its report), and its files."""
+
+    parts: dict[str, dict[tuple[int, int], list[LoadedPart]]]
+    written: set[Path]
+
+    @classmethod
+    def take(cls, report: IngestReport | None) -> _InMemory | None:
+        if report is None or report.loaded_rows is None:
+            return None
+        parts: dict[str, dict[tuple[int, int], list[LoadedPart]]] = {}
+        for table, loaded in report.loaded_rows.items():
+            for item in loaded:
+                parts.setdefault(table, {}).setdefault(item[0], []).append(item)
+        report.loaded_rows = None  # from here on only this walk holds them: freed as validated
+        return cls(parts, {f for files in report.loaded_files.values() for f in files})
+
+
+def _partition_rows(
+    lake: LakePaths, contract: TableContract, part: tuple[int, int], memory: _InMemory | None
+) -> pl.DataFrame | None:
+    """All rows of one partition with its first and last day (None when it holds no rows): the rows
+    the load wrote from ``memory`` (with the key hashes ingest computed), the rest read from the lake.
+    """
+    files = partition_files(lake, contract.name, *part)
+    compound = len(contract.key) > 1
+    frames = []
+    if memory is not None:
+        files = [f for f in files if f not in memory.written]
+        for _, rows, keys in memory.parts.get(contract.name, {}).pop(part, []):
+            if compound:
+                rows = rows.with_columns(keys.alias(KEY_CODE) if keys is not None else key_code(contract.key))
+            frames.append(rows)
+    if files:
+        read = pl.read_parquet(files, hive_partitioning=False)
+        frames.insert(0, read.with_columns(key_code(contract.key)) if compound else read)
+    df = pl.concat(frames, rechunk=False) if frames else None
     if df is None or df.height == 0:
         return None
     year, month = part
@@ -77,6 +114,7 @@ def _fact_batches(
     per_partition: bool,
     max_rows: int,
     unreadable: list[tuple[str, str, str]],
+    memory: _InMemory | None,
 ) -> Iterator[Batch]:
     """Batches of a fact table's partitions ``months``: one per partition, or as few as ``max_rows``
     allows. A partition that cannot be read goes into ``unreadable`` (table, month, error)."""
@@ -84,7 +122,7 @@ def _fact_batches(
     parts: list[tuple[int, int]] = []
     for part in sorted(set(months)):
         try:
-            df = _partition_rows(lake, contract.name, part)
+            df = _partition_rows(lake, contract, part, memory)
         except (OSError, pl.exceptions.PolarsError) as exc:
             unreadable.append((contract.name, _span([part]), str(exc)[:300]))
             continue
@@ -107,6 +145,7 @@ def _batches(
     per_partition: bool,
     max_rows: int,
     unreadable: list[tuple[str, str, str]],
+    memory: _InMemory | None,
 ) -> Iterator[Batch]:
     for contract in REFERENCE_TABLES:
         path = lake.table(contract.name) / PART_FILE
@@ -117,7 +156,13 @@ def _batches(
             fact_partitions(lake, contract.name) if partitions is None else partitions.get(contract.name, ())
         )
         yield from _fact_batches(
-            lake, contract, months, per_partition=per_partition, max_rows=max_rows, unreadable=unreadable
+            lake,
+            contract,
+            months,
+            per_partition=per_partition,
+            max_rows=max_rows,
+            unreadable=unreadable,
+            memory=memory,
         )
 
 
@@ -131,6 +176,7 @@ def validate_lake(
     max_future_days: int = 0,
     per_partition: bool = False,
     max_batch_rows: int = MAX_BATCH_ROWS,
+    loaded: IngestReport | None = None,
 ) -> ValidationSummary:
     """Validate every reference table and the fact partitions; write Data Docs into ``lake.docs``.
 
@@ -139,14 +185,27 @@ def validate_lake(
     ``max_future_days`` (the bound ingest quarantines by) nor before ``min_date``. The Data Docs
     show this run's batches only: GX drops pages whose results it no longer holds, so a fixed
     partition's old failure does not linger. Returns the summary; never raises on a failed expectation.
+
+    ``loaded``: the report of the load just made; its partitions are validated when ``partitions`` is
+    not given, and the rows it kept in memory (ingest_drop's ``keep_rows``) are validated from there
+    instead of being read back (the partitions' other files are read as before); the report's
+    ``loaded_rows`` are released as they are validated.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     preload_gx()
     contracts = (*REFERENCE_TABLES, *FACT_TABLES)
     refs = {c.name: _reference_values(lake, c) for c in contracts if c.references}
     unreadable: list[tuple[str, str, str]] = []
+    memory = _InMemory.take(loaded)
+    if partitions is None and loaded is not None:
+        partitions = loaded.changed_partitions
     batches = _batches(
-        lake, partitions, per_partition=per_partition, max_rows=max_batch_rows, unreadable=unreadable
+        lake,
+        partitions,
+        per_partition=per_partition,
+        max_rows=max_batch_rows,
+        unreadable=unreadable,
+        memory=memory,
     )
     summary = validate_frames(
         contracts,

@@ -1,0 +1,94 @@
+"""validate_lake on the rows a load kept in memory (ingest_drop(keep_rows=True)): the same verdict as
+reading them back, none of the load's files read, the rest of a touched partition read from the lake."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import flows.lake.validation as validation
+from data_contracts.schemas import STORE_SALES
+from data_contracts.suites import key_code
+from flows.lake.ingest import IngestReport, ingest_drop
+from flows.lake.paths import LakePaths, partition_files
+from flows.lake.validation import validate_lake
+from tests.flows.lake.ingest_drops import SALES, make_drop, settings
+
+AS_OF = date(2024, 12, 31)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The fact files validate_lake reads from the lake."""
+    seen: list[str] = []
+    original = pl.read_parquet
+
+    def spy(source: list[Path] | Path, **kwargs: object) -> pl.DataFrame:
+        if isinstance(source, list):
+            seen.extend(p.as_posix() for p in source)
+        return original(source, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validation.pl, "read_parquet", spy)
+    return seen
+
+
+def _load(drop: Path, lake: LakePaths, **ingest: object) -> IngestReport:
+    return ingest_drop(drop, lake, settings(**ingest), as_of=AS_OF, keep_rows=True)
+
+
+def _rows(lake: LakePaths, report: IngestReport) -> dict[str, int]:
+    summary = validate_lake(lake, as_of=AS_OF, loaded=report)
+    assert summary.success, summary.failure_lines()
+    return {t: rec["rows"] for t, rec in summary.tables.items() if t in ("store_sales", "online_orders")}
+
+
+def test_a_first_load_is_validated_from_memory(tmp_path: Path, reads: list[str]) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(make_drop(tmp_path / "drop"), lake)
+    assert report.loaded_rows is not None
+    parts = report.loaded_rows["store_sales"]
+    for _, rows, keys in parts:  # the key hashes ingest computed are the suite's own
+        assert keys is not None and keys.equals(
+            rows.select(key_code(STORE_SALES.key)).to_series(), check_names=False
+        )
+    assert _rows(lake, report) == {"store_sales": 4, "online_orders": 3}
+    assert reads == [], "the load's own files are not read back"
+    assert report.loaded_rows is None, "validation releases the rows"
+
+
+def test_kept_rows_are_what_is_validated(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(make_drop(tmp_path / "drop"), lake)
+    assert report.loaded_rows is not None
+    part, rows, keys = report.loaded_rows["store_sales"][0]
+    report.loaded_rows["store_sales"][0] = (part, rows.with_columns(pl.lit(-1.0).alias("on_hand")), keys)
+    summary = validate_lake(lake, as_of=AS_OF, loaded=report)
+    assert "on_hand >= 0" in summary.tables["store_sales"]["failed"]
+
+
+def test_a_second_load_reads_only_the_partitions_other_files(tmp_path: Path, reads: list[str]) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    first = _load(make_drop(tmp_path / "d1", orders=None), lake)
+    _rows(lake, first)
+    # August gets a new row beside the old file; September's row is corrected (merged, rewritten)
+    more = SALES.splitlines()[0] + "\n2024-08-09,002,B2,1,2.0,5,no\n2024-09-01,001,A1,4,6.0,8,1\n"
+    second = _load(make_drop(tmp_path / "d2", sales=more, orders=None), lake)
+    assert second.tables["store_sales"]["rows_corrected"] == 1
+    reads.clear()
+    assert _rows(lake, second) == {"store_sales": 5, "online_orders": 0}
+    written = set(second.loaded_files["store_sales"])
+    august = [f.as_posix() for f in partition_files(lake, "store_sales", 2024, 8) if f not in written]
+    assert len(august) == 1 and reads == august  # the first load's August file, nothing else
+    # the same verdict and rows as reading every touched partition back
+    second.loaded_rows = None
+    assert _rows(lake, second) == {"store_sales": 5, "online_orders": 0}
+
+
+def test_past_keep_rows_max_nothing_is_kept(tmp_path: Path) -> None:
+    lake = LakePaths(tmp_path / "lake")
+    report = _load(make_drop(tmp_path / "drop"), lake, keep_rows_max=3)
+    assert report.loaded_rows is None
+    assert _rows(lake, report) == {"store_sales": 4, "online_orders": 3}
