@@ -14,6 +14,7 @@ meanwhile. Nothing here raises on a failed expectation: the summary says what fa
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -73,7 +74,8 @@ class ValidationSummary:
     # table -> {"batches", "rows", "expectations", "failed": [rule names], "success", "failures": [...]}
     tables: dict[str, dict] = field(default_factory=dict)
     docs_index: str | None = None
-    # seconds: import (waiting for GX), read (the caller's frames), handover, validate, data_docs
+    # seconds: import (waiting for GX), read (the caller's frames) and handover (both in a thread,
+    # overlapping the checks), waited (for the next frame), validate, data_docs
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -222,6 +224,61 @@ class _TableRun:
 
 # One batch: the table's contract, the batch's label (e.g. "all", "2024-06", "load") and its rows.
 Batch = tuple[TableContract, str, pl.DataFrame]
+_END = object()
+
+
+def _prepared(
+    batches: Iterable[Batch], timings: dict[str, float]
+) -> Iterator[tuple[TableContract, str, Any]]:
+    """The batches as GX frames, in order: the next one is read and handed over (``to_gx_frame``) in a
+    thread while GX checks the current one (polars and pyarrow work outside the GIL; GX is mostly
+    Python). At most two frames exist at once: the one being checked and the next.
+
+    ``timings``: "read" and "handover" are the thread's own (they overlap the checks), "waited" is the
+    time the checks waited for a frame."""
+    ready: queue.Queue[Any] = queue.Queue()
+    slots = threading.Semaphore(2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            items = iter(batches)
+            while True:
+                slots.acquire()
+                if stop.is_set():
+                    break
+                t = time.perf_counter()
+                item = next(items, None)
+                timings["read"] += time.perf_counter() - t
+                if item is None:
+                    break
+                contract, label, df = item
+                t = time.perf_counter()
+                ready.put((contract, label, to_gx_frame(df, contract)))
+                del item, df
+                timings["handover"] += time.perf_counter() - t
+            ready.put(_END)
+        except BaseException as exc:  # handed to the caller's thread
+            ready.put(exc)
+
+    thread = threading.Thread(target=produce, name="gx-handover", daemon=True)
+    thread.start()
+    try:
+        while True:
+            t = time.perf_counter()
+            got = ready.get()
+            timings["waited"] += time.perf_counter() - t
+            if got is _END:
+                break
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+            del got  # the checked frame is freed before the next one is prepared
+            slots.release()
+    finally:
+        stop.set()
+        slots.release()
+        thread.join()
 
 
 def validate_frames(
@@ -242,7 +299,7 @@ def validate_frames(
     a failed expectation.
     """
     say = progress or (lambda _msg: None)
-    timings = dict.fromkeys(("import", "read", "handover", "validate", "data_docs"), 0.0)
+    timings = dict.fromkeys(("import", "read", "handover", "waited", "validate", "data_docs"), 0.0)
     t = time.perf_counter()
     _wait_for_gx()
     import great_expectations as gx
@@ -263,13 +320,7 @@ def validate_frames(
     timings["import"] = time.perf_counter() - t
     started = datetime.now(UTC)
     with _no_batch_fingerprint():
-        t = time.perf_counter()
-        for contract, label, df in batches:
-            timings["read"] += time.perf_counter() - t
-            t = time.perf_counter()
-            frame = to_gx_frame(df, contract)
-            del df
-            timings["handover"] += time.perf_counter() - t
+        for contract, label, frame in _prepared(batches, timings):
             t = time.perf_counter()
             run = runs[contract.name]
             run_id = RunIdentifier(run_name=f"{contract.name} {label}", run_time=started)
@@ -283,7 +334,6 @@ def validate_frames(
             del frame
             timings["validate"] += time.perf_counter() - t
             say(f"validated {contract.name} {label}")
-            t = time.perf_counter()
     t = time.perf_counter()
     docs_dir.mkdir(parents=True, exist_ok=True)
     urls = context.build_data_docs(site_names=[DOCS_SITE])
