@@ -31,7 +31,7 @@ from models.mining.event_uplift import BASE_EFFECTS, DRIFT_BOUND, PRIORS, Design
 
 UNKNOWN_SHOCK = 0.05  # relative variance of a day's chain-wide shock when no other region shows it
 # proportional-fitting sweeps per pass (the second starts from the first): by 20, 99% of the medium
-# demo's cells have a fitted log expectation within 0.01 of 100 sweeps'; with 30 per pass the
+# demo's cells have a fitted log expectation within 0.01 of 100 sweeps'; with 15 per pass the
 # medium demo's windows and SKUs (seeds 42, 7) are those of 100
 FIT_SWEEPS = 15
 REGION_PRIOR = 0.5  # pseudo-units of the region x weekday and region x day-of-month effects
