@@ -5,8 +5,9 @@
 Without --drop it generates the `large` demo (>= 10M store-sales rows). The drop's store_sales files
 are loaded three ways, each in a fresh subprocess so peak memory (max RSS) is its own:
 - localshelf: `ingest_drop` (parse, row rules, quarantine, dedupe against the lake, atomic commit) then
-  `validate_lake` (Great Expectations: one batch per table over what the load wrote, Data Docs
-  written at the end; GX is imported in a thread while the files are read). The time includes
+  `validate_lake` (Great Expectations: batches of whole partitions over what the load wrote, its
+  rows handed over from memory (`keep_rows`), Data Docs written at the end; GX is imported in a
+  thread while the files are read). The time includes
   everything, Data Docs too; their share is printed on its own line;
 - localshelf ingest alone (no Great Expectations), to show where the time goes;
 - DuckDB: `COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)` over the same files (Parquet
