@@ -18,7 +18,7 @@ class IngestSettings(BaseModel):
         description="Fact files read, checked and staged at once (threads; default: cores, at most 4).",
     )
     keep_rows_max: int = Field(
-        25_000_000,
+        20_000_000,
         ge=0,
         description="Rows of a load kept in memory for its validation at most (more: read back).",
     )
