@@ -175,19 +175,20 @@ def chunk_features(
     as_of: date,
     pairs: pl.DataFrame | None = None,
     start: date | None = None,
+    also: Sequence[FeatureSpec] = (),
 ) -> pl.LazyFrame:
     """Return demand_features of chunk ``chunk`` of ``plan`` (same columns as the whole panel's, the
-    store-level features from every chunk): filter it before collecting to keep memory bounded."""
+    store-level features from every chunk; ``also``: the columns of more lag floors on the same panel,
+    as demand_features): filter it before collecting to keep memory bounded."""
     skus = plan.chunks[chunk]
     wanted = None if pairs is None else pairs.filter(pl.col("sku").is_in(skus))
-    lf = demand_features(chunk_tables(tables, skus), spec, as_of=as_of, pairs=wanted, start=start)
-    store = store_level_features(plan.totals, spec)
-    store_cols = [c for c in store.columns if c not in ("store_id", "date")]
-    return (
-        lf.drop(store_cols)
-        .join(store.lazy(), on=["store_id", "date"], how="left")
-        .select(lf.collect_schema().names())
-    )
+    lf = demand_features(chunk_tables(tables, skus), spec, as_of=as_of, pairs=wanted, start=start, also=also)
+    names = lf.collect_schema().names()
+    for one in (spec, *also):
+        store = store_level_features(plan.totals, one)
+        store_cols = [c for c in store.columns if c not in ("store_id", "date")]
+        lf = lf.drop(store_cols).join(store.lazy(), on=["store_id", "date"], how="left")
+    return lf.select(names)
 
 
 def chunked_features(

@@ -12,6 +12,7 @@ are not in the drop), and a never-sold pair gets its regular price.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -273,26 +274,48 @@ def demand_base(
 
 
 def add_history_features(
-    base: pl.LazyFrame, tables: LakeTables, spec: FeatureSpec, *, as_of: date, start: date | None = None
+    base: pl.LazyFrame,
+    tables: LakeTables,
+    spec: FeatureSpec,
+    *,
+    as_of: date,
+    start: date | None = None,
+    also: Sequence[FeatureSpec] = (),
 ) -> pl.LazyFrame:
     """Return ``base`` (from demand_base) with the history features of ``spec`` (each ending
     ``spec.horizon`` days back), as store_id, sku, date, units, is_future, censored and
-    ``spec.feature_names()``."""
+    ``spec.feature_names()``; then those of every spec in ``also`` that ``spec`` lacks (other lag
+    floors, one horizon block each: every block's columns from one shared panel)."""
     online = online_daily(tables.online_orders.filter(pl.col("order_date") <= as_of), tables.postal_regions)
     if start is not None:
         online = online.filter(pl.col("date") >= start)
-    lf = (
-        base.pipe(add_own_lags, lags=spec.lags)
-        .pipe(add_own_rolling, lag=spec.horizon, windows=spec.windows)
-        .pipe(add_dow_means, lag=spec.horizon, weeks=spec.dow_weeks)
-    )
-    if spec.price_window:
-        lf = lf.pipe(add_price_features, lag=spec.horizon, window=spec.price_window)
-    return (
-        lf.pipe(add_cross_sectional, lag=spec.horizon, windows=spec.windows)
-        .pipe(add_online_demand, online, tables.stores, lag=spec.horizon, windows=spec.windows)
-        .select(list(dict.fromkeys([*PAIR, "date", "units", "censored", "is_future", *spec.feature_names()])))
-    )
+    keys = [*PAIR, "date"]
+    base = base.cache() if also else base  # one panel feeds every block's features
+    out, done = None, set(keys)
+    for one in (spec, *also):
+        # each block alone on the shared base, joined on the keys (chaining the blocks' window
+        # functions one after the other made polars recompute the earlier ones: CPU doubled per block)
+        lf = (
+            base.pipe(add_own_lags, lags=one.lags)
+            .pipe(add_own_rolling, lag=one.horizon, windows=one.windows)
+            .pipe(add_dow_means, lag=one.horizon, weeks=one.dow_weeks)
+        )
+        if one.price_window:
+            lf = lf.pipe(add_price_features, lag=one.horizon, window=one.price_window)
+        lf = lf.pipe(add_cross_sectional, lag=one.horizon, windows=one.windows).pipe(
+            add_online_demand, online, tables.stores, lag=one.horizon, windows=one.windows
+        )
+        if out is None:
+            out = lf.select(
+                list(dict.fromkeys([*keys, "units", "censored", "is_future", *one.feature_names()]))
+            )
+            done |= set(out.collect_schema().names())
+            continue
+        new = [n for n in dict.fromkeys(one.feature_names()) if n not in done]
+        out = out.join(lf.select(*keys, *new), on=keys, how="left", maintain_order="left")
+        done |= set(new)
+    assert out is not None
+    return out
 
 
 def demand_features(
@@ -302,11 +325,13 @@ def demand_features(
     as_of: date,
     pairs: pl.DataFrame | None = None,
     start: date | None = None,
+    also: Sequence[FeatureSpec] = (),
 ) -> pl.LazyFrame:
     """Return the panel with every feature of ``spec``: store_id, sku, date, units, is_future, censored
-    and ``spec.feature_names()``. Uses only facts dated <= as_of (and the events table).
+    and ``spec.feature_names()`` (then the other columns of the specs in ``also``: shorter lag floors,
+    built on the same panel). Uses only facts dated <= as_of (and the events table).
 
     With ``pairs`` the rows as_of+1 .. as_of+spec.horizon of those pairs are added (the forecast rows).
     """
     base = demand_base(tables, spec, as_of=as_of, horizon=spec.horizon, pairs=pairs, start=start)
-    return add_history_features(base, tables, spec, as_of=as_of, start=start)
+    return add_history_features(base, tables, spec, as_of=as_of, start=start, also=also)

@@ -18,6 +18,7 @@ chosen rows before it is collected, so memory holds the chosen rows plus one chu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
@@ -93,13 +94,16 @@ def training_set(
     scale: ScaleSettings,
     plan: ChunkPlan | None = None,
     since: date | None = None,
+    also: Sequence[FeatureSpec] = (),
 ) -> pl.DataFrame:
     """Return the training rows (as models.demand.training_rows: dated <= as_of, known demand, every
     feature of ``spec``, sorted by store_id, sku, date), the older ones sampled as the module says so
     that the rows before the validation window number about ``scale.train_rows`` (at most max_rows).
     ``plan`` (training_plan) saves its first pass when several specs share it; ``since`` drops the
-    days before it."""
-    budget = scale.train_rows(len(spec.feature_names()), cap=max_rows)
+    days before it; ``also``: the columns of more lag floors on the same rows (one set for every
+    horizon block, features.panel.add_history_features), the budget counting all their columns."""
+    columns = {n for one in (spec, *also) for n in one.feature_names()}
+    budget = scale.train_rows(len(columns), cap=max_rows)
     plan = plan or training_plan(tables, spec, as_of=as_of, scale=scale)
     per_day = (
         plan.totals.filter(pl.col("date") <= as_of, pl.col("date") >= (since or date.min))
@@ -118,7 +122,10 @@ def training_set(
     chosen = (pl.col("date") >= recent_start) | ((day + offset.cast(pl.Int64)) % k == 0)
     known = ~pl.col("is_future") & pl.col("units").is_not_null() & (pl.col("date") >= (since or date.min))
     parts = [
-        chunk_features(tables, spec, plan, i, as_of=as_of).filter(known, chosen).sort(*PAIR, "date").collect()
+        chunk_features(tables, spec, plan, i, as_of=as_of, also=also)
+        .filter(known, chosen)
+        .sort(*PAIR, "date")
+        .collect()
         for i in range(len(plan.chunks))
     ]
     return pl.concat(parts).sort(*PAIR, "date")

@@ -9,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_contracts.tables import LakeTables
-from features.chunked import chunked_features, plan_chunks, sku_chunks
+from features.chunked import chunk_features, chunked_features, plan_chunks, sku_chunks
 from features.panel import PAIR, FeatureSpec, demand_features
 from tests.worlds.weekly import START, weekly_chain
 
@@ -61,3 +61,39 @@ def test_sku_chunks_cover_every_sku_once() -> None:
     assert len(chunks) == 4
     assert sorted(s for c in chunks for s in c) == sorted(skus)
     assert sku_chunks(skus, panel_rows=10, max_rows=300) == [sorted(skus)]
+
+
+SHORT = FeatureSpec(lags=(7, 14, 28), windows=(7, 28), horizon=7, dow_weeks=(4,), price_window=28)
+LONG = FeatureSpec(lags=(28, 35), windows=(7, 28), horizon=28, dow_weeks=(4,), price_window=28)
+
+
+@pytest.mark.parametrize("max_rows", [10_000_000, 300])
+def test_one_panel_for_every_block_gives_each_block_its_own_features(
+    world: LakeTables, max_rows: int
+) -> None:
+    # the horizon blocks' columns built on one shared panel equal those built block by block
+    plan = plan_chunks(world, LONG, as_of=AS_OF, max_rows=max_rows)
+    shared = pl.concat(
+        [
+            chunk_features(world, LONG, plan, i, as_of=AS_OF, also=[SHORT]).collect()
+            for i in range(len(plan.chunks))
+        ]
+    ).sort(*PAIR, "date")
+    for spec in (SHORT, LONG):
+        alone = _whole(demand_features(world, spec, as_of=AS_OF))
+        assert_frame_equal(shared.select(alone.columns), alone, check_exact=False, rel_tol=1e-9)
+    assert set(shared.columns) == {*_whole(demand_features(world, SHORT, as_of=AS_OF)).columns} | {
+        *LONG.feature_names()
+    }
+
+
+def test_one_panel_for_every_block_gives_each_block_its_forecast_features(world: LakeTables) -> None:
+    pairs = pl.DataFrame({"store_id": ["S0", "S1", "S3"], "sku": ["K0", "K3", "K6"]})  # S1/K3: cold start
+    start = AS_OF - timedelta(days=max(LONG.reach, SHORT.reach) + 1)
+    shared = _whole(demand_features(world, LONG, as_of=AS_OF, pairs=pairs, start=start, also=[SHORT]))
+    for spec in (SHORT, LONG):
+        alone = _whole(demand_features(world, spec, as_of=AS_OF, pairs=pairs, start=start)).filter(
+            pl.col("date") <= AS_OF + timedelta(days=spec.horizon)
+        )
+        got = shared.filter(pl.col("date") <= AS_OF + timedelta(days=spec.horizon)).select(alone.columns)
+        assert_frame_equal(got, alone, check_exact=False, rel_tol=1e-9)
