@@ -23,7 +23,7 @@ from pydantic_settings import (
 from flows.lake.settings import IngestSettings
 from flows.report.settings import ReportSettings
 from models.advice.settings import AssortmentSettings
-from models.demand import DemandSettings, ModelSettings
+from models.demand_settings import DemandSettings, ModelSettings
 from models.mining.settings import MiningSettings
 from models.training_set import ScaleSettings
 
