@@ -45,7 +45,9 @@ class ModelSettings(BaseModel):
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     objective: str = Field("tweedie", description="LightGBM objective; tweedie suits sparse daily counts.")
-    tweedie_variance_power: float = Field(1.1, gt=1, lt=2, description="Tweedie power (chosen by backtest).")
+    tweedie_variance_power: float = Field(
+        1.1, gt=1, lt=2, description="Tweedie power (the M5 winner's; bench/m5_tweedie.py sweeps it)."
+    )
     max_train_rows: int = Field(3_000_000, gt=0, description="Sample training rows above this count.")
     train_days: int = Field(
         1095, ge=0, description="Days of history trained on (0: all); three years hold every season thrice."
