@@ -30,8 +30,9 @@ POWER_ENV = "LOCALSHELF_MODEL__TWEEDIE_VARIANCE_POWER"
 
 
 def label(power: str) -> str:
-    """The run's name in the table: localshelf_tweedie_1.2."""
-    return f"localshelf_tweedie_{power}"
+    """The run's name in the table and its output files: localshelf_tweedie_1_2 (no dot: the child's
+    files are named by suffix, and 1.1 / 1.3 would all have become localshelf_tweedie_1.parquet)."""
+    return f"localshelf_tweedie_{power.replace('.', '_')}"
 
 
 def run_powers(
