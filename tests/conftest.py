@@ -9,6 +9,10 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest process per core: each trains LightGBM on one thread, so the
+    # processes share the cores instead of oversubscribing them
+    os.environ.setdefault("LOCALSHELF_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
