@@ -98,19 +98,7 @@ def clustered_ratio_test(
     lift, ci_low, ci_high (95%), se_log, p_value, observed_units, expected_units.
     """
     keys = list(keys)
-    ratio = (pl.col("observed").sum() + 0.5) / (pl.col("expected").sum() + 0.5)
-    grouped = (
-        clusters.with_columns(ratio.over(keys).alias("lift"))
-        .group_by(keys)
-        .agg(
-            pl.len().alias("support"),
-            pl.col("lift").first(),
-            pl.col("observed").sum().alias("observed_units"),
-            pl.col("expected").sum().alias("expected_units"),
-            ((pl.col("observed") - pl.col("lift") * pl.col("expected")) ** 2).sum().alias("ss"),
-        )
-        .sort(keys)
-    )
+    grouped = _ratio_groups(clusters, keys)
     g = grouped["support"].to_numpy().astype(float)
     o = grouped["observed_units"].to_numpy() + 0.5
     se = np.sqrt(np.maximum(grouped["ss"].to_numpy() * g / np.maximum(g - 1, 1) / o**2, 1 / o))
