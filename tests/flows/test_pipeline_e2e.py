@@ -178,29 +178,6 @@ def test_a_rerun_of_the_same_drop_loads_nothing(demo_run: tuple[OutPaths, Path])
         assert counts["rows_duplicate"] + counts["rows_quarantined"] == counts["rows_read"]
 
 
-def test_backtest_writes_the_planners_files(demo_run: tuple[OutPaths, Path], tmp_path: Path) -> None:
-    from flows.backtest import localshelf_backtest
-
-    out, _ = demo_run
-    root = out.root.parent
-    report = localshelf_backtest(drop=root / "drop", out=tmp_path, folds=1, horizon=28)
-    backtest = tmp_path / "backtest"
-    assert Path(report) == backtest / "report.html" and Path(report).stat().st_size > 0
-    metrics = pl.read_parquet(backtest / "forecast_metrics.parquet")
-    assert {"cutoff", "model", "level", "wape", "mae", "bias", "rmsse", "wrmsse"} <= set(metrics.columns)
-    assert {"lightgbm", "seasonal_naive", "moving_average"} <= set(metrics["model"])
-    assert {"total", "region", "category", "store"} <= set(metrics["level"])
-    total = dict(metrics.filter(pl.col("level") == "total").select("model", "wape").rows())
-    assert total["lightgbm"] < total["moving_average"]
-    kept = pl.read_parquet(backtest / "forecasts.parquet")  # the predictions the page draws
-    assert {"cutoff", "store_id", "sku", "date", "y", "lightgbm"} <= set(kept.columns) and kept.height > 0
-    events = pl.read_parquet(backtest / "event_backtest.parquet")
-    assert {"event_id", "precision", "recall"} <= set(events.columns) and events.height > 0
-    coverage = pl.read_parquet(backtest / "assortment_backtest.parquet")
-    assert set(coverage["strategy"]) == {"advised", "today", "standard", "budgeted standard"}
-    assert coverage["demand_covered_share"].is_between(0, 1).all()
-
-
 def test_prestock_command_plans_the_planted_risers(demo_run: tuple[OutPaths, Path], tmp_path: Path) -> None:
     """`localshelf prestock` from the run's outputs (no re-run): the planted hurricane risers of
     GULF_COAST, integer orders, every stock-by date before the event; an unknown type lists the known."""
