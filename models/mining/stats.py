@@ -103,6 +103,14 @@ def clustered_ratio_test(
     o = grouped["observed_units"].to_numpy() + 0.5
     se = np.sqrt(np.maximum(grouped["ss"].to_numpy() * g / np.maximum(g - 1, 1) / o**2, 1 / o))
     df = np.maximum(g - 1, 1)
+    return _t_result(grouped, keys, se, df, alternative).drop("df")
+
+
+def _t_result(
+    grouped: pl.DataFrame, keys: list[str], se: np.ndarray, df: np.ndarray, alternative: str
+) -> pl.DataFrame:
+    """The groups' log lift tested with a t on ``df`` degrees of freedom and standard error ``se``:
+    ``keys``, support, lift, observed / expected units, ci_low, ci_high (95%), se_log, df, p_value."""
     log_lift = np.log(grouped["lift"].to_numpy())
     t_stat = log_lift / se
     p = stats.t.sf(t_stat, df) if alternative == "greater" else 2 * stats.t.sf(np.abs(t_stat), df)
@@ -111,6 +119,7 @@ def clustered_ratio_test(
         pl.Series("ci_low", np.exp(log_lift - crit * se)),
         pl.Series("ci_high", np.exp(log_lift + crit * se)),
         pl.Series("se_log", se),
+        pl.Series("df", df),
         pl.Series("p_value", np.minimum(p, 1.0)),
     )
 
@@ -264,14 +273,4 @@ def moderated_ratio_test(
     log_lift = np.log(grouped["lift"].to_numpy())
     if null_by is not None:
         var = var + _bias_variance(grouped, log_lift, var, df, family, list(null_by))
-    se = np.sqrt(var)
-    t_stat = log_lift / se
-    p = stats.t.sf(t_stat, df) if alternative == "greater" else 2 * stats.t.sf(np.abs(t_stat), df)
-    crit = stats.t.ppf(0.975, df)
-    return grouped.select(*keys, "support", "lift", "observed_units", "expected_units").with_columns(
-        pl.Series("ci_low", np.exp(log_lift - crit * se)),
-        pl.Series("ci_high", np.exp(log_lift + crit * se)),
-        pl.Series("se_log", se),
-        pl.Series("df", df),
-        pl.Series("p_value", np.minimum(p, 1.0)),
-    )
+    return _t_result(grouped, keys, np.sqrt(var), df, alternative)
