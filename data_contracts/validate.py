@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from data_contracts.schemas import TableContract
-from data_contracts.suites import KEY_CODE, build_suite, derived_columns, key_code, rule_name
+from data_contracts.suites import (
+    KEY_CODE,
+    KEY_ONCE,
+    build_suite,
+    derived_columns,
+    key_code,
+    key_once,
+    rule_name,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +52,7 @@ RESULT_FORMAT: Final = "SUMMARY"
 VERDICT_FORMAT: Final = "BOOLEAN_ONLY"
 
 _preload: threading.Thread | None = None
+_ARROW_COMPAT = pl.CompatLevel.oldest()
 
 
 def _import_gx() -> None:
@@ -106,18 +115,28 @@ def to_gx_frame(df: pl.DataFrame, contract: TableContract | None = None) -> pd.D
     pandas engine tests them vectorized there, row by row in Python on Arrow-backed ones. Text, dates
     and booleans stay Arrow-backed (no Python objects; dictionary-encoding the ids was measured: its
     conversion costs more than the set checks gain). With a compound key the frame gets one 64-bit
-    hash of it per row (see suites.key_code), unless the caller handed it over as KEY_CODE.
+    hash of it per row (see suites.key_code), unless the caller handed it over as KEY_CODE, and
+    whether each row's hash is the batch's only one of its value (KEY_ONCE, see suites.key_once).
+    The columns are not copied on the way into pandas (a NumPy view where polars holds one chunk).
     """
+    import pandas as pd
+
     derived = derived_columns(df.schema)
     key = contract.key if contract is not None and len(contract.key) > 1 else ()
     if key and KEY_CODE not in df.columns and all(k in df.columns for k in key):
         derived.append(key_code(key))
-    df = df.with_columns(derived)
-    frame = df.to_pandas(use_pyarrow_extension_array=True)
+    if derived:
+        df = df.with_columns(derived)
+    columns: dict[str, Any] = {}
     for name, dtype in df.schema.items():
-        if dtype.is_float() or (dtype.is_integer() and df[name].null_count() == 0):  # hashes too
-            frame[name] = df[name].to_numpy()
-    return frame
+        col = df.get_column(name)
+        if dtype.is_float() or (dtype.is_integer() and col.null_count() == 0):  # hashes too
+            columns[name] = col.to_numpy()
+        else:  # large_string, not string_view: GX knows the former's Python type
+            columns[name] = pd.arrays.ArrowExtensionArray(col.to_arrow(compat_level=_ARROW_COMPAT))
+    if key and KEY_CODE in columns:
+        columns[KEY_ONCE] = key_once(columns[KEY_CODE])
+    return pd.DataFrame(columns, index=pd.RangeIndex(df.height), copy=False)
 
 
 def _gx_context(docs_dir: Path) -> AbstractDataContext:

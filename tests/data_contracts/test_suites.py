@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -21,15 +22,18 @@ from data_contracts.schemas import (
 from data_contracts.suites import (
     DAYS_FROM_START,
     DAYS_TO_END,
-    KEY_CODE,
+    KEY_ONCE,
     build_suite,
     derived_columns,
     key_code,
+    key_once,
     lake_schema,
     rule_name,
     sign_check_column,
     suite_name,
 )
+
+_ONCE = {"column": KEY_ONCE, "min_value": 1, "max_value": 1}
 
 
 def _by_type(contract: TableContract, **kwargs: object) -> dict[str, list[dict]]:
@@ -59,16 +63,32 @@ def test_every_column_exists_with_its_type_and_required_ones_not_null(contract: 
     ("contract", "kind", "kwargs"),
     [
         (STORES, "expect_column_values_to_be_unique", {"column": "store_id"}),
-        # a compound key: one 64-bit hash of it per row
-        (ASSORTMENT, "expect_column_values_to_be_unique", {"column": KEY_CODE}),
-        (STORE_SALES, "expect_column_values_to_be_unique", {"column": KEY_CODE}),
-        (ONLINE_ORDERS, "expect_column_values_to_be_unique", {"column": KEY_CODE}),
+        # a compound key: one 64-bit hash of it per row, each row's hash the only one of its value
+        (ASSORTMENT, "expect_column_values_to_be_between", _ONCE),
+        (STORE_SALES, "expect_column_values_to_be_between", _ONCE),
+        (ONLINE_ORDERS, "expect_column_values_to_be_between", _ONCE),
     ],
 )
 def test_natural_key_is_unique(contract: TableContract, kind: str, kwargs: dict) -> None:
-    assert [{k: kw[k] for k in kwargs} for kw in _by_type(contract)[kind]] == [kwargs]
+    found = _by_type(contract)
+    assert [kw for kw in found[kind] if kw["column"] == kwargs["column"]] == [kwargs]
+    if kwargs["column"] == KEY_ONCE:
+        assert "expect_column_values_to_be_unique" not in found
     rules = [rule_name(e) for e in build_suite(contract).expectations]
     assert f"({', '.join(contract.key)}) unique" in rules
+
+
+def test_key_once_marks_every_row_of_a_repeated_hash() -> None:
+    codes = np.array([5, 7, 5, 9, 2**64 - 1, 7, 5, 2**64 - 1, 3], dtype=np.uint64)
+    once = key_once(codes)
+    assert once.dtype == np.int64
+    assert once.tolist() == [0, 0, 0, 1, 0, 0, 0, 0, 1]
+    assert once.tolist() == (~pl.Series(codes).is_duplicated()).cast(pl.Int8).to_list()
+    assert key_once(np.array([3, 1, 2], dtype=np.uint64)).tolist() == [1, 1, 1]
+    assert key_once(np.array([], dtype=np.uint64)).tolist() == []
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 50, 1_000).astype(np.uint64)
+    assert key_once(codes).tolist() == (~pl.Series(codes).is_duplicated()).cast(pl.Int8).to_list()
 
 
 def test_online_orders_suite_checks_the_lake_schema() -> None:
@@ -200,7 +220,7 @@ def test_renaming_a_column_in_the_schema_renames_it_in_the_suite() -> None:
         references={"shop": ("stores", "store_id"), "sku": ("products", "sku")},
     )
     suite = build_suite(renamed, reference_values={"shop": ["1"], "sku": ["A"]})
-    columns = {e.configuration.kwargs.get("column") for e in suite.expectations} - {None, KEY_CODE}
+    columns = {e.configuration.kwargs.get("column") for e in suite.expectations} - {None, KEY_ONCE}
     assert columns == {"shop", "sku"}
     assert "(shop, sku) unique" in {rule_name(e) for e in suite.expectations}
     assert "shop exists in stores.store_id" in {rule_name(e) for e in suite.expectations}

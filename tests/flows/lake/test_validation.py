@@ -22,7 +22,7 @@ from data_contracts.schemas import (
     STORE_SALES,
     STORES,
 )
-from data_contracts.suites import KEY_CODE
+from data_contracts.suites import KEY_CODE, KEY_ONCE
 from data_contracts.validate import ValidationSummary, to_gx_frame
 from flows.lake.paths import PART_FILE, LakePaths
 from flows.lake.validation import validate_lake
@@ -298,6 +298,8 @@ def test_failure_lines_name_batch_rule_and_evidence(broken: ValidationSummary) -
     assert f"store_sales [{year}-{month:02d}]: sku exists in products.sku (observed ZZZ)" in lines
     year, month = _break_month(6)
     assert f"store_sales [{year}-{month:02d}]: date >= 2000-01-01 (observed 1999-06-01)" in lines
+    year, month = _break_month(2)  # a row repeated: both rows with that key are unexpected
+    assert f"store_sales [{year}-{month:02d}]: (date, store_id, sku) unique (2 rows)" in lines
 
 
 def test_broken_lake_fails_only_where_planted(broken: ValidationSummary) -> None:
@@ -394,6 +396,8 @@ def test_adapter_hands_the_key_hash_over_as_numpy() -> None:
     assert out[KEY_CODE].dtype == np.uint64
     hashes = out[KEY_CODE].tolist()
     assert hashes[0] == hashes[2] != hashes[1]
+    # the rows sharing a key hash are marked for the uniqueness rule, in NumPy
+    assert out[KEY_ONCE].dtype == np.int64 and out[KEY_ONCE].tolist() == [0, 1, 0]
 
 
 def test_one_batch_per_table_finds_every_planted_break(tmp_path: Path) -> None:
