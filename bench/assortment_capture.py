@@ -6,7 +6,7 @@
 At each cutoff (the last ``--folds`` windows of ``--horizon`` days before the data's last day) the
 tables are cut to what was known then, today's assortment rebuilt from the sales before it
 (``models.evaluation.advice_backtest.truncate_tables``), the patterns mined and the demand model
-fitted; then six shelves are scored on the share of the next window's demand (store sales plus the
+fitted; then seven shelves are scored on the share of the next window's demand (store sales plus the
 region's online orders, ``held_out_demand``) they carry, in units and in revenue (units x regular
 price; the advice maximises revenue):
 
@@ -15,6 +15,8 @@ price; the advice maximises revenue):
 * ``budgeted standard``: today's shelves moved toward that standard under the advice's change budget;
 * ``advised``: the advice with the default settings (what ``localshelf run`` recommends);
 * ``advised, no change cap``: the same advice with ``max_changes_share`` 1 and no per-store cap;
+* ``no cap, free slots at p10 > 0``: the same again with ``free_slot_bar`` "positive" (an add into a
+  free slot needs only a p10 above zero, not above the weakest kept SKU): what the evidence bar costs;
 * ``advice rules, chain rates``: the advice with every rule but the demand of each candidate taken as
   the SKU's chain-wide rate (``chain_rate_forecast``): ``advised`` minus this is what localizing adds.
 
@@ -51,7 +53,8 @@ from models.evaluation.advice_backtest import (  # noqa: E402
 from models.mining.patterns import mine_patterns  # noqa: E402
 
 STRATEGIES = (
-    "today", "standard", "budgeted standard", "advised", "advised, no change cap", "advice rules, chain rates"
+    "today", "standard", "budgeted standard", "advised", "advised, no change cap",
+    "no cap, free slots at p10 > 0", "advice rules, chain rates",
 )  # fmt: skip
 
 
@@ -75,6 +78,7 @@ def shelves_at(tables: LakeTables, cutoff, horizon: int, threads: int) -> dict[s
     forecast = forecast_demand(model, known, candidates.select("store_id", "sku"), horizon=horizon)
     no_cap = {"max_changes_share": 1.0, "max_changes_per_store": 10**6}
     uncapped = settings.assortment.model_copy(update=no_cap)
+    filled = settings.assortment.model_copy(update=no_cap | {"free_slot_bar": "positive"})
     shelves = {
         "today": known.assortment,
         "standard": standard_assortment(tables, known, cutoff),
@@ -84,6 +88,7 @@ def shelves_at(tables: LakeTables, cutoff, horizon: int, threads: int) -> dict[s
     for name, chosen, demand in (
         ("advised", settings.assortment, forecast),
         ("advised, no change cap", uncapped, forecast),
+        ("no cap, free slots at p10 > 0", filled, forecast),
         ("advice rules, chain rates", settings.assortment, chain_rates),
     ):
         advice = advise(

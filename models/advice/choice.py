@@ -16,7 +16,8 @@ Greedy, one change at a time, best net revenue gain first:
    go).
 2. Then, while the change budget lasts, the best add into a free slot while there is one, else the
    best swap of an add for a kept SKU of the *same subcategory*. An add needs evidence: the lower bound
-   (p10) of its weekly revenue beats the weakest kept SKU (free slot) or the SKU it replaces (swap). A
+   (p10) of its weekly revenue beats the weakest kept SKU (free slot; with ``free_slot_bar`` =
+   ``positive`` it need only be above zero) or the SKU it replaces (swap). A
    swap must gain at least ``min_gain_share`` of the replaced SKU's revenue. Never dropped by a swap:
    must-carry SKUs and SKUs whose own recent sales exceed their forecast's p90. A subcategory is never
    emptied: swaps stay inside it, and only forced drops may take its last SKU.
@@ -131,7 +132,7 @@ def _best_change(
     best: Change | None = None
     members = shelf.members
     rev, low_rev = g.revenue, g.low * g.price
-    weakest = float(rev[members].min()) if members.any() else 0.0
+    weakest = float(rev[members].min()) if members.any() and s.free_slot_bar == "weakest_kept" else 0.0
     before = shelf.revenue(g)
     room = capacity - int(members.sum()) > 0
     for a in np.flatnonzero(~g.carried & ~members & ~touched):

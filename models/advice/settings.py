@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 # Gruen, Corsten & Bharadwaj (2002), "Retail Out-of-Stocks: A Worldwide Examination of Extent, Causes
@@ -35,6 +37,12 @@ class AssortmentSettings(BaseModel):
         ge=0,
         description="A swap must raise weekly revenue, net of transference, by at least this share of "
         "the replaced SKU's weekly revenue.",
+    )
+    free_slot_bar: Literal["weakest_kept", "positive"] = Field(
+        "weakest_kept",
+        description="What an add into a free slot must clear with the p10 of its weekly revenue: the "
+        "weakest kept SKU's expected revenue (weakest_kept), or only zero (positive: an empty slot sells "
+        "nothing, so the best candidate fills it; bench/assortment_capture.py measures both).",
     )
     max_changes_share: float = Field(
         0.25, ge=0, le=1, description="At most this share of a store-category's shelf changes per run."

@@ -84,14 +84,20 @@ def test_a_swap_stays_in_its_subcategory() -> None:
     assert "replacing Item C (C," in add["reason"]
 
 
-@pytest.mark.parametrize(("spread", "added"), [(0.0, True), (1.5, False)])
-def test_an_add_needs_the_lower_bound_of_its_interval(spread: float, added: bool) -> None:
+@pytest.mark.parametrize(
+    ("spread", "bar", "added"),
+    [(0.0, "weakest_kept", True), (1.5, "weakest_kept", False), (1.5, "positive", True)],
+)
+def test_an_add_needs_the_lower_bound_of_its_interval(spread: float, bar: str, added: bool) -> None:
     """A free slot; the weakest kept SKU sells 5 a week. D's expected 7 a week clear it, but with a
-    daily p10 of 0 (1.0 - 1.5, floored) its weekly p10 is 7 - sqrt(7) x 1.0 = 4.4: not enough."""
+    daily p10 of 0 (1.0 - 1.5, floored) its weekly p10 is 7 - sqrt(7) x 1.0 = 4.4: not enough, unless
+    the free-slot bar is only zero."""
     tables = shelf_tables({"S1": ["A", "B"]}, shelf=[("S1", "X", 3)])
     weekly = {("S1", "A"): 5.0, ("S1", "B"): 6.0, ("S1", "D"): 7.0}
-    advice = _advise(tables, weekly, _affinity("D"), spread=spread)
+    settings = AssortmentSettings(free_slot_bar=bar)  # type: ignore[arg-type]
+    advice = _advise(tables, weekly, _affinity("D"), settings=settings, spread=spread)
     assert ("D" in _actions(advice)) is added
+    assert _actions(advice)["A"] == "keep"  # a free slot: nothing is dropped for D
 
 
 def test_recent_sales_that_contradict_the_forecast_protect_a_sku() -> None:
