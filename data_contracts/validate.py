@@ -7,18 +7,18 @@ Python object. The GX context is
 ephemeral, with one suite and one validation definition per table; only the Data Docs site is on
 disk.
 
-Importing GX takes seconds: :func:`preload_gx` starts it in a thread, so a caller can read files
-meanwhile. Nothing here raises on a failed expectation: the summary says what failed.
+Importing GX takes seconds (``gx_import``): :func:`preload_gx` starts it in a thread, and the runner
+reads and hands over its first batches while it waits for it. Nothing here raises on a failed
+expectation: the summary says what failed.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
+from data_contracts.gx_import import preload_gx, wait_for_gx
 from data_contracts.schemas import TableContract
 from data_contracts.suites import (
     KEY_CODE,
@@ -51,28 +52,8 @@ RESULT_FORMAT: Final = "SUMMARY"
 # that fails is checked again with SUMMARY, so its failures come with their details.
 VERDICT_FORMAT: Final = "BOOLEAN_ONLY"
 
-_preload: threading.Thread | None = None
 _ARROW_COMPAT = pl.CompatLevel.oldest()
-
-
-def _import_gx() -> None:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations  # noqa: F401
-    import great_expectations.expectations  # noqa: F401
-
-
-def preload_gx() -> None:
-    """Start importing Great Expectations in a background thread (once); returns at once."""
-    global _preload
-    if _preload is None:
-        _preload = threading.Thread(target=_import_gx, name="gx-import", daemon=True)
-        _preload.start()
-
-
-def _wait_for_gx() -> None:
-    if _preload is not None:
-        _preload.join()
-    _import_gx()
+__all__ = ["ValidationSummary", "preload_gx", "to_gx_frame", "validate_frames"]
 
 
 @dataclass
@@ -246,25 +227,33 @@ Batch = tuple[TableContract, str, pl.DataFrame]
 _END = object()
 
 
-def _prepared(
-    batches: Iterable[Batch], timings: dict[str, float]
-) -> Iterator[tuple[TableContract, str, Any]]:
-    """The batches as GX frames, in order: the next one is read and handed over (``to_gx_frame``) in a
-    thread while GX checks the current one (polars and pyarrow work outside the GIL; GX is mostly
-    Python). At most two frames exist at once: the one being checked and the next.
+class _Prepared:
+    """The batches as GX frames, in order: a thread reads each and hands it over (``to_gx_frame``)
+    while GX checks the one before (polars and pyarrow work outside the GIL; GX is mostly Python).
+    The thread starts at once, so the first frames are prepared while GX is still being imported. At
+    most two frames exist at once: the one being checked and the next. Iterate once; ``close`` (also
+    at the end of the iteration) stops the thread.
 
     ``timings``: "read" and "handover" are the thread's own (they overlap the checks), "waited" is the
     time the checks waited for a frame."""
-    ready: queue.Queue[Any] = queue.Queue()
-    slots = threading.Semaphore(2)
-    stop = threading.Event()
 
-    def produce() -> None:
+    def __init__(self, batches: Iterable[Batch], timings: dict[str, float]) -> None:
+        self._ready: queue.Queue[Any] = queue.Queue()
+        self._slots = threading.Semaphore(2)
+        self._stop = threading.Event()
+        self._timings = timings
+        self._thread = threading.Thread(
+            target=self._produce, args=(batches,), name="gx-handover", daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, batches: Iterable[Batch]) -> None:
+        timings = self._timings
         try:
             items = iter(batches)
             while True:
-                slots.acquire()
-                if stop.is_set():
+                self._slots.acquire()
+                if self._stop.is_set():
                     break
                 t = time.perf_counter()
                 item = next(items, None)
@@ -273,31 +262,86 @@ def _prepared(
                     break
                 contract, label, df = item
                 t = time.perf_counter()
-                ready.put((contract, label, to_gx_frame(df, contract)))
+                self._ready.put((contract, label, to_gx_frame(df, contract)))
                 del item, df
                 timings["handover"] += time.perf_counter() - t
-            ready.put(_END)
+            self._ready.put(_END)
         except BaseException as exc:  # handed to the caller's thread
-            ready.put(exc)
+            self._ready.put(exc)
 
-    thread = threading.Thread(target=produce, name="gx-handover", daemon=True)
-    thread.start()
-    try:
-        while True:
+    def __iter__(self) -> Iterator[tuple[TableContract, str, Any]]:
+        try:
+            while True:
+                t = time.perf_counter()
+                got = self._ready.get()
+                self._timings["waited"] += time.perf_counter() - t
+                if got is _END:
+                    break
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+                del got  # the checked frame is freed before the next one is prepared
+                self._slots.release()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the thread (it finishes the frame it is preparing) and wait for it."""
+        if self._thread.is_alive():
+            self._stop.set()
+            self._slots.release()
+            self._thread.join()
+
+
+def _set_up(
+    contracts: Iterable[TableContract],
+    docs_dir: Path,
+    reference_values: Mapping[str, Mapping[str, Collection[str]]],
+    *,
+    as_of: date | None,
+    min_date: date,
+) -> tuple[AbstractDataContext, dict[str, _TableRun]]:
+    """Wait for GX; return its context and each table's validation definition."""
+    wait_for_gx()
+    import great_expectations as gx
+
+    context = _gx_context(docs_dir)
+    source = context.data_sources.add_pandas("lake")
+    runs: dict[str, _TableRun] = {}
+    for contract in contracts:
+        suite = build_suite(
+            contract, reference_values=reference_values.get(contract.name), as_of=as_of, min_date=min_date
+        )
+        batch_def = source.add_dataframe_asset(name=contract.name).add_batch_definition_whole_dataframe("b")
+        vd = gx.ValidationDefinition(
+            name=f"validate.{contract.name}", data=batch_def, suite=context.suites.add(suite)
+        )
+        runs[contract.name] = _TableRun(context.validation_definitions.add(vd))
+    return context, runs
+
+
+def _check(
+    prepared: _Prepared, runs: dict[str, _TableRun], timings: dict[str, float], say: Callable[[str], None]
+) -> None:
+    """Check each prepared frame against its table's suite; failures go into its run's record."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    started = datetime.now(UTC)
+    with _no_batch_fingerprint():
+        for contract, label, frame in prepared:
             t = time.perf_counter()
-            got = ready.get()
-            timings["waited"] += time.perf_counter() - t
-            if got is _END:
-                break
-            if isinstance(got, BaseException):
-                raise got
-            yield got
-            del got  # the checked frame is freed before the next one is prepared
-            slots.release()
-    finally:
-        stop.set()
-        slots.release()
-        thread.join()
+            run = runs[contract.name]
+            run_id = RunIdentifier(run_name=f"{contract.name} {label}", run_time=started)
+            params = {"dataframe": frame}
+            result = run.vd.run(batch_parameters=params, result_format=VERDICT_FORMAT, run_id=run_id)
+            if not result.success:  # the same rules again, with what they found (same run: replaces it)
+                result = run.vd.run(batch_parameters=params, result_format=RESULT_FORMAT, run_id=run_id)
+            run.batches += 1
+            run.rows += len(frame)
+            run.failures += _failures(result, label)
+            del frame
+            timings["validate"] += time.perf_counter() - t
+            say(f"validated {contract.name} {label}")
 
 
 def validate_frames(
@@ -319,40 +363,12 @@ def validate_frames(
     """
     say = progress or (lambda _msg: None)
     timings = dict.fromkeys(("import", "read", "handover", "waited", "validate", "data_docs"), 0.0)
-    t = time.perf_counter()
-    _wait_for_gx()
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-
-    context = _gx_context(docs_dir)
-    source = context.data_sources.add_pandas("lake")
-    runs: dict[str, _TableRun] = {}
-    for contract in contracts:
-        suite = build_suite(
-            contract, reference_values=reference_values.get(contract.name), as_of=as_of, min_date=min_date
-        )
-        batch_def = source.add_dataframe_asset(name=contract.name).add_batch_definition_whole_dataframe("b")
-        vd = gx.ValidationDefinition(
-            name=f"validate.{contract.name}", data=batch_def, suite=context.suites.add(suite)
-        )
-        runs[contract.name] = _TableRun(context.validation_definitions.add(vd))
-    timings["import"] = time.perf_counter() - t
-    started = datetime.now(UTC)
-    with _no_batch_fingerprint():
-        for contract, label, frame in _prepared(batches, timings):
-            t = time.perf_counter()
-            run = runs[contract.name]
-            run_id = RunIdentifier(run_name=f"{contract.name} {label}", run_time=started)
-            params = {"dataframe": frame}
-            result = run.vd.run(batch_parameters=params, result_format=VERDICT_FORMAT, run_id=run_id)
-            if not result.success:  # the same rules again, with what they found (same run: replaces it)
-                result = run.vd.run(batch_parameters=params, result_format=RESULT_FORMAT, run_id=run_id)
-            run.batches += 1
-            run.rows += len(frame)
-            run.failures += _failures(result, label)
-            del frame
-            timings["validate"] += time.perf_counter() - t
-            say(f"validated {contract.name} {label}")
+    # the first frames are read and handed over while GX is imported (if it still is)
+    with closing(_Prepared(batches, timings)) as prepared:
+        t = time.perf_counter()
+        context, runs = _set_up(contracts, docs_dir, reference_values, as_of=as_of, min_date=min_date)
+        timings["import"] = time.perf_counter() - t
+        _check(prepared, runs, timings, say)
     t = time.perf_counter()
     docs_dir.mkdir(parents=True, exist_ok=True)
     urls = context.build_data_docs(site_names=[DOCS_SITE])
