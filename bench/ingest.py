@@ -1,14 +1,16 @@
 """Ingest + validate throughput and peak memory on a large drop, beside DuckDB in the same run.
 
     .venv/bin/python bench/ingest.py [--drop DIR] [--size large] [--work bench/_work/ingest]
+                                     [--gx-import after|during]
 
 Without --drop it generates the `large` demo (>= 10M store-sales rows). The drop's store_sales files
 are loaded three ways, each in a fresh subprocess so peak memory (max RSS) is its own:
 - localshelf: `ingest_drop` (parse, row rules, quarantine, dedupe against the lake, atomic commit) then
   `validate_lake` (Great Expectations: batches of whole partitions over what the load wrote, its
   rows handed over from memory (`keep_rows`), Data Docs written at the end; GX is imported in a
-  thread while the files are read). The time includes
-  everything, Data Docs too; their share is printed on its own line;
+  thread after the ingest while the first batches are prepared, as the flows do, or with
+  `--gx-import during` while the files are read). The time includes everything, Data Docs too;
+  their share is printed on its own line, and the CPU seconds of ingest and validation on theirs;
 - localshelf ingest alone (no Great Expectations), to show where the time goes;
 - DuckDB: `COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)` over the same files (Parquet
   files of the drop through read_parquet), with DuckDB's default threads.
@@ -34,10 +36,11 @@ sys.path.insert(0, str(ROOT))
 from bench.memory import peak_rss_mb  # noqa: E402
 
 
-def _child(kind: str, drop: Path, target: Path) -> dict:
+def _child(kind: str, drop: Path, target: Path, gx_import: str = "after") -> dict:
     """Run one loader in this (child) process; returns rows, seconds and peak RSS."""
     sys.path.insert(0, str(ROOT))
     start = time.perf_counter()
+    cpu_start = time.process_time()
     if kind == "duckdb":
         import duckdb
 
@@ -66,17 +69,19 @@ def _child(kind: str, drop: Path, target: Path) -> dict:
         from flows.lake.validation import validate_lake
         from flows.settings import load_settings
 
-        if kind == "localshelf":
-            preload_gx()  # imports while the files are read
+        if kind == "localshelf" and gx_import == "during":
+            preload_gx()  # imports while the files are read (else: validate_lake imports it)
         lake = LakePaths(target)
         with_gx = kind == "localshelf"  # the rows the load wrote go to GX from memory
         report = ingest_drop(drop, lake, load_settings(hmac_secret="bench"), keep_rows=with_gx)
         rows = report.tables["store_sales"]["rows_read"]
         stages = {"ingest": time.perf_counter() - start}
+        cpu = {"ingest": time.process_time() - cpu_start}  # the whole process: every thread
         if kind == "localshelf":
             summary = validate_lake(lake, loaded=report)
             assert summary.success, summary.to_json()
             stages.update({f"gx_{k}": v for k, v in summary.timings_s.items()})
+            cpu["validation"] = time.process_time() - cpu_start - cpu["ingest"]
     seconds = time.perf_counter() - start
     peak_mb = peak_rss_mb()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -87,6 +92,7 @@ def _child(kind: str, drop: Path, target: Path) -> dict:
         "peak_mb": round(peak_mb),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         **({"stages_s": {k: round(v, 2) for k, v in stages.items()}} if kind != "duckdb" else {}),
+        **({"stages_cpu_s": {k: round(v, 2) for k, v in cpu.items()}} if kind != "duckdb" else {}),
     }
 
 
@@ -106,10 +112,18 @@ def main() -> None:
     parser.add_argument("--drop", type=Path, help="an existing drop (default: generate the large demo)")
     parser.add_argument("--size", default="large", choices=["small", "medium", "large"])
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "_work" / "ingest")
+    parser.add_argument(
+        "--gx-import",
+        default="after",
+        choices=["after", "during"],
+        help="import GX in a thread after the ingest, while the first batches are prepared (as the "
+        "flows do; default), or during the ingest",
+    )
     parser.add_argument("--child", nargs=3, metavar=("KIND", "DROP", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args.child[0], Path(args.child[1]), Path(args.child[2]))))
+        kind, drop_dir, target = args.child
+        print(json.dumps(_child(kind, Path(drop_dir), Path(target), args.gx_import)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     drop = args.drop
@@ -125,12 +139,13 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"store_sales files: {len(list((drop / 'store_sales').iterdir()))}, {size_mb:,.0f} MB on disk")
     results = {}
+    child_options = [f"--gx-import={args.gx_import}"]
     for kind in ("duckdb", "localshelf", "localshelf_no_gx"):
         target = args.work / f"out_{kind}"
         shutil.rmtree(target, ignore_errors=True)
         env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", kind, str(view), str(target)],
+            [sys.executable, __file__, "--child", kind, str(view), str(target), *child_options],
             capture_output=True,
             text=True,
             env=env,
@@ -147,6 +162,8 @@ def main() -> None:
         )
         for stage, secs in r.get("stages_s", {}).items():
             print(f"{'':20s}{stage:24s} {secs:8.2f} s")
+        for stage, secs in r.get("stages_cpu_s", {}).items():
+            print(f"{'':20s}{stage + ' (CPU)':24s} {secs:8.2f} s")
     if "duckdb" in results and "localshelf" in results:
         duck, ours = results["duckdb"], results["localshelf"]
         docs = ours["stages_s"].get("gx_data_docs", 0.0)
