@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from data_contracts.gx_import import preload_gx
 from data_contracts.privacy import customer_key
 from data_contracts.rules import (
     LOCAL_DATE_SUFFIX,
@@ -434,6 +435,8 @@ def _run_load(
         for name, job in running:
             # re-raises a file's ContractError; the commit is then discarded
             staged.setdefault(name, []).extend(job.result())
+    if load.keep_max > 0:  # validation follows: GX imports while the keys are checked and files synced
+        preload_gx()
     say("checking keys against the lake")
     _merge_all(load, staged)
     _stage_quarantine(load)
@@ -456,8 +459,10 @@ def ingest_drop(
 
     Returns the report of what happened to every row; with ``keep_rows``, the report also holds the
     rows the load wrote (``loaded_rows``, up to ``ingest.keep_rows_max`` rows), so that validate_lake
-    reads none of them back. Raises ContractError (nothing written) when the
-    drop breaks the input contract, LakeLockedError when another load holds the lake too long.
+    reads none of them back, and Great Expectations starts importing in a thread once every file is
+    read (the rest of the load, key checks and the commit's file syncs, leaves a core to it). Raises
+    ContractError (nothing written) when the drop breaks the input contract, LakeLockedError when
+    another load holds the lake too long.
     """
     say = progress or (lambda _: None)
     drop = Path(drop)
