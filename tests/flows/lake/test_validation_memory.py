@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -92,3 +93,26 @@ def test_past_keep_rows_max_nothing_is_kept(tmp_path: Path) -> None:
     report = _load(make_drop(tmp_path / "drop"), lake, keep_rows_max=3)
     assert report.loaded_rows is None
     assert _rows(lake, report) == {"store_sales": 4, "online_orders": 3}
+
+
+def test_keeping_rows_starts_the_gx_import_once_every_file_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.lake.ingest as ingest
+
+    events: list[str] = []
+    stream, merge = ingest._stream_fact, ingest._merge_all
+
+    def streamed(*args: Any) -> Any:
+        chunks = stream(*args)
+        events.append("read")
+        return chunks
+
+    monkeypatch.setattr(ingest, "_stream_fact", streamed)
+    monkeypatch.setattr(ingest, "_merge_all", lambda *args: (events.append("keys"), merge(*args)))
+    monkeypatch.setattr(ingest, "preload_gx", lambda: events.append("gx"))
+    _load(make_drop(tmp_path / "d1"), LakePaths(tmp_path / "lake"))
+    assert events == ["read", "read", "gx", "keys"], "once, after every file, before the key checks"
+    events.clear()
+    ingest_drop(make_drop(tmp_path / "d2"), LakePaths(tmp_path / "lake2"), settings(), as_of=AS_OF)
+    assert "gx" not in events, "not without keep_rows"
