@@ -8,8 +8,9 @@ are loaded three ways, each in a fresh subprocess so peak memory (max RSS) is it
 - localshelf: `ingest_drop` (parse, row rules, quarantine, dedupe against the lake, atomic commit) then
   `validate_lake` (Great Expectations: batches of whole partitions over what the load wrote, its
   rows handed over from memory (`keep_rows`), Data Docs written at the end; GX is imported in a
-  thread after the ingest while the first batches are prepared, as the flows do, or with
-  `--gx-import during` while the files are read). The time includes everything, Data Docs too;
+  thread from the moment every file is read (ingest_drop with keep_rows starts it, as in the flows)
+  while the keys are checked, the commit syncs and the first batches are prepared, or with
+  `--gx-import during` from the start, while the files are read). The time includes everything, Data Docs too;
   their share is printed on its own line, and the CPU seconds of ingest and validation on theirs;
 - localshelf ingest alone (no Great Expectations), to show where the time goes;
 - DuckDB: `COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)` over the same files (Parquet
@@ -116,8 +117,8 @@ def main() -> None:
         "--gx-import",
         default="after",
         choices=["after", "during"],
-        help="import GX in a thread after the ingest, while the first batches are prepared (as the "
-        "flows do; default), or during the ingest",
+        help="import GX in a thread once every file is read (as the flows do; default), or from the "
+        "start, while the files are read",
     )
     parser.add_argument("--child", nargs=3, metavar=("KIND", "DROP", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
