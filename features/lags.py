@@ -234,18 +234,29 @@ def online_daily(online_orders: pl.LazyFrame, postal_regions: pl.DataFrame) -> p
 
 
 def add_online_demand(
-    lf: pl.LazyFrame, online: pl.LazyFrame, stores: pl.DataFrame, *, lag: int, windows: Sequence[int]
+    lf: pl.LazyFrame,
+    online: pl.LazyFrame | pl.DataFrame,
+    stores: pl.DataFrame,
+    *,
+    lag: int,
+    windows: Sequence[int],
 ) -> pl.LazyFrame:
     """Return ``lf`` with the region's online units of the SKU per day and per store of the region,
     over each window ending ``lag`` days back (0 where none were ordered; ``online`` as from
-    ``online_daily``, already cut at the as-of date by the caller)."""
-    lf = lf.cache()  # feeds the key set and the join: compute it once
-    keys = lf.select("region", "sku", "date").unique().with_columns(pl.lit(0.0).alias("units"))
-    both = pl.concat([online.select("region", "sku", "date", pl.col("units").cast(pl.Float64)), keys])
-    both = both.join(keys.select("region", "sku").unique(), on=["region", "sku"], how="semi")
-    sums = _level_window_sums(both, ["region", "sku"], lag=lag, windows=windows, prefix="_online")
+    ``online_daily``, already cut at the as-of date by the caller). A collected ``online`` without
+    rows (a chain that sells no online) gives the zeros without the window sums."""
     n_stores = stores.group_by("region").agg(pl.len().cast(pl.Float64).alias("_n_stores")).lazy()
     names = online_names(lag=lag, windows=windows)
+    if isinstance(online, pl.DataFrame) and online.height == 0:  # every window sums to 0
+        zeros = lf.join(n_stores, on="region", how="left", maintain_order="left")
+        return zeros.with_columns((pl.lit(0.0) / pl.col("_n_stores")).alias(n) for n in names).drop(
+            "_n_stores"
+        )
+    lf = lf.cache()  # feeds the key set and the join: compute it once
+    keys = lf.select("region", "sku", "date").unique().with_columns(pl.lit(0.0).alias("units"))
+    both = pl.concat([online.lazy().select("region", "sku", "date", pl.col("units").cast(pl.Float64)), keys])
+    both = both.join(keys.select("region", "sku").unique(), on=["region", "sku"], how="semi")
+    sums = _level_window_sums(both, ["region", "sku"], lag=lag, windows=windows, prefix="_online")
     out = lf.join(sums, on=["region", "sku", "date"], how="left").join(n_stores, on="region", how="left")
     exprs = (pl.col(f"_online_sum_{w}").fill_null(0.0) / w / pl.col("_n_stores") for w in windows)
     helpers = [f"_online_{k}_{w}" for k in ("sum", "days") for w in windows] + ["_n_stores"]

@@ -286,9 +286,10 @@ def add_history_features(
     ``spec.horizon`` days back), as store_id, sku, date, units, is_future, censored and
     ``spec.feature_names()``; then those of every spec in ``also`` that ``spec`` lacks (other lag
     floors, one horizon block each: every block's columns from one shared panel)."""
-    online = online_daily(tables.online_orders.filter(pl.col("order_date") <= as_of), tables.postal_regions)
+    ordered = online_daily(tables.online_orders.filter(pl.col("order_date") <= as_of), tables.postal_regions)
     if start is not None:
-        online = online.filter(pl.col("date") >= start)
+        ordered = ordered.filter(pl.col("date") >= start)
+    online = ordered.collect()  # small (region x SKU x day), and read once, not once per block
     keys = [*PAIR, "date"]
     base = base.cache() if also else base  # one panel feeds every block's features
     out, done = None, set(keys)

@@ -147,3 +147,20 @@ def test_online_demand_per_store_of_region() -> None:
     )
     # day 2 sees days 0-1: 12 units / 2 days / 2 stores of R1; R2's orders never count
     assert got.to_list() == [0.0, 1.0, 3.0, 2.0]
+
+
+def test_online_demand_without_orders_is_zero_either_way() -> None:
+    # a chain with no online orders: the collected empty frame skips the window sums, same result
+    lf = _panel({("A", "X"): [1.0] * 4, ("C", "X"): [2.0] * 4}, {"A": "R1", "C": "R9"})
+    empty = pl.DataFrame(schema={"region": pl.String, "sku": pl.String, "date": pl.Date, "units": pl.Float64})
+    stores = pl.DataFrame({"store_id": ["A", "B"], "region": ["R1", "R1"]})  # R9 has no store row
+
+    def online(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+        out = lf.pipe(add_online_demand, frame, stores, lag=1, windows=[2, 3])
+        return out.sort("store_id", "date").collect()
+
+    fast, slow = online(empty), online(empty.lazy())
+    assert_frame_equal(fast, slow)
+    a = fast.filter(pl.col("store_id") == "A")
+    assert a.get_column("online_units_lag1_window2").to_list() == [0.0] * 4
+    assert fast.filter(pl.col("store_id") == "C").get_column("online_units_lag1_window3").null_count() == 4
