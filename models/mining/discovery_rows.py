@@ -93,6 +93,12 @@ def labeled_days(events: pl.DataFrame, *, lead_days: int) -> pl.DataFrame:
     )
 
 
+def begun_by(events: pl.DataFrame, *, as_of: date, lead_days: int) -> pl.DataFrame:
+    """The labeled events whose window [start - lead_days, end] has begun by ``as_of``: an upcoming
+    event's lead days already lie in the scanned history and are labeled too."""
+    return events.filter(pl.col("start_date") - timedelta(days=lead_days) <= as_of)
+
+
 def _days(start: date, end: date) -> str:
     """'2025-08-14', '2025-08-14 to 08-17' or '2025-12-30 to 2026-01-02'."""
     if start == end:
@@ -204,7 +210,7 @@ def discovered_event_rows(
     ).collect()
     if daily.height == 0:
         return pl.DataFrame(schema=ROW_SCHEMA)
-    events = tables.events.filter(pl.col("start_date") <= as_of)
+    events = begun_by(tables.events, as_of=as_of, lead_days=settings.lead_days)
     found = one_report_per_spike(
         scan(build_cube(daily, labeled_days(events, lead_days=settings.lead_days)), settings)
     )

@@ -19,7 +19,13 @@ from data_contracts.outputs import PATTERN_COLUMNS
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
 from models.mining.discovery import Cube, DiscoverySettings, _runs, build_cube, expectation, scan, tail_p
-from models.mining.discovery_rows import card_text, labeled_days, one_report_per_spike, resemblance
+from models.mining.discovery_rows import (
+    begun_by,
+    card_text,
+    labeled_days,
+    one_report_per_spike,
+    resemblance,
+)
 from models.mining.patterns import EXTRA_COLUMNS, mine_patterns
 from models.mining.settings import MiningSettings
 from tests.worlds.planted import AS_OF as PATTERN_AS_OF
@@ -284,3 +290,15 @@ def test_a_regions_own_payday_and_season_are_expected_and_a_spike_on_the_ramp_is
     windows = _windows(found).to_dicts()
     assert [w["region"] for w in windows] == ["R1"]
     assert _near(windows[0], 160, 3) and _jaccard(windows[0]["sku"], [_sku(k) for k in range(5)]) >= 0.7
+
+
+def test_an_upcoming_event_labels_its_lead_days() -> None:
+    """as_of 2024-07-01, lead 7: the event of 07-04 has begun (its lead days from 06-27 are history),
+    the one of 07-20 has not; a past one has."""
+    as_of = date(2024, 7, 1)
+    starts = [date(2024, 6, 1), date(2024, 7, 4), date(2024, 7, 20)]
+    events = pl.DataFrame({"region": ["R0"] * 3, "start_date": starts, "end_date": starts})
+    begun = begun_by(events, as_of=as_of, lead_days=7)
+    assert begun["start_date"].to_list() == starts[:2]
+    days = set(labeled_days(begun, lead_days=7)["date"])
+    assert {date(2024, 6, 27), date(2024, 7, 1)} <= days
