@@ -1,9 +1,9 @@
 """The LightGBM demand model: expected daily units per store x SKU, were the shelf never empty.
 
-Horizon-aware, direct: the horizon is cut into blocks (days 1-7, 8-14, 15-21, 22-28 by default) and
-each block has its own model whose features all end at least the block's last day before the row
-(lags from 7 for the first week, from 28 for the fourth). Day 1 thus sees last week's demand, day 28
-what was known four weeks earlier, and no model feeds on its own predictions.
+Horizon-aware, direct: the horizon is cut into blocks (days 1-7 and 8-28 by default) and each block
+has its own model whose features all end at least the block's last day before the row (lags from 7
+for the first week, from 28 for the rest). Day 1 thus sees last week's demand, day 28 what was known
+four weeks earlier, and no model feeds on its own predictions.
 
 What a model sees: the pair's own lags, rolling and same-weekday means; the SKU's rate in the other
 stores of the chain and of the region; the region's online orders; the actual shelf price (revenue /
@@ -13,13 +13,15 @@ planned (holidays, SNAP days). ``units`` is demand with those events in it; ``un
 same model with the event features neutralised (the counterfactual mining and pre-stock compare
 against). Store, SKU, region, category (subcategory, brand, format where present) are categoricals.
 
-Training: stockout days are left out (censored, not zero). Each block model is first fitted on the
-days up to ``as_of - valid_days`` with early stopping on the held-out days after, whose residuals
-place the block's interval width (models/demand_intervals); then retrained on all days, the held-out
-ones included, with the rounds found (``refit``). (LightGBM's leaf-value refit was tried instead: with
-categorical splits it made the forecast far worse, MAE 2.12 vs 1.55 on the test world.) The blocks
-share one training set holding every block's columns (one panel, features/panel.py), and each block
-bins its rows once: the early-stopping pass trains on a subset of that Dataset, the refit on all of it.
+Training: stockout days are left out (censored, not zero). One block (the first by default) is fitted
+on the days up to ``as_of - valid_days`` with early stopping on the held-out days after; its held-out
+residuals place the interval width (models/demand_intervals) and every block is then trained on all
+days, the held-out ones included, with the rounds it found (``early_stopping="shared"``, ``refit``).
+With ``early_stopping="each"`` every block has its own pass and its own width (on the M5 bench, four
+weekly blocks fitted that way were no more accurate, for 3x the CPU: bench/README.md). (LightGBM's leaf-value refit was tried instead
+of retraining: with categorical splits it made the forecast far worse, MAE 2.12 vs 1.55 on the test
+world.) The blocks share one training set holding every block's columns (one panel,
+features/panel.py), and each block bins its rows once.
 
 Cold start: a seeded share of training rows has its own history hidden so the model
 also learns to predict a never-sold pair from the cross-sectional signals.
@@ -193,16 +195,16 @@ def _lgb_params(settings: DemandSettings) -> dict[str, object]:
         "learning_rate": m.learning_rate,
         "min_data_in_leaf": m.min_data_in_leaf,
         "feature_fraction": m.feature_fraction,
-        "bagging_fraction": m.bagging_fraction,
-        "bagging_freq": 1 if m.bagging_fraction < 1 else 0,
         "seed": settings.seed,
         "num_threads": settings.num_threads,
         "deterministic": True,
         "force_row_wise": True,  # many rows, few features: row-wise histograms, and no timing probe
-        "max_bin": 63,  # daily counts and rates need few split points; halves histogram work
+        "max_bin": m.max_bin,  # daily counts and rates need few split points
         "cat_smooth": 10,
         "verbosity": -1,
     }
+    if m.bagging_fraction < 1:
+        params |= {"bagging_fraction": m.bagging_fraction, "bagging_freq": 1}
     if m.objective == "tweedie":
         params["tweedie_variance_power"] = m.tweedie_variance_power
     return params
@@ -298,8 +300,11 @@ def _fit_block(
     *,
     as_of: date,
     settings: DemandSettings,
-) -> tuple[HorizonBlock, _Holdout, int]:
-    """Return one block fitted on ``rows`` (training_rows), its holdout and the rounds it kept."""
+    shared: tuple[int, float] | None = None,
+) -> tuple[HorizonBlock, _Holdout | None, int]:
+    """Return one block fitted on ``rows`` (training_rows), its holdout and the rounds it kept.
+    ``shared`` (rounds, dispersion): another block's early-stopping pass found them; this block has no
+    pass of its own and no holdout (None)."""
     m = settings.model
     names = spec.feature_names()
     origin = as_of - timedelta(days=m.valid_days)
@@ -310,15 +315,25 @@ def _fit_block(
         is_valid = np.random.default_rng(settings.seed + 1).random(rows.height) < 0.1
     ahead = (dates - origin).dt.total_days().to_numpy()
     served = is_valid & (ahead >= first_day) & (ahead <= spec.horizon)
+    if m.early_stopping == "shared":  # one pass sets every block's width: calibrate on all held-out days
+        served = is_valid
     rng = np.random.default_rng(settings.seed)
     keep, hidden = _sample_and_mask(rows.height, is_valid, max_rows=m.max_train_rows, rng=rng)
     x, y = to_matrix(rows, names, levels), rows.get_column("units").to_numpy().astype(np.float32)
     if len(keep) < rows.height:
         x, y, is_valid, served = x[keep], y[keep], is_valid[keep], served[keep]
-    x_valid, y_valid = x[is_valid], y[is_valid]  # held out as they are: no history hidden
+    x_valid, y_valid = (x[is_valid], y[is_valid]) if shared is None else (None, None)  # held out as they are
     x[np.ix_(hidden, np.asarray([names.index(n) for n in spec.own_history()], dtype=np.intp))] = np.nan
     full = _dataset(settings, spec, x, y)
     del x
+    if shared is not None:
+        rounds, dispersion = shared
+        data = full if m.refit == "full" else full.subset(np.flatnonzero(~is_valid).tolist())
+        return (
+            HorizonBlock(first_day, spec, _train(settings, data, rounds=rounds, valid=None), dispersion),
+            None,
+            rounds,
+        )
     valid = lgb.Dataset(x_valid, y_valid, reference=full)
     first = _train(
         settings, full.subset(np.flatnonzero(~is_valid).tolist()), rounds=m.num_boost_round, valid=valid
@@ -351,28 +366,37 @@ def fit_demand_model(tables: LakeTables, *, as_of: date, settings: DemandSetting
         raise ValueError(f"No store sales on or before {as_of}: nothing to train the demand model on.")
     m = settings.model
     since = as_of - timedelta(days=m.train_days - 1) if m.train_days else None
-    blocks, holdouts, metrics = [], [], {}
+    holdouts: list[tuple[_Holdout, float]] = []
+    metrics: dict[str, float] = {}
     # one training set holds every block's columns (one panel, not one per block)
     rows = training_set(
         tables, specs[-1], as_of=as_of, valid_days=m.valid_days, max_rows=m.max_train_rows,
         seed=settings.seed, scale=settings.scale, plan=plan, since=since, also=specs[:-1],
     )  # fmt: skip
     features_s = time.perf_counter() - started
-    first_day = 1
-    for k, spec in enumerate(specs):
-        block, holdout, rounds = _fit_block(rows, spec, first_day, levels, as_of=as_of, settings=settings)
-        blocks.append(block)
-        holdouts.append(holdout)
+    first_days = [1, *(spec.horizon + 1 for spec in specs[:-1])]
+    order = list(range(len(specs)))
+    shared: tuple[int, float] | None = None
+    if m.early_stopping == "shared":  # the early-stopped block first: the others reuse its rounds
+        order.insert(0, order.pop(m.stopping_block % len(specs)))
+    fitted: dict[int, HorizonBlock] = {}
+    for k in order:
+        block, holdout, rounds = _fit_block(
+            rows, specs[k], first_days[k], levels, as_of=as_of, settings=settings, shared=shared
+        )
+        fitted[k] = block
+        if holdout is not None:
+            holdouts.append((holdout, block.dispersion))
+        if m.early_stopping == "shared":
+            shared = (rounds, block.dispersion)
         metrics[f"best_iteration_block{k + 1}"] = float(rounds)
-        metrics["train_rows"] = float(rows.height)  # the training set's rows (models/training_set.py)
         metrics[f"dispersion_block{k + 1}"] = block.dispersion
-        first_day = spec.horizon + 1
-    y = np.concatenate([h.y[h.served] for h in holdouts])
-    mu = np.concatenate([h.mu[h.served] for h in holdouts])
+    metrics["train_rows"] = float(rows.height)  # the training set's rows (models/training_set.py)
+    blocks = [fitted[k] for k in range(len(specs))]
+    y = np.concatenate([h.y[h.served] for h, _ in holdouts])
+    mu = np.concatenate([h.mu[h.served] for h, _ in holdouts])
     metrics |= _valid_metrics(y, mu)
-    metrics["interval_coverage_valid"] = float(
-        np.mean(np.concatenate([_inside(h, b.dispersion) for h, b in zip(holdouts, blocks, strict=True)]))
-    )
+    metrics["interval_coverage_valid"] = float(np.mean(np.concatenate([_inside(h, a) for h, a in holdouts])))
     metrics["best_iteration"] = metrics[f"best_iteration_block{len(blocks)}"]
     metrics["dispersion"] = blocks[-1].dispersion
     metrics["valid_rows"] = float(len(y))

@@ -129,7 +129,7 @@ def test_block_floors_cover_the_horizon(horizon: int, blocks: tuple[int, ...], e
 
 
 def test_each_block_only_sees_history_before_its_days(model: DemandModel) -> None:
-    assert [(b.first_day, b.last_day) for b in model.blocks] == [(1, 7), (8, 14), (15, 21), (22, 28)]
+    assert [(b.first_day, b.last_day) for b in model.blocks] == [(1, 7), (8, 28)]
     for block in model.blocks:
         assert min(block.spec.lags) == block.last_day
         assert block.spec.horizon == block.last_day  # windows and rates end that many days back
@@ -139,7 +139,33 @@ def _actuals(world: LakeTables) -> pl.DataFrame:
     return world.store_sales.filter(pl.col("date") > AS_OF, pl.col("on_hand") > 0).collect()
 
 
-def test_beats_moving_average_on_held_out_days(world: LakeTables, model: DemandModel) -> None:
+def test_one_early_stopping_pass_sets_every_blocks_rounds_and_width(model: DemandModel) -> None:
+    # the default: block 1 alone is early-stopped; every block is then trained on all days with its
+    # rounds and takes its interval width (calibrated on all 28 held-out days of block 1's model)
+    rounds = int(model.metrics["best_iteration_block1"])
+    assert 1 <= rounds < _settings().model.num_boost_round
+    assert [b.booster.num_trees() for b in model.blocks] == [rounds] * len(model.blocks)
+    assert {b.dispersion for b in model.blocks} == {model.metrics["dispersion_block1"]}
+    assert 0.75 <= model.metrics["interval_coverage_valid"] <= 0.95
+
+
+@pytest.fixture(scope="module")
+def each_model(world: LakeTables) -> DemandModel:
+    """Every block with its own early-stopping pass and width (early_stopping="each")."""
+    return fit_demand_model(world, as_of=AS_OF, settings=_settings(early_stopping="each"))
+
+
+def test_each_block_can_stop_on_its_own(each_model: DemandModel) -> None:
+    for k, block in enumerate(each_model.blocks, start=1):
+        assert block.booster.num_trees() == each_model.metrics[f"best_iteration_block{k}"]
+        assert block.dispersion == each_model.metrics[f"dispersion_block{k}"]
+
+
+@pytest.mark.parametrize("mode", ["shared", "each"])
+def test_beats_moving_average_on_held_out_days(
+    world: LakeTables, model: DemandModel, each_model: DemandModel, mode: str
+) -> None:
+    model = model if mode == "shared" else each_model
     pairs = world.assortment
     fc = forecast_demand(model, _history(world), pairs, horizon=HORIZON)
     ma = (
