@@ -18,10 +18,10 @@ on the days up to ``as_of - valid_days`` with early stopping on the held-out day
 residuals place the interval width (models/demand_intervals) and every block is then trained on all
 days, the held-out ones included, with the rounds it found (``early_stopping="shared"``, ``refit``).
 With ``early_stopping="each"`` every block has its own pass and its own width (on the M5 bench, four
-weekly blocks fitted that way were no more accurate, for 3x the CPU: bench/README.md). (LightGBM's leaf-value refit was tried instead
-of retraining: with categorical splits it made the forecast far worse, MAE 2.12 vs 1.55 on the test
-world.) The blocks share one training set holding every block's columns (one panel,
-features/panel.py), and each block bins its rows once.
+weekly blocks fitted that way were no more accurate, for 3x the CPU: bench/README.md). (LightGBM's
+leaf-value refit was tried instead of retraining: with categorical splits it made the forecast far
+worse, MAE 2.12 vs 1.55 on the test world.) The blocks share one training set holding every block's
+columns (one panel, features/panel.py), and each block bins its rows once.
 
 Cold start: a seeded share of training rows has its own history hidden so the model
 also learns to predict a never-sold pair from the cross-sectional signals.
@@ -322,7 +322,7 @@ def _fit_block(
     x, y = to_matrix(rows, names, levels), rows.get_column("units").to_numpy().astype(np.float32)
     if len(keep) < rows.height:
         x, y, is_valid, served = x[keep], y[keep], is_valid[keep], served[keep]
-    x_valid, y_valid = (x[is_valid], y[is_valid]) if shared is None else (None, None)  # held out as they are
+    x_valid, y_valid = x[is_valid], y[is_valid]  # held out as they are: no history hidden
     x[np.ix_(hidden, np.asarray([names.index(n) for n in spec.own_history()], dtype=np.intp))] = np.nan
     full = _dataset(settings, spec, x, y)
     del x

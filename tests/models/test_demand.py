@@ -322,6 +322,27 @@ def test_fit_is_deterministic() -> None:
     )
 
 
+def test_shared_rounds_without_refit_train_on_the_days_before_the_held_out_ones() -> None:
+    tiny = weekly_chain(n_stores=3, n_skus=3, days=150, seed=4)
+    as_of = START + timedelta(days=149)
+
+    def fit(refit: str) -> DemandModel:
+        settings = _settings(horizon_blocks=(7,), refit=refit, bagging_fraction=1.0)
+        return fit_demand_model(tiny, as_of=as_of, settings=settings.model_copy(update={"horizon": 14}))
+
+    def rows_seen(model: DemandModel, k: int) -> int:  # at block k's first root (no bagging: every row)
+        return int(model.blocks[k].booster.dump_model()["tree_info"][0]["tree_structure"]["internal_count"])
+
+    kept, refit = fit("none"), fit("full")
+    rounds = kept.metrics["best_iteration_block1"]
+    # block 1 keeps its early-stopped booster; block 2 gets its rounds, on the same days (before the held-out)
+    assert kept.blocks[0].booster.best_iteration == rounds and kept.blocks[1].booster.num_trees() == rounds
+    assert rows_seen(kept, 1) == rows_seen(kept, 0)
+    assert rows_seen(refit, 1) > rows_seen(kept, 1)  # the refit sees the held-out days too
+    fc = forecast_demand(kept, tiny, tiny.assortment, horizon=14)
+    assert fc.height == tiny.assortment.height * 14 and fc.null_count().sum_horizontal().item() == 0
+
+
 def test_model_metrics_and_categoricals(model: DemandModel) -> None:
     assert {
         "valid_wape",
