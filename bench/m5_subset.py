@@ -156,12 +156,18 @@ def wrmsse_table(
     return {m: float((weight * (per.get_column(m) / scale_).sqrt()).sum() / total) for m in models}
 
 
-def coverage(panel: pl.DataFrame, forecasts: pl.DataFrame, fold: Fold, model: str) -> float | None:
-    """Return the share of the fold's series-days with p10 <= y <= p90 for ``model`` (None without)."""
+def coverage(
+    panel: pl.DataFrame, forecasts: pl.DataFrame, fold: Fold, model: str, days: tuple[int, int] | None = None
+) -> float | None:
+    """Return the share of the fold's series-days with p10 <= y <= p90 for ``model`` (None without),
+    over the days ``days`` (first, last; 1 = the day after the cutoff) or the whole window."""
     lo, hi = (f"{model}{s}" for s in QUANTILE_SUFFIXES)
     if lo not in forecasts.columns:
         return None
-    actual = panel.filter(pl.col("date") > fold.cutoff, pl.col("date") <= fold.end)
+    first, last = (fold.cutoff + timedelta(days=d) for d in days) if days else (None, fold.end)
+    actual = panel.filter(pl.col("date") > fold.cutoff, pl.col("date") <= last)
+    if first is not None:
+        actual = actual.filter(pl.col("date") >= first)
     both = actual.join(forecasts, on=[*KEYS, "date"], how="inner")
     inside = (pl.col("y") >= pl.col(lo)) & (pl.col("y") <= pl.col(hi))
     return float(both.select(inside.mean()).item())
@@ -470,12 +476,19 @@ def report(
                         "cutoff": fold.cutoff,
                         "wrmsse": scores[m],
                         "coverage": coverage(panel, part, fold, m),
+                        "coverage_days_1_7": coverage(panel, part, fold, m, (1, 7)),
+                        "coverage_days_8_on": coverage(
+                            panel, part, fold, m, (8, (fold.end - fold.cutoff).days)
+                        ),
                     }
                 )
     table = pl.DataFrame(rows)
     wide = table.pivot(on="cutoff", index=["engine", "model"], values="wrmsse")
     overall = table.group_by("engine", "model").agg(
-        pl.col("wrmsse").mean().alias("mean"), pl.col("coverage").mean().alias("p10_p90_coverage")
+        pl.col("wrmsse").mean().alias("mean"),
+        pl.col("coverage").mean().alias("p10_p90_coverage"),
+        pl.col("coverage_days_1_7").mean().alias("coverage_days_1_7"),
+        pl.col("coverage_days_8_on").mean().alias("coverage_days_8_on"),
     )
     best_base = overall.filter(pl.col("engine") == "baselines").get_column("mean").min()
     summary = wide.join(overall, on=["engine", "model"]).sort("mean")
