@@ -110,6 +110,8 @@ def test_coverage_counts_days_inside_p10_p90() -> None:
         }
     )
     assert coverage(m5_panel(m5), fc, fold, "m") == 0.5  # 4 in [3, 4]; 5 not in [1, 4]
+    assert coverage(m5_panel(m5), fc, fold, "m", (1, 1)) == 1.0  # the first day after the cutoff only
+    assert coverage(m5_panel(m5), fc, fold, "m", (2, 2)) == 0.0
 
 
 def test_m5_drop_follows_the_input_contract(tmp_path: Path) -> None:
