@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.m5_drop import DEFAULT_DATA, priced_sales, read_m5  # noqa: E402
-from bench.m5_subset import KEYS, QUANTILE_SUFFIXES, _command, _read, folds, m5_panel, report  # noqa: E402
+from bench.m5_scoring import KEYS, QUANTILE_SUFFIXES, folds, report  # noqa: E402
+from bench.m5_subset import _command, _read, m5_panel  # noqa: E402
 
 POWER_ENV = "LOCALSHELF_MODEL__TWEEDIE_VARIANCE_POWER"
 

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from bench.m5_drop import M5Frames, events_frame, products_frame, write_m5_drop
-from bench.m5_subset import Fold, coverage, folds, m5_panel, wrmsse_table
+from bench.m5_scoring import Fold, coverage, folds, wrmsse_table
+from bench.m5_subset import m5_panel
 
 D0 = date(2016, 1, 1)
 
