@@ -83,7 +83,7 @@ def training_plan(tables: LakeTables, spec: FeatureSpec, *, as_of: date, scale: 
     return plan_chunks(tables, spec, as_of=as_of, max_rows=scale.chunk_rows())
 
 
-def training_set(
+def training_filter(
     tables: LakeTables,
     spec: FeatureSpec,
     *,
@@ -95,13 +95,9 @@ def training_set(
     plan: ChunkPlan | None = None,
     since: date | None = None,
     also: Sequence[FeatureSpec] = (),
-) -> pl.DataFrame:
-    """Return the training rows (as models.demand.training_rows: dated <= as_of, known demand, every
-    feature of ``spec``, sorted by store_id, sku, date), the older ones sampled as the module says so
-    that the rows before the validation window number about ``scale.train_rows`` (at most max_rows).
-    ``plan`` (training_plan) saves its first pass when several specs share it; ``since`` drops the
-    days before it; ``also``: the columns of more lag floors on the same rows (one set for every
-    horizon block, features.panel.add_history_features), the budget counting all their columns."""
+) -> tuple[ChunkPlan, pl.Expr]:
+    """Return the chunk plan and the filter that keeps a chunk's training rows (training_set's
+    arguments): known demand, dated since..as_of, recent days whole and older days sampled."""
     columns = {n for one in (spec, *also) for n in one.feature_names()}
     budget = scale.train_rows(len(columns), cap=max_rows)
     plan = plan or training_plan(tables, spec, as_of=as_of, scale=scale)
@@ -121,9 +117,35 @@ def training_set(
     offset = pl.struct(*PAIR).hash(seed=seed) % k
     chosen = (pl.col("date") >= recent_start) | ((day + offset.cast(pl.Int64)) % k == 0)
     known = ~pl.col("is_future") & pl.col("units").is_not_null() & (pl.col("date") >= (since or date.min))
+    return plan, known & chosen
+
+
+def training_set(
+    tables: LakeTables,
+    spec: FeatureSpec,
+    *,
+    as_of: date,
+    valid_days: int,
+    max_rows: int,
+    seed: int,
+    scale: ScaleSettings,
+    plan: ChunkPlan | None = None,
+    since: date | None = None,
+    also: Sequence[FeatureSpec] = (),
+) -> pl.DataFrame:
+    """Return the training rows (as models.demand.training_rows: dated <= as_of, known demand, every
+    feature of ``spec``, sorted by store_id, sku, date), the older ones sampled as the module says so
+    that the rows before the validation window number about ``scale.train_rows`` (at most max_rows).
+    ``plan`` (training_plan) saves its first pass when several specs share it; ``since`` drops the
+    days before it; ``also``: the columns of more lag floors on the same rows (one set for every
+    horizon block, features.panel.add_history_features), the budget counting all their columns."""
+    plan, keep = training_filter(
+        tables, spec, as_of=as_of, valid_days=valid_days, max_rows=max_rows, seed=seed, scale=scale,
+        plan=plan, since=since, also=also,
+    )  # fmt: skip
     parts = [
         chunk_features(tables, spec, plan, i, as_of=as_of, also=also)
-        .filter(known, chosen)
+        .filter(keep)
         .sort(*PAIR, "date")
         .collect()
         for i in range(len(plan.chunks))
