@@ -43,10 +43,18 @@ def with_hmac_secret(settings: Settings, block: str = HMAC_SECRET_BLOCK) -> Sett
     return settings.model_copy(update={"hmac_secret": SecretStr(str(value))})
 
 
-def writer_limit_name(kind: str, folder: Path) -> str:
-    """The concurrency-limit name of a folder, e.g. ``localshelf-lake:data:shelf:lake`` (Prefect names
-    may not hold ``/ % & < >``)."""
-    return f"localshelf-{kind}:" + re.sub(r"[/%&<>]", ":", str(Path(folder).resolve()).strip("/"))
+def writer_limit_name(kind: str, folder: Path | str) -> str:
+    """The concurrency-limit name of a folder, e.g. ``localshelf-lake:data:shelf:lake``, or of a URL,
+    e.g. ``localshelf-lake:s3:bucket:lake`` (Prefect names may not hold ``/ % & < >``)."""
+    from flows.lake.fs import is_url, local_path
+
+    text = str(folder).rstrip("/")
+    if is_url(text):
+        protocol, _, rest = text.partition("://")
+        name = f"{protocol.lower()}:{rest.strip('/')}"
+    else:
+        name = str(local_path(folder).resolve()).strip("/")
+    return f"localshelf-{kind}:" + re.sub(r"[/%&<>]", ":", name)
 
 
 def _ensure_limit(name: str) -> None:
@@ -67,7 +75,7 @@ def _ensure_limit(name: str) -> None:
 
 
 @contextmanager
-def one_writer(folders: dict[str, Path], *, timeout_s: float = WRITER_WAIT_S) -> Iterator[None]:
+def one_writer(folders: dict[str, Path | str], *, timeout_s: float = WRITER_WAIT_S) -> Iterator[None]:
     """Hold, for the block, the Prefect global concurrency limit (one slot, created on first use) of
     every folder in ``folders`` (kind -> folder). All slots are taken in one request, so two runs that
     share only some folders cannot deadlock. Raises TimeoutError after ``timeout_s`` of waiting."""

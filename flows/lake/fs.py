@@ -89,3 +89,102 @@ def publish(folder: Path, url: str | Path) -> list[str]:
         fs.put_file(str(file), target)
         copied.append(rel)
     return copied
+
+
+# ---- URL lakes: which locations are remote, where their local copies live, the committed file set ----
+
+LOCAL_PROTOCOLS = ("file", "local")
+CACHE_ENV = "LOCALSHELF_CACHE_DIR"  # local copies of URL lakes and staged URL outputs (default: temp)
+REF = "_state/ref.json"  # the commit point of a URL lake: names the manifest of its committed files
+MANIFESTS = "_state/manifests"
+
+
+def is_url(location: str | Path) -> bool:
+    """Whether ``location`` names a remote filesystem (``memory://``, ``s3://``...); plain paths and
+    ``file://`` URLs are local."""
+    text = str(location)
+    return "://" in text and text.split("://", 1)[0].lower() not in LOCAL_PROTOCOLS
+
+
+def local_path(location: str | Path) -> Path:
+    """The local path of a plain path or a ``file://`` URL."""
+    text = str(location)
+    return Path(text.split("://", 1)[1]) if "://" in text else Path(text)
+
+
+def cache_dir(kind: str, url: str) -> Path:
+    """A local folder that belongs to ``url`` (the same one in every process on this machine):
+    ``$LOCALSHELF_CACHE_DIR/<kind>-<hash>``, by default under the system's temp folder."""
+    import hashlib
+    import os
+    import tempfile
+
+    base = Path(os.environ.get(CACHE_ENV) or Path(tempfile.gettempdir()) / "localshelf-cache")
+    return (base / f"{kind}-{hashlib.sha256(url.encode()).hexdigest()[:16]}").resolve()
+
+
+def in_lake_files(rel: str) -> bool:
+    """Whether a lake-relative path is one of the lake's committed files (tables and load history),
+    not a lock, journal, staging or hidden temporary file."""
+    parts = rel.split("/")
+    if any(p.startswith(".") for p in parts):
+        return False
+    return (parts[0].startswith("table=") and len(parts) > 1) or rel == "_state/loads.jsonl"
+
+
+def read_json(url: str, rel: str) -> dict | None:
+    """The JSON object at ``url``/``rel``, None when it does not exist."""
+    import json
+
+    fs, root = filesystem(url)
+    try:
+        return json.loads(fs.cat_file(f"{root.rstrip('/')}/{rel}"))
+    except FileNotFoundError:
+        return None
+
+
+def committed_files(url: str) -> tuple[str | None, dict[str, str]]:
+    """The URL lake's committed files: (manifest name, lake path -> object path relative to the lake).
+
+    The ref (``_state/ref.json``) names the manifest; only the files it lists are the lake (objects of
+    a load that failed before switching the ref are not). A lake without a ref (copied to the store
+    by hand) is the table files found there."""
+    ref = read_json(url, REF)
+    if ref is not None:
+        manifest = read_json(url, ref["manifest"])
+        if manifest is None:
+            raise FileNotFoundError(f"{url}: {REF} names {ref['manifest']}, which is missing")
+        return ref["manifest"], dict(manifest["files"])
+    fs, root = filesystem(url)
+    root = root.rstrip("/")
+    found = fs.find(root) if fs.exists(root) else []
+    rels = (p[len(root) + 1 :] for p in found if p.startswith(root + "/"))
+    return None, {r: r for r in sorted(rels) if in_lake_files(r)}
+
+
+def table_objects(url: str, table: str) -> list[str]:
+    """The committed Parquet objects of lake table ``table`` (paths on the URL's filesystem)."""
+    _, files = committed_files(url)
+    prefix = f"table={table}/"
+    _, root = filesystem(url)
+    return [
+        f"{root.rstrip('/')}/{obj}"
+        for rel, obj in sorted(files.items())
+        if rel.startswith(prefix)
+        and rel.endswith(".parquet")
+        and not any(p.startswith("_") for p in rel.split("/")[1:])
+    ]
+
+
+def scan_objects(url: str, paths: list[str]) -> pl.LazyFrame:
+    """Scan the Parquet files ``paths`` (on ``url``'s filesystem) as one LazyFrame through Arrow."""
+    fs, _ = filesystem(url)
+    dataset = ds.dataset(paths, format="parquet", filesystem=PyFileSystem(FSSpecHandler(fs)))
+    return pl.scan_pyarrow_dataset(dataset)
+
+
+def read_object(url: str, path: str) -> pl.DataFrame:
+    """Read the Parquet file ``path`` on ``url``'s filesystem."""
+    fs, _ = filesystem(url)
+    with fs.open(path, "rb") as f:
+        return pl.from_arrow(pq.read_table(f))  # type: ignore[return-value]

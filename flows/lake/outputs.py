@@ -5,18 +5,42 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 
 @dataclass(frozen=True)
 class OutPaths:
-    """Files of one output folder."""
+    """Files of one output folder. ``OutPaths("s3://bucket/out")`` (any fsspec URL but ``file://``)
+    sets ``url``: the run writes into ``root``, a local folder of that URL, and copies the finished
+    files to the URL at its end (``flows.lake.remote.publish_outputs``)."""
 
     root: Path
+    url: str | None = None
+
+    if TYPE_CHECKING:  # built from a folder or a URL string; ``root`` is always a local folder after
+
+        def __init__(self, root: Path | str, url: str | None = None) -> None: ...
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root).resolve())
+        from flows.lake.fs import cache_dir, is_url, local_path
+
+        if self.url is None and is_url(self.root):
+            object.__setattr__(self, "url", str(self.root).rstrip("/"))
+        if self.url is not None:
+            object.__setattr__(self, "root", cache_dir("out", self.url))
+            return
+        object.__setattr__(self, "root", local_path(self.root).resolve())
+
+    @property
+    def location(self) -> str:
+        """The output folder as the user named it: its URL, or its local folder."""
+        return self.url or str(self.root)
+
+    def at(self, path: Path) -> str:
+        """Where a file of this folder ends up: its URL for a URL output, else ``path`` itself."""
+        return f"{self.url}/{path.relative_to(self.root).as_posix()}" if self.url else str(path)
 
     @property
     def forecast(self) -> Path:

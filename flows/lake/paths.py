@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -33,14 +34,35 @@ PART_FILE = "part-0.parquet"
 
 @dataclass(frozen=True)
 class LakePaths:
-    """Where everything in a lake lives."""
+    """Where everything in a lake lives.
+
+    ``LakePaths("s3://bucket/lake")`` (any fsspec URL but ``file://``) is a URL lake: ``url`` is set,
+    readers scan its committed files there (``flows.lake.fs``), and ``root`` is its local copy, which
+    loads write into before publishing (``flows.lake.remote``)."""
 
     root: Path
+    url: str | None = None
+
+    if TYPE_CHECKING:  # built from a folder or a URL string; ``root`` is always a local folder after
+
+        def __init__(self, root: Path | str, url: str | None = None) -> None: ...
 
     def __post_init__(self) -> None:
+        from flows.lake.fs import cache_dir, is_url, local_path
+
+        if self.url is None and is_url(self.root):
+            object.__setattr__(self, "url", str(self.root).rstrip("/"))
+        if self.url is not None:
+            object.__setattr__(self, "root", cache_dir("lake", self.url))
+            return
         # Absolute from the start: tools handed these paths (Great Expectations' Data Docs site, a
         # subprocess with another working directory) must not depend on where the run started.
-        object.__setattr__(self, "root", Path(self.root).resolve())
+        object.__setattr__(self, "root", local_path(self.root).resolve())
+
+    @property
+    def location(self) -> str:
+        """The lake as the user named it: its URL, or its local folder."""
+        return self.url or str(self.root)
 
     def table(self, name: str) -> Path:
         """Folder of table ``name``."""
@@ -99,6 +121,15 @@ def fact_partitions(lake: LakePaths, name: str) -> list[tuple[int, int]]:
 def scan_fact(lake: LakePaths, name: str) -> pl.LazyFrame:
     """Lazily scan fact table ``name`` (empty frame of the right schema when nothing is loaded)."""
     schema = FACT_SCHEMAS[name]
+    if lake.url is not None:  # the committed objects, read through Arrow on the URL's filesystem
+        from flows.lake.fs import scan_objects, table_objects
+
+        objects = table_objects(lake.url, name)
+        return (
+            scan_objects(lake.url, objects).select(list(schema.names()))
+            if objects
+            else pl.LazyFrame(schema=schema)
+        )
     files = _parquet_files(lake.table(name))
     if not files:
         return pl.LazyFrame(schema=schema)
@@ -109,10 +140,18 @@ def scan_fact(lake: LakePaths, name: str) -> pl.LazyFrame:
 def read_reference(lake: LakePaths, name: str) -> pl.DataFrame:
     """Read reference table ``name`` (empty frame of the contract's schema when it was not dropped)."""
     schema = CONTRACTS[name].schema
-    path = lake.table(name) / PART_FILE
-    if not path.exists():
-        return pl.DataFrame(schema=schema)
-    df = pl.read_parquet(path)
+    if lake.url is not None:
+        from flows.lake.fs import read_object, table_objects
+
+        objects = table_objects(lake.url, name)
+        if not objects:
+            return pl.DataFrame(schema=schema)
+        df = read_object(lake.url, objects[0])
+    else:
+        path = lake.table(name) / PART_FILE
+        if not path.exists():
+            return pl.DataFrame(schema=schema)
+        df = pl.read_parquet(path)
     # a lake loaded before an optional column joined the contract lacks it: null, as in a drop without it
     missing = [pl.lit(None, dtype=schema[c]).alias(c) for c in schema.names() if c not in df.columns]
     return df.with_columns(missing).select(list(schema.names()))
