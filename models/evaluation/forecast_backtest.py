@@ -8,6 +8,7 @@ cutoff. Stockout days in the held-out window are left out: their actual demand i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -96,11 +97,18 @@ def baselines(tables: LakeTables, pairs: pl.DataFrame, *, cutoff: date, h: int) 
     )
 
 
-def cross_validate(tables: LakeTables, *, config: BacktestConfig, settings: DemandSettings) -> pl.DataFrame:
+def cross_validate(
+    tables: LakeTables,
+    *,
+    config: BacktestConfig,
+    settings: DemandSettings,
+    windows: Sequence[int] | None = None,
+) -> pl.DataFrame:
     """Return long-format backtest results: cutoff, store_id, sku, date, y (actual demand), lightgbm,
     seasonal_naive, moving_average, p10, p90 (lightgbm's interval, for the backtest page); one row per
     window, shelf pair and uncensored day. Each window's model is trained on data dated <= its cutoff
-    only, with horizon h."""
+    only, with horizon h. ``windows``: only these windows (0 the oldest; each is independent of the
+    others, so windows run apart and concatenated give the whole result)."""
     last = tables.store_sales.select(pl.col("date").max()).collect().item()
     if last is None:
         raise ValueError("No store sales: nothing to backtest.")
@@ -109,7 +117,9 @@ def cross_validate(tables: LakeTables, *, config: BacktestConfig, settings: Dema
     # no peeking: today's assortment says what is carried after the cutoffs
     blind = replace(tables, assortment=tables.assortment.clear())
     frames = []
-    for cutoff in cutoffs(last, config):
+    for k, cutoff in enumerate(cutoffs(last, config)):
+        if windows is not None and k not in windows:
+            continue
         pairs = shelf_pairs(blind, cutoff=cutoff, stale_days=stale)
         if pairs.height == 0:
             continue

@@ -1,0 +1,117 @@
+"""Independent pieces inside a stage: each on a worker of the run's Dask cluster, locally in turn.
+
+flows/runners.py fans whole stages out (train beside mine; the three backtests). This module cuts a
+stage into its independent pieces when the run's tasks go to Dask (``--runner dask``), and calls the
+same models functions as one piece when they do not (memory stays that of one piece):
+
+- mining: event uplift apart from the weekly kinds (affinity, latent demand), then one
+  Benjamini-Hochberg step over every hypothesis (models/mining_parts.py: the answer of mine_patterns);
+- training: LightGBM through lightgbm.dask when the training set exceeds the memory budget
+  (models/dask_training.py; not bit-identical to the local booster), else the local booster;
+- the forecast backtest one window per worker, the assortment backtest one cutoff per worker (each
+  window and cutoff is independent: the concatenation is the whole backtest).
+
+Inside a task that runs on a Dask worker, ``dask_client`` secedes the task's thread while it waits for
+its pieces (``distributed.worker_client``): a worker of one thread would otherwise sit blocked, and
+train and mine waiting side by side on a two-worker cluster would wait for ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from flows.runners import on_dask
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from distributed import Client
+
+    from data_contracts.tables import LakeTables
+    from models.demand import DemandModel, DemandSettings
+    from models.evaluation.forecast_backtest import BacktestConfig
+    from models.mining.settings import MiningSettings
+
+
+@contextmanager
+def dask_client() -> Iterator[Client | None]:
+    """A client of the run's Dask cluster (None when the run's tasks do not go to Dask)."""
+    try:
+        from distributed import get_worker, worker_client
+
+        get_worker()  # raises ValueError outside a Dask worker
+    except (ImportError, ValueError):
+        pass
+    else:
+        with worker_client() as client:  # this task's thread secedes while it waits
+            yield client
+        return
+    if not on_dask():
+        yield None
+        return
+    from prefect_dask import get_dask_client  # the flow's own process: a client of its cluster
+
+    with get_dask_client() as client:
+        yield client
+
+
+def _gather(client: Client, fn: Callable[..., Any], calls: Sequence[dict[str, Any]]) -> list[Any]:
+    """``fn(**kwargs)`` for each of ``calls``, each on a worker; results in order."""
+    return client.gather([client.submit(fn, **kwargs, pure=False) for kwargs in calls])
+
+
+def train_demand(tables: LakeTables, *, as_of: date, settings: DemandSettings) -> DemandModel:
+    """The demand model: lightgbm.dask on the cluster when the training set exceeds the memory
+    budget, else the local booster (models/dask_training.py)."""
+    from models.dask_training import fit_demand
+
+    with dask_client() as client:
+        return fit_demand(tables, as_of=as_of, settings=settings, client=client)
+
+
+def mine_patterns(tables: LakeTables, *, as_of: date, settings: MiningSettings) -> pl.DataFrame:
+    """models.mining.patterns.mine_patterns; on Dask its parts side by side, one FDR step after."""
+    from models.mining.patterns import mine_patterns as mine_all
+    from models.mining_parts import PARTS, hypotheses, patterns_from
+
+    with dask_client() as client:
+        if client is None:
+            return mine_all(tables, as_of=as_of, settings=settings)
+        shared = client.scatter(tables, broadcast=True, hash=False)
+        calls = [{"tables": shared, "part": p, "as_of": as_of, "settings": settings} for p in PARTS]
+        parts = _gather(client, hypotheses, calls)
+    return patterns_from(tables, parts, as_of=as_of, settings=settings)
+
+
+def cross_validate(tables: LakeTables, *, config: BacktestConfig, settings: DemandSettings) -> pl.DataFrame:
+    """models.evaluation.forecast_backtest.cross_validate; on Dask one window per worker."""
+    from models.evaluation.forecast_backtest import cross_validate as all_windows
+
+    with dask_client() as client:
+        if client is None or config.n_windows < 2:
+            return all_windows(tables, config=config, settings=settings)
+        shared = client.scatter(tables, broadcast=True, hash=False)
+        calls = [
+            {"tables": shared, "config": config, "settings": settings, "windows": [k]}
+            for k in range(config.n_windows)
+        ]
+        parts = _gather(client, all_windows, calls)
+    return pl.concat(parts)  # windows oldest first, each sorted: the order of all_windows
+
+
+def assortment_backtest(tables: LakeTables, *, cutoffs: Sequence[date], **kwargs: Any) -> pl.DataFrame:
+    """models.evaluation.advice_backtest.assortment_backtest; on Dask one cutoff per worker."""
+    from models.evaluation.advice_backtest import assortment_backtest as all_cutoffs
+
+    with dask_client() as client:
+        if client is None or len(set(cutoffs)) < 2:
+            return all_cutoffs(tables, cutoffs=cutoffs, **kwargs)
+        shared = client.scatter(tables, broadcast=True, hash=False)
+        calls = [{"tables": shared, "cutoffs": [c], **kwargs} for c in sorted(set(cutoffs))]
+        parts = _gather(client, all_cutoffs, calls)
+    return pl.concat(parts)  # cutoffs in order, each sorted: the order of all_cutoffs
