@@ -2,13 +2,17 @@
 
     .venv/bin/python bench/assortment_capture.py [--size small] [--seed 42] [--folds 1] [--horizon 28]
     .venv/bin/python bench/assortment_capture.py --lake OUT/lake [--folds 3]
+    .venv/bin/python bench/assortment_capture.py --caps 0.25:4,0.25:16,0.5:16  # the change cap's curve
 
 At each cutoff (the last ``--folds`` windows of ``--horizon`` days before the data's last day) the
 tables are cut to what was known then, today's assortment rebuilt from the sales before it
 (``models.evaluation.advice_backtest.truncate_tables``), the patterns mined and the demand model
 fitted; then seven shelves are scored on the share of the next window's demand (store sales plus the
 region's online orders, ``held_out_demand``) they carry, in units and in revenue (units x regular
-price; the advice maximises revenue):
+price; the advice maximises revenue), on two measures of that demand
+(``models.evaluation.held_out``): ``region``, every store of a region credited with the mean of the
+stores that sold the SKU, and ``store``, the same demand shared out by store volume (a store's own
+sales where it sold the SKU; a small store is not credited with a big store's sales):
 
 * ``today``: the rebuilt assortment;
 * ``standard``: every shelf reset to the chain's best sellers of the category, up to capacity;
@@ -19,6 +23,11 @@ price; the advice maximises revenue):
   free slot needs only a p10 above zero, not above the weakest kept SKU): what the evidence bar costs;
 * ``advice rules, chain rates``: the advice with every rule but the demand of each candidate taken as
   the SKU's chain-wide rate (``chain_rate_forecast``): ``advised`` minus this is what localizing adds.
+
+``--caps SHARE:PER_STORE,...`` adds the advice under other change caps (``max_changes_share``,
+``max_changes_per_store``). Per fold it also prints how the weekly p10 / mean / p90 the advice decides
+on compare with the held-out demand per week, for kept SKUs and per kind of add candidate
+(``interval_calibration``, both measures).
 
 The demo world is built in memory (no ingest); ``--lake`` reads a lake instead (any drop's).
 """
@@ -40,15 +49,19 @@ if str(ROOT) not in sys.path:
 from data_contracts.tables import LakeTables  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
 from models.advice.advise import advise  # noqa: E402
-from models.advice.inputs import candidate_pairs  # noqa: E402
+from models.advice.inputs import candidate_pairs, decision_rows  # noqa: E402
 from models.demand import fit_demand_model, forecast_demand  # noqa: E402
 from models.evaluation.advice_backtest import (  # noqa: E402
     budgeted_standard,
     chain_rate_forecast,
-    covered_shares,
-    held_out_demand,
     standard_assortment,
     truncate_tables,
+)
+from models.evaluation.held_out import (  # noqa: E402
+    covered_shares,
+    held_out_demand,
+    held_out_store_demand,
+    interval_calibration,
 )
 from models.mining.patterns import mine_patterns  # noqa: E402
 
@@ -68,8 +81,22 @@ def _tables(args: argparse.Namespace) -> LakeTables:
     return demo_lake_tables(size=args.size, seed=args.seed)
 
 
-def shelves_at(tables: LakeTables, cutoff, horizon: int, threads: int) -> dict[str, pl.DataFrame]:
-    """Return (store_id, sku) per strategy, made from what was known at ``cutoff``."""
+def _caps(text: str | None) -> dict[str, dict[str, float | int]]:
+    """Return strategy name -> settings update for each SHARE:PER_STORE of ``--caps``."""
+    out: dict[str, dict[str, float | int]] = {}
+    for item in (text or "").split(","):
+        if item.strip():
+            share, per_store = item.split(":")
+            name = f"cap {float(share):g} of a shelf, {int(per_store)} a store"
+            out[name] = {"max_changes_share": float(share), "max_changes_per_store": int(per_store)}
+    return out
+
+
+def shelves_at(
+    tables: LakeTables, cutoff, horizon: int, threads: int, caps: dict[str, dict[str, float | int]]
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Return (store_id, sku) per strategy, made from what was known at ``cutoff``, and the advice's
+    decision rows (``decision_rows``: the intervals it decides on)."""
     settings = load_settings(num_threads=threads)
     known = truncate_tables(tables, cutoff)
     patterns = mine_patterns(known, as_of=cutoff, settings=settings.mining)
@@ -90,13 +117,17 @@ def shelves_at(tables: LakeTables, cutoff, horizon: int, threads: int) -> dict[s
         ("advised, no change cap", uncapped, forecast),
         ("no cap, free slots at p10 > 0", filled, forecast),
         ("advice rules, chain rates", settings.assortment, chain_rates),
+        *((name, settings.assortment.model_copy(update=u), forecast) for name, u in caps.items()),
     ):
         advice = advise(
             known, patterns, demand, candidates, as_of=cutoff, settings=chosen,
             lead_days=settings.mining.event_lead_days, fdr_alpha=settings.mining.fdr_alpha,
         ).assortment  # fmt: skip
         shelves[name] = advice.filter(pl.col("action").is_in(["add", "keep"])).select("store_id", "sku")
-    return shelves
+    rows = decision_rows(
+        known, candidates, forecast, patterns, as_of=cutoff, recent_days=settings.assortment.recent_days
+    )
+    return shelves, rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=1)
     parser.add_argument("--horizon", type=int, default=28)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--caps", default=None, help="other change caps: SHARE:PER_STORE,...")
     args = parser.parse_args(argv)
+    caps = _caps(args.caps)
+    strategies = (*STRATEGIES, *caps)
     tables = _tables(args)
     last = tables.store_sales.select(pl.col("date").max()).collect().item()
     price = tables.products.select("sku", pl.col("regular_price").fill_null(0.0))
@@ -115,21 +149,31 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.folds, 0, -1):
         cutoff = last - timedelta(days=args.horizon * k)
         started = time.perf_counter()
-        shelves = shelves_at(tables, cutoff, args.horizon, args.threads)
-        demand = held_out_demand(tables, cutoff + timedelta(days=1), cutoff + timedelta(days=args.horizon))
-        revenue = demand.join(price, on="sku").select(
-            "region", "sku", demand=pl.col("demand") * pl.col("regular_price")
-        )
-        for measure, frame in (("units", demand), ("revenue", revenue)):
-            shares = covered_shares(frame, tables.stores, shelves).filter(pl.col("store_id") == "ALL")
-            share = dict(shares.select("strategy", "demand_covered_share").iter_rows())
-            rows.append({"cutoff": cutoff, "measure": measure, **{s: share[s] for s in STRATEGIES}})
-        pairs = {s: shelves[s].height for s in STRATEGIES}
+        shelves, decided = shelves_at(tables, cutoff, args.horizon, args.threads, caps)
+        start, end = cutoff + timedelta(days=1), cutoff + timedelta(days=args.horizon)
+        for level, demand in (
+            ("region", held_out_demand(tables, start, end)),
+            ("store", held_out_store_demand(tables, start, end)),
+        ):
+            calibration = interval_calibration(decided, demand, weeks=args.horizon / 7)
+            with pl.Config(tbl_rows=-1, tbl_cols=-1, float_precision=3, tbl_width_chars=200):
+                print(f"cutoff {cutoff}, {level} held-out demand per week against the advice's interval:")
+                print(calibration)
+            revenue = (
+                demand.join(price, on="sku")
+                .with_columns(demand=pl.col("demand") * pl.col("regular_price"))
+                .drop("regular_price")
+            )
+            for measure, frame in ((f"{level} units", demand), (f"{level} revenue", revenue)):
+                shares = covered_shares(frame, tables.stores, shelves).filter(pl.col("store_id") == "ALL")
+                share = dict(shares.select("strategy", "demand_covered_share").iter_rows())
+                rows.append({"cutoff": cutoff, "measure": measure, **{s: share[s] for s in strategies}})
+        pairs = {s: shelves[s].height for s in strategies}
         print(f"cutoff {cutoff}: {time.perf_counter() - started:.0f} s; shelf pairs {pairs}", file=sys.stderr)
     table = pl.DataFrame(rows)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, float_precision=3, tbl_width_chars=200):
         print(table)
-        means = table.group_by("measure").agg(pl.col(s).mean() for s in STRATEGIES).sort("measure")
+        means = table.group_by("measure").agg(pl.col(s).mean() for s in strategies).sort("measure")
         print(means)
     for r in means.iter_rows(named=True):
         ours = r["advised"]

@@ -27,6 +27,7 @@ from data_contracts.tables import LakeTables
 from models.advice.assortment import cap_per_store, change_budget, store_category_capacity
 from models.advice.prestock import ALL_REGIONS, expand_regions, significant_event_patterns
 from models.advice.settings import AssortmentSettings
+from models.evaluation.held_out import covered_shares, held_out_demand
 
 EVENT_BACKTEST_SCHEMA = pl.Schema(
     {
@@ -65,80 +66,6 @@ def truncate_tables(tables: LakeTables, cutoff: date, *, carried_days: int = 91)
         events=tables.events.filter(pl.col("start_date") <= cutoff),
         assortment=assortment_at(tables, cutoff, carried_days=carried_days),
     )
-
-
-def _online_per_store(tables: LakeTables, start: date, end: date) -> pl.DataFrame:
-    """Return (region, sku, online): units shipped to the region from start to end, per region store."""
-    n_stores = tables.stores.group_by("region").agg(n=pl.len())
-    return (
-        tables.online_orders.filter(pl.col("order_date").is_between(pl.lit(start), pl.lit(end)))
-        .join(tables.postal_regions.lazy(), left_on="ship_postal_code", right_on="postal_code")
-        .group_by("region", "sku")
-        .agg(units=pl.col("units").sum())
-        .collect()
-        .join(n_stores, on="region")
-        .select("region", "sku", online=(pl.col("units") / pl.col("n")).clip(lower_bound=0.0))
-    )
-
-
-def held_out_demand(tables: LakeTables, start: date, end: date) -> pl.DataFrame:
-    """Return (region, sku, demand): what one store of the region would sell of the SKU from start to end
-    if it carried it, from the actuals alone (no model, no miner). SKUs some store of the region sold:
-    their mean units per selling store, plus the region's online units per store. SKUs no store of the
-    region sold (uncarried, bought online only): the online units per store times the region's
-    store-to-online ratio of the category over the SKUs it did sell. Negative totals count as zero."""
-    stores = tables.stores.select("store_id", "region")
-    pos = (
-        tables.store_sales.filter(pl.col("date").is_between(pl.lit(start), pl.lit(end)))
-        .group_by("store_id", "sku")
-        .agg(pl.col("units").sum())
-        .collect()
-        .join(stores, on="store_id")
-        .group_by("region", "sku")
-        .agg(pos=(pl.col("units").sum() / pl.len()).clip(lower_bound=0.0))
-    )
-    both = (
-        pos.join(_online_per_store(tables, start, end), on=["region", "sku"], how="full", coalesce=True)
-        .join(tables.products.select("sku", "category"), on="sku")
-        .with_columns(pl.col("online").fill_null(0.0))
-    )
-    sold = pl.col("pos").is_not_null()
-    ratio = (
-        both.filter(sold & (pl.col("online") > 0))
-        .group_by("region", "category")
-        .agg(ratio=pl.col("pos").sum() / pl.col("online").sum())
-    )
-    return (
-        both.join(ratio, on=["region", "category"], how="left")
-        .select(
-            "region",
-            "sku",
-            demand=pl.when(sold)
-            .then(pl.col("pos") + pl.col("online"))
-            .otherwise(pl.col("online") * pl.col("ratio").fill_null(1.0)),
-        )
-        .filter(pl.col("demand") > 0)
-    )
-
-
-def covered_shares(
-    demand: pl.DataFrame, stores: pl.DataFrame, strategies: dict[str, pl.DataFrame]
-) -> pl.DataFrame:
-    """Return (store_id, strategy, demand_covered_share): per store and over ALL stores, the share of
-    its region's ``demand`` (region, sku, demand) on the SKUs of each strategy's (store_id, sku) set."""
-    per_store = stores.select("store_id", "region").join(demand, on="region")
-    parts = []
-    for name, pairs in strategies.items():
-        marked = per_store.join(
-            pairs.select("store_id", "sku").unique().with_columns(_in=pl.lit(True)),
-            on=["store_id", "sku"],
-            how="left",
-        ).with_columns(covered=pl.when(pl.col("_in")).then(pl.col("demand")).otherwise(0.0))
-        by_store = marked.group_by("store_id").agg(pl.col("covered").sum(), total=pl.col("demand").sum())
-        every = by_store.select(pl.lit(ALL_REGIONS).alias("store_id"), pl.col("covered", "total").sum())
-        parts.append(pl.concat([every, by_store]).with_columns(strategy=pl.lit(name)))
-    share = pl.when(pl.col("total") > 0).then(pl.col("covered") / pl.col("total"))
-    return pl.concat(parts).select("store_id", "strategy", demand_covered_share=share)
 
 
 def chain_ranking(tables: LakeTables, known: LakeTables) -> pl.DataFrame:
