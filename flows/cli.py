@@ -66,8 +66,8 @@ DaskAddress = Annotated[
 
 def _run_job(
     drop: Path,
-    out: Path,
-    lake: Path | None,
+    out: Path | str,
+    lake: Path | str | None,
     as_of: date | None,
     horizon: int | None,
     runner: RunnerChoice = RunnerChoice(),
@@ -126,8 +126,10 @@ def run(
     drop: Annotated[
         Path, typer.Option(help="The drop folder (input contract).", exists=True, file_okay=False)
     ],
-    out: Annotated[Path, typer.Option(help="The output folder (output contract).")],
-    lake: Annotated[Path | None, typer.Option(help="The lake folder (default: settings.lake_dir).")] = None,
+    out: Annotated[str, typer.Option(help="The output folder or URL (output contract).")],
+    lake: Annotated[
+        str | None, typer.Option(help="The lake folder or URL (default: settings.lake_dir).")
+    ] = None,
     as_of: AsOf = None,
     horizon: Annotated[
         int | None, typer.Option(help="Forecast horizon in days (default: settings.horizon).", min=1)
@@ -136,8 +138,12 @@ def run(
     dask_address: DaskAddress = None,
 ) -> None:
     """Run the whole job on a drop: ingest, validate, model, mine, recommend, report."""
+    from flows.lake.fs import is_url
+
     report = _run_job(drop, out, lake, _parse_date(as_of), horizon, RunnerChoice(runner, dask_address))
-    console.print(f"\n[bold green]Report:[/] {report.resolve()}")
+    console.print(
+        f"\n[bold green]Report:[/] {out.rstrip('/') + '/report.html' if is_url(out) else report.resolve()}"
+    )
 
 
 def _files_table(files: list[dict[str, Any]]) -> Table:
@@ -163,7 +169,7 @@ def ingest(
     drop: Annotated[
         Path, typer.Option(help="The drop folder (input contract).", exists=True, file_okay=False)
     ],
-    lake: Annotated[Path, typer.Option(help="The lake folder.")],
+    lake: Annotated[str, typer.Option(help="The lake folder or URL.")],
     report: Annotated[Path | None, typer.Option(help="Write the counts as JSON here.")] = None,
     as_of: AsOf = None,
 ) -> None:
@@ -171,25 +177,30 @@ def ingest(
     happened to every row of every file. Exits 1 when the drop or the loaded data breaks its contract."""
     from flows.lake.ingest import ContractError, ingest_drop
     from flows.lake.paths import LakePaths
+    from flows.lake.remote import local_lake, publish_docs
     from flows.lake.validation import validate_lake
     from flows.settings import load_settings
 
     settings = load_settings(as_of=_parse_date(as_of))
-    try:
-        result = ingest_drop(
-            drop, LakePaths(lake), settings, as_of=settings.as_of, progress=console.print, keep_rows=True
+    lake_paths = LakePaths(lake)  # a URL lake: loaded in its local copy, published by a ref switch
+    with local_lake(lake_paths, timeout_s=settings.ingest.lock_timeout_s) as target:
+        try:
+            result = ingest_drop(
+                drop, target, settings, as_of=settings.as_of, progress=console.print, keep_rows=True
+            )
+        except ContractError as exc:
+            _fail(str(exc))
+    with local_lake(lake_paths, timeout_s=settings.ingest.lock_timeout_s) as target:
+        validation = validate_lake(
+            target,
+            as_of=settings.as_of,
+            min_date=settings.ingest.min_date,
+            max_future_days=settings.ingest.max_future_days,
+            partitions=result.changed_partitions,
+            progress=console.print,
+            loaded=result,
         )
-    except ContractError as exc:
-        _fail(str(exc))
-    validation = validate_lake(
-        LakePaths(lake),
-        as_of=settings.as_of,
-        min_date=settings.ingest.min_date,
-        max_future_days=settings.ingest.max_future_days,
-        partitions=result.changed_partitions,
-        progress=console.print,
-        loaded=result,
-    )
+    publish_docs(lake_paths)
     console.print(_files_table(result.files))
     for reason, n in sorted(result.quarantine_reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"quarantined {n:,} rows: {reason}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
 from flows import tasks
 from flows.lake.paths import LakePaths
+from flows.lake.remote import local_drop
 from flows.pipeline import HOUR, AsOf, DropDir, LakeDir
 from flows.runtime import one_writer, with_hmac_secret
 from flows.settings import load_settings
@@ -21,7 +21,8 @@ def localshelf_ingest(drop: DropDir, lake: LakeDir = None, as_of: AsOf = None) -
     contract. Holds the lake's writer slot while it runs."""
     settings = with_hmac_secret(load_settings(as_of=as_of))
     lake_paths = LakePaths(lake or settings.lake_dir)
-    with one_writer({"lake": lake_paths.root}):
-        loaded = tasks.ingest(Path(drop), lake_paths, settings, settings.as_of)
+    with one_writer({"lake": lake_paths.location}):
+        with local_drop(drop) as drop_dir:
+            loaded = tasks.ingest(drop_dir, lake_paths, settings, settings.as_of)
         validation = tasks.validate(lake_paths, settings, settings.as_of, loaded)
     return {"tables": loaded.tables, "validation": validation.success, "docs": validation.docs_index}

@@ -18,6 +18,7 @@ from flows import tasks
 from flows.artifacts import publish_run
 from flows.lake.outputs import OutPaths, write_text
 from flows.lake.paths import LakePaths
+from flows.lake.remote import begin_outputs, local_drop, publish_outputs
 from flows.runners import fan_out
 from flows.runtime import one_writer, run_work_folder, with_hmac_secret
 from flows.settings import Settings, load_settings
@@ -48,12 +49,15 @@ def not_empty(value: Any) -> Any:
 
 # Typed flow parameters, shown with their descriptions in the Prefect UI. Secrets are never parameters
 # (the server stores parameters with each run): see flows/runtime.py.
-DropDir = Annotated[Path, BeforeValidator(not_empty), Field(description="The drop folder (input contract).")]
+# Each a local folder or a URL (s3://, gs://, memory://...: flows/lake/fs.py); a string stays a string.
+DropDir = Annotated[
+    Path | str, BeforeValidator(not_empty), Field(description="The drop folder (input contract).")
+]
 OutDir = Annotated[
-    Path, BeforeValidator(not_empty), Field(description="The output folder (output contract).")
+    Path | str, BeforeValidator(not_empty), Field(description="The output folder (output contract).")
 ]
 LakeDir = Annotated[
-    Path | None, BeforeValidator(not_empty), Field(description="The lake; default: settings.lake_dir.")
+    Path | str | None, BeforeValidator(not_empty), Field(description="The lake; default: settings.lake_dir.")
 ]
 AsOf = Annotated[date | None, Field(description="Forecast origin; default: the last sales date.")]
 Horizon = Annotated[int | None, Field(gt=0, description="Forecast days; default: settings.horizon.")]
@@ -100,11 +104,14 @@ def localshelf_run(
     settings = with_hmac_secret(load_settings(as_of=as_of, horizon=horizon))
     lake_paths = LakePaths(lake or settings.lake_dir)
     out_paths = OutPaths(out)
-    with one_writer({"lake": lake_paths.root, "out": out_paths.root}):
+    with one_writer({"lake": lake_paths.location, "out": out_paths.location}):
+        begin_outputs(out_paths)  # a URL output is written locally, then copied whole (flows/lake/remote.py)
         work = run_work_folder(out_paths)
-        report = _run_job(Path(drop), lake_paths, out_paths, work, settings)
+        with local_drop(drop) as drop_dir:
+            report = _run_job(drop_dir, lake_paths, out_paths, work, settings)
         shutil.rmtree(work, ignore_errors=True)  # a failed run's folder stays for inspection
-    return str(report)
+        publish_outputs(out_paths, get_run_logger().info)
+    return out_paths.at(report)
 
 
 def _run_job(drop: Path, lake: LakePaths, out: OutPaths, work: Path, settings: Settings) -> Path:
@@ -128,7 +135,7 @@ def _run_job(drop: Path, lake: LakePaths, out: OutPaths, work: Path, settings: S
         "as_of": as_of.isoformat(),
         "horizon": settings.horizon,
         "started_at": started_at.isoformat(),
-        "inputs": {"drop": str(drop), "lake": str(lake.root)},
+        "inputs": {"drop": str(drop), "lake": lake.location},
         "versions": package_versions(),
         **loaded.to_json(),
         "validation": validation.to_json(),

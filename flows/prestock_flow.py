@@ -4,6 +4,7 @@ event, from the last run's patterns and forecast; no ingest, no training. Around
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -32,7 +33,10 @@ def localshelf_prestock(
     from flows.prestock import prestock_from_run
 
     with one_writer({"out": out}):
-        result = prestock_from_run(out, event_type=event_type, region=region, start=start, end=end, name=name)
+        # a local output folder only for now (issue 14: runs write URL outputs; this reads a folder)
+        result = prestock_from_run(
+            Path(out), event_type=event_type, region=region, start=start, end=end, name=name
+        )
     get_run_logger().info(f"prestock: {result.message} ({result.lines:,} lines) in {result.folder}")
     create_markdown_artifact(
         f"## Pre-stock: {name or event_type} in {region}, {start} to {end}\n\n{result.message}\n\n"

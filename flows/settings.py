@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    lake_dir: Path = Field(Path("lake"), description="Where the Parquet lake lives.")
+    lake_dir: Path | str = Field(Path("lake"), description="Where the Parquet lake lives: a folder or a URL.")
     horizon: int = Field(28, gt=0, description="Forecast horizon in days.")
     as_of: date | None = Field(None, description="Forecast origin; default: the last date in the data.")
     seed: int = Field(42, description="Seed for every random choice (sampling, model).")

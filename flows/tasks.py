@@ -107,9 +107,12 @@ def _log(message: str) -> None:
 def ingest(drop: Path, lake: LakePaths, settings: Settings, as_of: date | None) -> IngestReport:
     """Load the drop into the lake; returns what happened to every row of every file."""
     from flows.lake.ingest import ingest_drop
+    from flows.lake.remote import local_lake
 
-    # keep_rows: the validate task checks the rows written from memory instead of reading them back
-    report = ingest_drop(drop, lake, settings, as_of=as_of, progress=_log, keep_rows=True)
+    # keep_rows: the validate task checks the rows written from memory instead of reading them back;
+    # a URL lake is loaded in its local copy and published by one ref switch (flows/lake/remote.py)
+    with local_lake(lake, timeout_s=settings.ingest.lock_timeout_s) as target:
+        report = ingest_drop(drop, target, settings, as_of=as_of, progress=_log, keep_rows=True)
     for name, counts in report.tables.items():
         n = {k: f"{counts.get(f'rows_{k}', 0):,}" for k in ("read", "loaded", "quarantined", "duplicate")}
         _log(
@@ -135,18 +138,21 @@ def validate(
     returns the summary. Raises ContractError (not retried) when the loaded data breaks its contract."""
     from flows.artifacts import publish_load
     from flows.lake.docs_offline import make_offline
+    from flows.lake.remote import local_lake, publish_docs
     from flows.lake.validation import validate_lake
 
-    summary = validate_lake(
-        lake,
-        as_of=as_of,
-        min_date=settings.ingest.min_date,
-        max_future_days=settings.ingest.max_future_days,
-        partitions=loaded.changed_partitions,
-        progress=_log,
-        loaded=loaded,
-    )
-    make_offline(lake.docs)  # the Data Docs load their scripts from CDNs: point them at local copies
+    with local_lake(lake, timeout_s=settings.ingest.lock_timeout_s) as target:
+        summary = validate_lake(
+            target,
+            as_of=as_of,
+            min_date=settings.ingest.min_date,
+            max_future_days=settings.ingest.max_future_days,
+            partitions=loaded.changed_partitions,
+            progress=_log,
+            loaded=loaded,
+        )
+        make_offline(lake.docs)  # the Data Docs load their scripts from CDNs: point them at local copies
+    publish_docs(lake)  # a URL lake's Data Docs go to URL/_docs
     _log(f"validate: {'passed' if summary.success else 'FAILED'}; Data Docs at {summary.docs_index}")
     publish_load(loaded, summary)
     if not summary.success:
@@ -163,7 +169,7 @@ def resolve_as_of(lake: LakePaths, requested: date | None) -> date:
     tables = load_tables(lake)
     last = tables.store_sales.select(pl.col("date").max()).collect().item()
     if last is None:
-        raise ValueError(f"The lake at {lake.root} holds no store sales: nothing to forecast from.")
+        raise ValueError(f"The lake at {lake.location} holds no store sales: nothing to forecast from.")
     return last
 
 

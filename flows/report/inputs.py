@@ -50,8 +50,8 @@ def open_lake(lake: LakePaths | None, run_info: dict[str, Any]) -> LakeTables | 
     there is none: the report then draws no chart over time."""
     if lake is None:
         named = (run_info.get("inputs") or {}).get("lake")
-        lake = LakePaths(Path(named)) if named else None
-    if lake is None or not lake.root.exists():
+        lake = LakePaths(named) if named else None
+    if lake is None or (lake.url is None and not lake.root.exists()):
         return None
     try:
         return load_tables(lake)
