@@ -20,6 +20,7 @@ import polars as pl
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
 from models.mining.discovery import DiscoverySettings, build_cube, scan
+from models.mining.discovery_stores import part_units, store_consistent
 
 ROW_SCHEMA = pl.Schema(
     {
@@ -166,34 +167,77 @@ def card_text(window: pl.DataFrame, names: dict[str, str], risers: pl.DataFrame)
     return text
 
 
-def _mostly_within(found: pl.DataFrame, others: pl.DataFrame, slack_days: int) -> pl.Series:
-    """event_ids of ``found`` whose SKUs are at least half in windows of ``others`` on the same days
-    (within ``slack_days``)."""
+def _shared(found: pl.DataFrame, others: pl.DataFrame, slack_days: int) -> pl.DataFrame:
+    """Per event_id of ``found``: whether its SKUs are at least half in windows of ``others`` on the
+    same days (within ``slack_days``), and the regions of those windows."""
     slack = timedelta(days=slack_days)
-    near = others.select("sku", pl.col("window_start").alias("os"), pl.col("window_end").alias("oe"))
+    near = others.select(
+        "sku",
+        pl.col("region").alias("other"),
+        pl.col("window_start").alias("os"),
+        pl.col("window_end").alias("oe"),
+    )
     shared = (
         found.join(near, on="sku")
         .filter(
             (pl.col("os") <= pl.col("window_end") + slack) & (pl.col("oe") >= pl.col("window_start") - slack)
         )
         .group_by("event_id")
-        .agg(pl.col("sku").n_unique().alias("shared"))
+        .agg(pl.col("sku").n_unique().alias("shared"), pl.col("other").unique().alias("regions"))
     )
-    sizes = found.group_by("event_id").agg(pl.len().alias("n")).join(shared, on="event_id", how="left")
-    return sizes.filter(pl.col("shared").fill_null(0) * 2 >= pl.col("n"))["event_id"]
+    sizes = found.group_by("event_id").agg(pl.len().alias("n"), pl.col("carriers").first())
+    return sizes.join(shared, on="event_id", how="left").select(
+        "event_id",
+        (pl.col("shared").fill_null(0) * 2 >= pl.col("n")).alias("mostly"),
+        pl.col("regions").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        pl.col("carriers").str.split(","),
+    )
 
 
-def one_report_per_spike(found: pl.DataFrame, *, slack_days: int = 2) -> pl.DataFrame:
-    """One report per spike: a chain window whose SKUs are mostly those of regional windows on the
-    same days is their sum (left out); a regional window whose SKUs are mostly those of a chain window
-    kept is the chain-wide spike's local echo (left out)."""
+def one_report_per_spike(found: pl.DataFrame, *, n_regions: int, slack_days: int = 2) -> pl.DataFrame:
+    """One report per spike. A chain window carried by fewer than half of the ``n_regions`` regions
+    (the scan's ``carriers``: those holding most of its excess) whose SKUs are mostly those of
+    regional windows on the same days in every carrying region is their sum (left out); a regional
+    window whose SKUs are mostly those of a chain window kept is the chain-wide spike's local echo
+    (left out)."""
     is_chain = pl.col("region") == CHAIN_WIDE
     chain, local = found.filter(is_chain), found.filter(~is_chain)
     if chain.height == 0:
         return found
-    chain = chain.filter(~pl.col("event_id").is_in(_mostly_within(chain, local, slack_days).implode()))
-    local = local.filter(~pl.col("event_id").is_in(_mostly_within(local, chain, slack_days).implode()))
+    within = _shared(chain, local, slack_days)
+    summed = within.filter(
+        pl.col("mostly")
+        & (pl.col("carriers").list.len() * 2 < n_regions)
+        & (pl.col("carriers").list.set_difference("regions").list.len() == 0)
+    )["event_id"]
+    chain = chain.filter(~pl.col("event_id").is_in(summed.implode()))
+    echoes = _shared(local, chain, slack_days).filter(pl.col("mostly"))["event_id"]
+    local = local.filter(~pl.col("event_id").is_in(echoes.implode()))
     return pl.concat([local, chain])
+
+
+def checked_by_store(
+    tables: LakeTables, found: pl.DataFrame, *, as_of: date, settings: DiscoverySettings
+) -> pl.DataFrame:
+    """The scan's windows x SKUs that rose beyond the store holding most of their excess
+    (``models.mining.discovery_stores``), from the store rows of their SKUs around their days."""
+    parts = part_units(
+        tables.store_sales,
+        tables.stores,
+        tables.online_orders,
+        tables.postal_regions,
+        found,
+        reach_days=settings.block_days,
+        as_of=as_of,
+    )
+    return store_consistent(
+        found,
+        parts,
+        min_lift=settings.min_lift,
+        min_skus=settings.min_skus,
+        reach_days=settings.block_days,
+        guard_days=settings.guard_days,
+    )
 
 
 def discovered_event_rows(
@@ -211,9 +255,11 @@ def discovered_event_rows(
     if daily.height == 0:
         return pl.DataFrame(schema=ROW_SCHEMA)
     events = begun_by(tables.events, as_of=as_of, lead_days=settings.lead_days)
-    found = one_report_per_spike(
-        scan(build_cube(daily, labeled_days(events, lead_days=settings.lead_days)), settings)
-    )
+    cube = build_cube(daily, labeled_days(events, lead_days=settings.lead_days))
+    found = scan(cube, settings)
+    if settings.store_check:
+        found = checked_by_store(tables, found, as_of=as_of, settings=settings)
+    found = one_report_per_spike(found, n_regions=len(cube.regions))
     if found.height == 0:
         return pl.DataFrame(schema=ROW_SCHEMA)
     risers = mined.filter((pl.col("kind") == "event_uplift") & (pl.col("lift") > 1)).select(

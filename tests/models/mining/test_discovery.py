@@ -18,7 +18,7 @@ import pytest
 from data_contracts.outputs import PATTERN_COLUMNS
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
-from models.mining.discovery import Cube, DiscoverySettings, _runs, build_cube, expectation, scan, tail_p
+from models.mining.discovery import Cube, DiscoverySettings, build_cube, expectation, scan, tail_p
 from models.mining.discovery_rows import (
     begun_by,
     card_text,
@@ -26,6 +26,7 @@ from models.mining.discovery_rows import (
     one_report_per_spike,
     resemblance,
 )
+from models.mining.discovery_spans import runs
 from models.mining.patterns import EXTRA_COLUMNS, mine_patterns
 from models.mining.settings import MiningSettings
 from tests.worlds.planted import AS_OF as PATTERN_AS_OF
@@ -109,7 +110,7 @@ def make_chain(*, unlabeled: bool, seed: int = 7) -> tuple[pl.DataFrame, pl.Data
 def _scan(unlabeled: bool) -> pl.DataFrame:
     daily, events = make_chain(unlabeled=unlabeled)
     cube = build_cube(daily, labeled_days(events, lead_days=SETTINGS.lead_days))
-    return one_report_per_spike(scan(cube, SETTINGS))
+    return one_report_per_spike(scan(cube, SETTINGS), n_regions=REGIONS)
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +175,8 @@ def test_a_drop_without_unlabeled_events_yields_none() -> None:
 
 
 def test_runs_merge_days_at_most_the_gap_apart() -> None:
-    assert _runs(np.array([3, 4, 6, 10, 11]), 1) == [(3, 6), (10, 11)]
-    assert _runs(np.array([], dtype=int), 1) == []
+    assert runs(np.array([3, 4, 6, 10, 11]), 1) == [(3, 6), (10, 11)]
+    assert runs(np.array([], dtype=int), 1) == []
 
 
 def test_labeled_days_cover_the_lead_days() -> None:
@@ -277,16 +278,16 @@ def _ramp_chain(*, spike: bool) -> Cube:
     return Cube(regions, skus, START, y, np.zeros(y.shape, bool), np.zeros((n_r, n_t), bool))
 
 
-def test_a_regions_own_payday_and_season_are_expected_and_a_spike_on_the_ramp_is_found() -> None:
+def test_the_expectation_is_the_event_miners_counterfactual_with_a_regional_payday_and_season() -> None:
     quiet = _ramp_chain(spike=False)
     ex = expectation(quiet, SETTINGS)
     t = np.arange(quiet.y.shape[2])
     dom = ((np.datetime64(START) + t) - (np.datetime64(START) + t).astype("datetime64[M]")).astype(int) + 1
-    # the expectation carries R1's own payday and its season: observed / expected stays near 1
+    # the fixed effects carry R1's own payday and its season: observed / expected stays near 1
     for days in (dom == 15, (t >= 150) & (t < 192), t >= 192):
         assert quiet.y[1][:, days].sum() / ex.expected[1][:, days].sum() == pytest.approx(1.0, abs=0.06)
     assert scan(quiet, SETTINGS).is_empty()
-    found = one_report_per_spike(scan(_ramp_chain(spike=True), SETTINGS))
+    found = one_report_per_spike(scan(_ramp_chain(spike=True), SETTINGS), n_regions=4)
     windows = _windows(found).to_dicts()
     assert [w["region"] for w in windows] == ["R1"]
     assert _near(windows[0], 160, 3) and _jaccard(windows[0]["sku"], [_sku(k) for k in range(5)]) >= 0.7
