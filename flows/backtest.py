@@ -16,6 +16,7 @@ from flows import tasks
 from flows.lake.outputs import OutPaths, write_table
 from flows.lake.paths import LakePaths, load_tables
 from flows.pipeline import HOUR, DropDir, OutDir, StageTimer, not_empty, package_versions
+from flows.runners import fan_out
 from flows.runtime import one_writer, with_hmac_secret
 from flows.settings import Settings, load_settings
 
@@ -50,8 +51,9 @@ def _advise_at(settings: Settings):
 @task(name="forecast-backtest", timeout_seconds=6 * HOUR, cache_policy=NO_CACHE)
 def forecast_backtest(lake: LakePaths, out: OutPaths, settings: Settings, folds: int, horizon: int) -> Path:
     """Cross-validate LightGBM against seasonal-naive and moving-average baselines."""
+    from flows.fanout import cross_validate  # on Dask: one window per worker
     from flows.report.inputs import FORECAST_BACKTEST_FILE
-    from models.evaluation.forecast_backtest import BacktestConfig, cross_validate
+    from models.evaluation.forecast_backtest import BacktestConfig
     from models.evaluation.metrics import forecast_metrics
 
     tables = load_tables(lake)
@@ -91,7 +93,7 @@ def assortment_backtest(
     lake: LakePaths, out: OutPaths, settings: Settings, cutoffs: list[date], horizon: int
 ) -> Path:
     """Demand the advised assortment would have carried, beside today's and a chain-wide standard."""
-    from models.evaluation.advice_backtest import assortment_backtest as run_assortment_backtest
+    from flows.fanout import assortment_backtest as run_assortment_backtest  # on Dask: a cutoff per worker
 
     result = run_assortment_backtest(
         load_tables(lake),
@@ -129,9 +131,13 @@ def _backtest(
     as_of = tasks.resolve_as_of(lake, None)
     cutoffs = fold_cutoffs(as_of, folds=folds, horizon=horizon)
     get_run_logger().info(f"backtest cutoffs {[c.isoformat() for c in cutoffs]}, horizon {horizon}")
-    stage("forecast", forecast_backtest, lake, out, settings, folds, horizon)
-    stage("events", event_backtest, lake, out, settings)
-    stage("assortment", assortment_backtest, lake, out, settings, cutoffs, horizon)
+    # independent: one after the other locally, side by side on Dask (flows/runners.py)
+    fan_out(
+        stage,
+        ("forecast", forecast_backtest, (lake, out, settings, folds, horizon)),
+        ("events", event_backtest, (lake, out, settings)),
+        ("assortment", assortment_backtest, (lake, out, settings, cutoffs, horizon)),
+    )
 
     from flows.report.report import render_backtest_report
 

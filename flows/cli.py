@@ -228,11 +228,15 @@ def backtest(
         int | None, typer.Option(help="Days per held-out window (default: settings.horizon).", min=1)
     ] = None,
     lake: Annotated[Path | None, typer.Option(help="The lake folder (default: OUT/lake).")] = None,
+    runner: RunnerOpt = Runner.local,
+    dask_address: DaskAddress = None,
 ) -> None:
     """Did the model and the advice beat simple baselines on held-out time?"""
     from flows.backtest import localshelf_backtest
+    from flows.runners import with_runner
 
-    path = localshelf_backtest(drop=drop, out=out, lake=lake, folds=folds, horizon=horizon)
+    run_flow = with_runner(localshelf_backtest, RunnerChoice(runner, dask_address))
+    path = run_flow(drop=drop, out=out, lake=lake, folds=folds, horizon=horizon)
     console.print(f"\n[bold green]Backtest report:[/] {Path(path).resolve()}")
 
 

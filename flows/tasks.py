@@ -176,8 +176,8 @@ def resolve_as_of(lake: LakePaths, requested: date | None) -> date:
 @task(name="train", timeout_seconds=6 * HOUR, cache_policy=NO_CACHE)
 def train(lake: LakePaths, work: Path, settings: Settings, as_of: date) -> TrainedModel:
     """Fit the LightGBM demand model (features, then boosting) on history up to as_of."""
+    from flows.fanout import train_demand  # lightgbm.dask over the memory budget on Dask
     from flows.runtime import heartbeat
-    from models.demand import fit_demand_model
 
     demand = settings.demand()
     _log(
@@ -186,7 +186,7 @@ def train(lake: LakePaths, work: Path, settings: Settings, as_of: date) -> Train
         "without gain"
     )
     with heartbeat("train"):
-        model = fit_demand_model(load_tables(lake), as_of=as_of, settings=demand)
+        model = train_demand(load_tables(lake), as_of=as_of, settings=demand)
     path = work / "demand_model"
     model.save(path)
     m = model.metrics
@@ -201,7 +201,7 @@ def train(lake: LakePaths, work: Path, settings: Settings, as_of: date) -> Train
 @task(name="mine", timeout_seconds=4 * HOUR, cache_policy=NO_CACHE)
 def mine(lake: LakePaths, out: OutPaths, settings: Settings, as_of: date) -> Path:
     """Mine event uplift, local affinity and latent demand; writes patterns.parquet."""
-    from models.mining.patterns import mine_patterns
+    from flows.fanout import mine_patterns  # on Dask: its parts side by side, one FDR step
 
     patterns = conform(
         mine_patterns(load_tables(lake), as_of=as_of, settings=settings.mining), PATTERN_COLUMNS
