@@ -37,6 +37,7 @@ from uuid import uuid4
 
 import filelock
 
+from flows.lake.commit import crash_point
 from flows.lake.fs import MANIFESTS, REF, committed_files, filesystem, in_lake_files, is_url, read_json
 from flows.lake.outputs import OutPaths
 from flows.lake.paths import LakePaths
@@ -79,11 +80,19 @@ def _write_state(root: Path, manifest: str | None, files: dict[str, str]) -> Non
     tmp.replace(path)
 
 
+def _put_json(url: str, rel: str, body: dict) -> None:
+    """Write one small JSON object (one put: whole or not at all on an object store)."""
+    fs, _ = filesystem(url)
+    target = _url_path(url, rel)
+    fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)  # a no-op on object stores
+    fs.pipe_file(target, json.dumps(body).encode())
+
+
 def _write_ref(url: str, manifest: str, load_id: str) -> None:
     """Replace the lake's ref with one naming ``manifest``: the commit point (one object write)."""
-    fs, _ = filesystem(url)
-    body = {"manifest": manifest, "load_id": load_id, "committed_at": datetime.now(UTC).isoformat()}
-    fs.pipe_file(_url_path(url, REF), json.dumps(body).encode())
+    _put_json(
+        url, REF, {"manifest": manifest, "load_id": load_id, "committed_at": datetime.now(UTC).isoformat()}
+    )
 
 
 def _ensure_ref(url: str) -> None:
@@ -91,9 +100,8 @@ def _ensure_ref(url: str) -> None:
     objects of a first load that fails are never taken for a lake copied there by hand."""
     name, files = committed_files(url)
     if name is None and not files:
-        fs, _ = filesystem(url)
         manifest = f"{MANIFESTS}/empty.json"
-        fs.pipe_file(_url_path(url, manifest), json.dumps({"files": {}}).encode())
+        _put_json(url, manifest, {"files": {}})
         _write_ref(url, manifest, "")
 
 
@@ -165,12 +173,14 @@ def publish(lake: LakePaths, base: str | None, say: Callable[[str], None] = lamb
     say(f"uploading {len(changed)} files to {url}")
     for rel, obj in changed:
         _upload(url, root / rel, obj)
+        crash_point("url_mid_upload")
     if committed_files(url)[0] != base:
         raise LakeChangedError(f"another load committed to {url} while this one ran: nothing published")
-    fs, _ = filesystem(url)
     manifest = f"{MANIFESTS}/{token}.json"
-    fs.pipe_file(_url_path(url, manifest), json.dumps({"files": files, "parent": base}).encode())
+    _put_json(url, manifest, {"files": files, "parent": base})
+    crash_point("url_before_ref")
     _write_ref(url, manifest, token)  # the commit point
+    crash_point("url_after_ref")
     _write_state(root, manifest, files)
     say(f"committed {url} (manifest {manifest})")
     _collect_garbage(url, files, manifest)

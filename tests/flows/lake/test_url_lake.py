@@ -4,6 +4,9 @@ load guarantees, and readers that see only what a load committed."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -15,12 +18,14 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from flows.lake import remote
+from flows.lake.commit import CRASH_ENV
 from flows.lake.fs import CACHE_ENV, REF, committed_files, filesystem, publish
 from flows.lake.ingest import IngestReport, ingest_drop
 from flows.lake.outputs import OutPaths
 from flows.lake.paths import LakePaths, load_tables
 from flows.lake.remote import LakeChangedError, local_lake, publish_outputs
 from flows.runtime import writer_limit_name
+from tests.flows.lake import disk_store
 from tests.flows.lake.ingest_drops import SALES, make_drop, settings
 
 AS_OF = date(2024, 12, 31)
@@ -137,6 +142,52 @@ def test_a_failed_upload_leaves_the_url_lake_as_it_was(
     _, files = committed_files(memory_url)
     fs, root = filesystem(memory_url)
     assert not [o for o in uploaded if o not in files.values() and fs.exists(f"{root}/{o}")]
+
+
+ROOT = Path(__file__).resolve().parents[3]
+KILLED_LOAD = """
+import sys
+from datetime import date
+from pathlib import Path
+from flows.lake.ingest import ingest_drop
+from flows.lake.paths import LakePaths
+from flows.lake.remote import local_lake
+from tests.flows.lake import disk_store
+from tests.flows.lake.ingest_drops import settings
+disk_store.register()
+with local_lake(LakePaths(sys.argv[2])) as target:
+    ingest_drop(Path(sys.argv[1]), target, settings(), as_of=date(2024, 12, 31))
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "committed"),
+    [("url_mid_upload", False), ("url_before_ref", False), ("url_after_ref", True)],
+)
+def test_a_load_killed_while_publishing_leaves_the_lake_as_it_was_or_as_committed(
+    tmp_path: Path, point: str, committed: bool
+) -> None:
+    disk_store.register()
+    url = f"testdisk://{tmp_path}/store/lake"
+    lake = LakePaths(url)
+    _load(make_drop(tmp_path / "a"), lake)
+    before = _tables(lake)
+    changed = make_drop(tmp_path / "b", sales=CHANGED)
+    env = {**os.environ, CRASH_ENV: point, CACHE_ENV: os.environ[CACHE_ENV], "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", KILLED_LOAD, str(changed), url], env=env, cwd=ROOT)
+    assert done.returncode == 137  # killed at that point
+    b2 = _tables(lake)["sales"].filter(pl.col("sku") == "B2")["units"].to_list()
+    if committed:  # the ref had switched: the load is in
+        assert b2 == [2.0]
+    else:
+        _same(_tables(lake), before)
+    again = _load(changed, lake)  # the same machine's copy holds the killed load: it is dropped first
+    assert again.tables["store_sales"]["rows_corrected"] == (0 if committed else 1)
+    assert _tables(lake)["sales"].filter(pl.col("sku") == "B2")["units"].to_list() == [2.0]
+    _, files = committed_files(url)
+    fs, root = filesystem(url)
+    stray = [p for p in fs.find(root) if p.endswith(".parquet") and p[len(root) + 1 :] not in files.values()]
+    assert stray == []
 
 
 def test_a_load_in_error_publishes_nothing(tmp_path: Path, memory_url: str) -> None:
