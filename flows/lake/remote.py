@@ -14,7 +14,8 @@ Object stores have no rename and no journal, so a load into a URL lake works lik
    replaced to name it: that single-object write is the commit point. Readers list the manifest,
    never the store, so until the switch they see the lake as it was, and a load that fails before
    it (or is killed) leaves only unreferenced objects, removed by the next load.
-5. **Clean up.** Objects no longer referenced are deleted.
+5. **Clean up.** Objects no longer referenced are deleted (a reader still scanning the manifest
+   before the switch may then miss a file and must read again: there is no snapshot retention).
 
 The guarantee rests on one property of the store: replacing one object is atomic (readers get the
 old or the new ref.json whole), true of S3, GCS, Azure Blob and fsspec's memory filesystem. On a
