@@ -44,6 +44,10 @@ class AssortmentSettings(BaseModel):
         "weakest kept SKU's expected revenue (weakest_kept), or only zero (positive: an empty slot sells "
         "nothing, so the best candidate fills it; bench/assortment_capture.py measures both).",
     )
+    # The change cap is a guardrail the category manager sets (how much of a shelf a store can reset
+    # in one run: labour, planograms, supplier terms); no source fixes its value. The defaults, a
+    # quarter of a shelf and 8 changes per store, are a judgment call for a first run; what other caps
+    # capture on held-out demand is measured in bench/README.md (bench/assortment_capture.py --caps).
     max_changes_share: float = Field(
         0.25, ge=0, le=1, description="At most this share of a store-category's shelf changes per run."
     )
