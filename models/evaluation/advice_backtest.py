@@ -27,7 +27,7 @@ from data_contracts.tables import LakeTables
 from models.advice.assortment import cap_per_store, change_budget, store_category_capacity
 from models.advice.prestock import ALL_REGIONS, expand_regions, significant_event_patterns
 from models.advice.settings import AssortmentSettings
-from models.evaluation.held_out import covered_shares, held_out_demand
+from models.evaluation.held_out import covered_shares, held_out_demand, held_out_store_demand
 
 EVENT_BACKTEST_SCHEMA = pl.Schema(
     {
@@ -180,13 +180,16 @@ def assortment_backtest(
     advise: Callable[[LakeTables, date], pl.DataFrame],
     carried_days: int = 91,
     settings: AssortmentSettings | None = None,
+    by_store: bool = False,
 ) -> pl.DataFrame:
     """Return ASSORTMENT_BACKTEST_SCHEMA rows: per cutoff, store (and ALL) and strategy, the share of
     the demand from cutoff+1 to cutoff+horizon (``held_out_demand``) carried by: ``advised``, the add +
     keep rows of ``advise(tables known at the cutoff, cutoff)``; ``today``, the assortment
     reconstructed at the cutoff; ``standard``, the chain-wide standard assortment (every shelf reset);
     with ``settings``, also ``budgeted standard`` (``budgeted_standard``: the standard under the
-    advice's change budget)."""
+    advice's change budget). ``by_store``: the demand shared out by store volume
+    (``held_out_store_demand``), so a small store is not credited with the big stores' sales."""
+    held_out = held_out_store_demand if by_store else held_out_demand
     parts = []
     for cutoff in sorted(set(cutoffs)):
         known = truncate_tables(tables, cutoff, carried_days=carried_days)
@@ -198,7 +201,7 @@ def assortment_backtest(
         }
         if settings is not None:
             strategies["budgeted standard"] = budgeted_standard(tables, known, cutoff, settings)
-        demand = held_out_demand(tables, cutoff + timedelta(days=1), cutoff + timedelta(days=horizon))
+        demand = held_out(tables, cutoff + timedelta(days=1), cutoff + timedelta(days=horizon))
         parts.append(covered_shares(demand, tables.stores, strategies).with_columns(cutoff=pl.lit(cutoff)))
     if not parts:
         return pl.DataFrame(schema=ASSORTMENT_BACKTEST_SCHEMA)

@@ -10,6 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_contracts.tables import LakeTables
+from models.evaluation.advice_backtest import assortment_backtest
 from models.evaluation.held_out import (
     covered_shares,
     held_out_demand,
@@ -26,8 +27,12 @@ def _june(d: int) -> date:
 
 def _world() -> LakeTables:
     """R1: S1 (big) sells A 8 and B 6, S2 (small) A 4 only; C is bought online in R1 only (8 units).
-    R2: S3 alone sells A 3 and E 1, D is bought online (2 units). All in the window 11..15 June."""
-    sales: list[Sale] = [
+    R2: S3 alone sells A 3 and E 1, D is bought online (2 units). All in the window 11..15 June; before
+    it (1 June) each store sells what it carries."""
+    history: list[Sale] = [
+        (_june(1), s, k, 1.0) for s, k in (("S1", "A"), ("S1", "B"), ("S2", "A"), ("S3", "A"), ("S3", "E"))
+    ]
+    sales: list[Sale] = history + [
         (_june(12), "S1", "A", 8.0), (_june(12), "S1", "B", 6.0), (_june(13), "S2", "A", 4.0),
         (_june(12), "S3", "A", 3.0), (_june(14), "S3", "E", 1.0),
         (_june(20), "S2", "B", 50.0),  # after the window: ignored
@@ -99,3 +104,22 @@ def test_interval_calibration_counts_held_out_demand_against_the_interval() -> N
     assert (got["add: chain"]["below_p10"], got["add: chain"]["below_mean"]) == (0.0, 0.0)
     assert got["add: chain"]["ratio"] == pytest.approx(1.5)
     assert (got["add: region"]["n"], got["add: region"]["below_p10"]) == (2, 1.0)
+
+
+def test_the_backtest_by_store_scores_each_store_on_its_own_demand() -> None:
+    """Store demand: S1 A 8, B 6, C 16/3; S2 A 4, B 3, C 8/3; S3 A 3, D 2, E 1 (35 in all). Advised
+    S1 {A}, S2 {A, B}, S3 {A, E}; today (rebuilt from 1 June) S1 {A, B}, S2 {A}, S3 {A, E}."""
+
+    def advise(known: LakeTables, cutoff: date) -> pl.DataFrame:
+        return pl.DataFrame({"store_id": ["S1", "S1", "S2", "S2", "S3", "S3"],
+                             "sku": ["A", "B", "A", "B", "A", "E"],
+                             "action": ["keep", "drop", "keep", "add", "keep", "keep"]})  # fmt: skip
+
+    out = assortment_backtest(_world(), cutoffs=[_june(10)], horizon=5, advise=advise, by_store=True)
+    got = {(r[0], r[1]): r[2] for r in out.select("store_id", "strategy", "demand_covered_share").rows()}
+    expected = {
+        ("ALL", "advised"): 19 / 35, ("S1", "advised"): 24 / 58, ("S2", "advised"): 21 / 29,
+        ("S3", "advised"): 4 / 6, ("ALL", "today"): 22 / 35, ("S1", "today"): 42 / 58,
+        ("S2", "today"): 12 / 29, ("S3", "today"): 4 / 6,
+    }  # fmt: skip
+    assert {k: got[k] for k in expected} == pytest.approx(expected)
