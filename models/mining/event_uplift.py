@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
-from features.signals import PHASES, daily_panel, event_days, event_instances
+from features.signals import PHASES, daily_panel, event_days, event_instances, pair_weights
 from models.mining.effects import Censored, Effect, fill_censored, fit_effects, linear_predictor
 from models.mining.settings import MiningSettings
 from models.mining.stats import moderated_ratio_test
@@ -49,7 +49,9 @@ HYPOTHESIS_KEYS = ("event_type", "region", "sku")
 BASE_EFFECTS = ("delta", "drift", "dow", "dom")
 # pseudo-counts at "no deviation": a block with no sale stays finite, weekdays and days of month of a
 # slow seller stay near flat, a date seen in few control rows near no shock
-PRIORS = {"delta": 0.1, "drift": 5.0, "dow": 0.5, "dom": 0.5, "gamma": 0.5}
+PRIORS = {"delta": 0.1, "drift": 5.0, "dow": 0.5, "dom": 0.5, "gamma": 0.5, "promo": 0.5}
+# a row's promo state: the share of its exposure on promotion, in this many equal bins (0: no promo)
+PROMO_BINS = 4
 # a block's level may drift at most e^(1/2) ~ 1.65x between its centre and either end
 DRIFT_BOUND = 1.0
 CELL_SCHEMA = pl.Schema(
@@ -78,6 +80,11 @@ class Design:
     windows: dict[str, pl.DataFrame]
     block_position: np.ndarray  # where in its block a row lies, -0.5 .. 0.5 (the drift's covariate)
 
+    @property
+    def base(self) -> list[str]:
+        """The effects of every counterfactual: ``BASE_EFFECTS``, plus ``promo`` where a row has one."""
+        return [*BASE_EFFECTS, *(["promo"] if (self.codes["promo"] >= 0).any() else [])]
+
     def effects(self, names: list[str], start: dict[str, Effect] | None = None) -> list[Effect]:
         """Fresh effects (or copies of ``start``'s) for ``names``."""
         start = start or {}
@@ -104,6 +111,44 @@ def _dense(col: str) -> pl.Expr:
     return (pl.col(col).rank("dense") - 1).cast(pl.Int64)
 
 
+def _promo_code(panel: pl.DataFrame, bins: int) -> pl.Expr:
+    """SKU x promo state: ``k * bins + bin`` for a row whose ``promo_share`` (of its exposure) lies in
+    ((bin) / bins, (bin + 1) / bins], -1 without a promotion (or without the column)."""
+    if "promo_share" not in panel.columns:
+        return pl.lit(-1, pl.Int64)
+    share = pl.col("promo_share").fill_null(0.0).clip(0.0, 1.0)
+    state = (share * bins).ceil().cast(pl.Int64).clip(1, bins) - 1
+    return pl.when(share > 0).then(pl.col("k") * bins + state).otherwise(-1).cast(pl.Int64)
+
+
+def promo_shares(
+    promo: pl.LazyFrame, clean_sales: pl.LazyFrame, panel: pl.LazyFrame, *, as_of: date
+) -> pl.LazyFrame:
+    """``panel`` (``features.signals.daily_panel``) with ``promo_share``: the part of each row's
+    exposure in stores that had the SKU on promotion that day (0 .. 1; the online part counts as not
+    on promotion, so a store-only promotion of a region with online orders reads below 1).
+
+    ``promo`` has store_id, sku, date, promo (store sales as dropped); stores' weights as in the panel
+    (``features.signals.pair_weights``). A promotion may be regional or chain-wide: the counterfactual
+    learns one effect per SKU and promo state from every region's promoted days.
+    """
+    weights = pair_weights(clean_sales).select("store_id", "sku", "region", "weight")
+    flagged = (
+        promo.filter((pl.col("date") <= as_of) & pl.col("promo").fill_null(False))
+        .select("store_id", "sku", "date")
+        .unique()
+        .join(weights, on=["store_id", "sku"])
+        .group_by("region", "sku", "date")
+        .agg(pl.col("weight").sum().alias("promo_weight"))
+    )
+    share = (pl.col("promo_weight").fill_null(0.0) / pl.col("exposure")).clip(0.0, 1.0)
+    return (
+        panel.join(flagged, on=["region", "sku", "date"], how="left")
+        .with_columns(share.alias("promo_share"))
+        .drop("promo_weight")
+    )
+
+
 def build_design(
     panel: pl.DataFrame, parts: pl.DataFrame, days: pl.DataFrame, *, first: date, block_days: int
 ) -> Design:
@@ -121,6 +166,7 @@ def build_design(
         (pl.col("k") * 7 + pl.col("date").dt.weekday() - 1).alias("dow"),
         (pl.col("k") * 31 + pl.col("date").dt.day() - 1).alias("dom"),
         (pl.col("k") * n_t + pl.col("t")).alias("gamma"),
+        _promo_code(p, PROMO_BINS).alias("promo"),
     )
     codes = {c: coded[c].to_numpy().astype(np.int64) for c in coded.columns}
     windows: dict[str, pl.DataFrame] = {}
@@ -153,7 +199,7 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
     """
     types = sorted(design.windows)
     offset = float(np.log(max(design.y.sum(), 1e-9) / max(design.exposure.sum(), 1e-9)))
-    start = {e.name: e for e in design.effects([*BASE_EFFECTS, *(f"event:{t}" for t in types)])}
+    start = {e.name: e for e in design.effects([*design.base, *(f"event:{t}" for t in types)])}
     fit_effects(design.y, design.exposure, list(start.values()), censored=design.censored, offset=offset)
     every = np.arange(len(design.y))
     out: dict[str, np.ndarray] = {}
@@ -161,7 +207,7 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
         rows = design.windows[t]["row"].to_numpy()
         outside = np.ones(len(design.y), dtype=bool)
         outside[rows] = False
-        effects = design.effects([*BASE_EFFECTS, *(f"event:{o}" for o in types if o != t)], start)
+        effects = design.effects([*design.base, *(f"event:{o}" for o in types if o != t)], start)
         fit_effects(
             design.y,
             design.exposure,
@@ -277,12 +323,14 @@ def event_uplift_hypotheses(
     *,
     as_of: date,
     settings: MiningSettings,
+    promo: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Every event uplift hypothesis tested, with its statistics (see ``score_cells``).
 
     ``sales`` is ``features.signals.clean_store_sales`` output, ``online`` is
     ``features.signals.daily_online_units`` output (None: stores only), ``regions`` has a ``region``
-    column (the regions an ``ALL`` event reaches).
+    column (the regions an ``ALL`` event reaches), ``promo`` the store sales as dropped (store_id,
+    sku, date, promo; None or no ``promo`` column: no promotion in the counterfactual).
     """
     first = sales.select(pl.col("date").min()).collect().item()
     cells = pl.DataFrame(schema=CELL_SCHEMA)
@@ -292,6 +340,8 @@ def event_uplift_hypotheses(
             instances, cluster_gap_days=settings.event_cluster_gap_days, after_days=settings.event_after_days
         )
         panel, parts = daily_panel(sales, online if settings.event_use_online else None, as_of=as_of)
+        if promo is not None and "promo" in promo.collect_schema().names():
+            panel = promo_shares(promo, sales, panel, as_of=as_of)
         panel_df, parts_df, days_df = pl.collect_all([panel, parts, days])
         if days_df.height and panel_df.height:
             design = build_design(

@@ -54,7 +54,13 @@ def _event_rows(
     regions = tables.stores.lazy().select("region")
     online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
     hyp = event_uplift_hypotheses(
-        sales, online, tables.events.lazy(), regions, as_of=as_of, settings=settings
+        sales,
+        online,
+        tables.events.lazy(),
+        regions,
+        as_of=as_of,
+        settings=settings,
+        promo=tables.store_sales,
     )
     return hyp.with_columns(pl.lit("event_uplift").alias("kind"))
 
