@@ -124,8 +124,8 @@ def key_once(codes: np.ndarray) -> np.ndarray:
     """
     ordered = np.sort(codes)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    if repeated.size == 0:
-        return np.ones(codes.shape[0], dtype=np.int64)
+    if repeated.size == 0:  # every row 1: one value seen through a read-only view, not n copies of it
+        return np.broadcast_to(np.int64(1), codes.shape[0])
     return (~np.isin(codes, repeated)).astype(np.int64)
 
 

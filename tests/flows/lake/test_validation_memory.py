@@ -116,3 +116,45 @@ def test_keeping_rows_starts_the_gx_import_once_every_file_is_read(
     events.clear()
     ingest_drop(make_drop(tmp_path / "d2"), LakePaths(tmp_path / "lake2"), settings(), as_of=AS_OF)
     assert "gx" not in events, "not without keep_rows"
+
+
+def test_a_partitions_parts_get_their_columns_before_they_are_joined(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from data_contracts.schemas import LAKE_STORE_SALES
+    from data_contracts.suites import DAYS_FROM_START, DAYS_TO_END, KEY_CODE, derived_columns
+
+    def part(days: list[int], units: list[float]) -> pl.DataFrame:
+        n = len(days)
+        rows = {
+            "date": [date(2024, 6, d) for d in days],
+            "store_id": ["001"] * n,
+            "sku": [f"S{d}" for d in days],
+            "units": units,
+            "revenue": [2.0] * n,
+            "on_hand": [None] * n,
+            "promo": [True] * n,
+            "_source_file": ["store_sales/a.csv"] * n,
+            "_source_row": list(range(n)),
+            "_loaded_at": [datetime(2024, 7, 1, tzinfo=UTC)] * n,
+        }
+        return pl.DataFrame(rows, schema=LAKE_STORE_SALES)
+
+    kept = [part([1, 2], [1.0, -1.0]), part([30], [None])]  # a sign broken, a null operand
+    loaded = [((2024, 6), rows, rows.select(key_code(STORE_SALES.key)).to_series()) for rows in kept]
+    memory = validation._InMemory({"store_sales": {(2024, 6): loaded}}, set())
+    lake = LakePaths(tmp_path / "lake")
+    df = validation._partition_rows(lake, STORE_SALES, (2024, 6), memory)
+    assert df is not None
+    # the parts are joined as they are, not copied into one piece
+    assert df.get_column("units").n_chunks() == 2
+    joined = pl.concat(kept).with_columns(
+        pl.lit(date(2024, 6, 1)).alias("_partition_start"), pl.lit(date(2024, 6, 30)).alias("_partition_end")
+    )
+    expected = joined.with_columns(derived_columns(joined.schema))
+    derived = [e.meta.output_name() for e in derived_columns(joined.schema)]
+    assert {DAYS_FROM_START, DAYS_TO_END} <= set(derived)
+    assert df.select(derived).equals(expected.select(derived))
+    assert df[DAYS_FROM_START].to_list() == [0, 1, 29] and df[DAYS_TO_END].to_list() == [29, 28, 0]
+    assert df[derived[0]].to_list() == [1, 0, None]
+    assert df[KEY_CODE].equals(joined.select(key_code(STORE_SALES.key)).to_series(), check_names=False)
