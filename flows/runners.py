@@ -5,7 +5,8 @@
 reads the same whether or not Dask is there: it hands its independent stages to `fan_out`, which runs
 them one after the other on the local runner (memory stays that of the biggest stage) and submits
 them together on Dask (each on a worker, the flow waiting for all). Same inputs, same seed, same
-answers: the tasks are the same functions either way (tests/flows/test_runners.py).
+answers: the tasks are the same functions either way (tests/flows/test_runners.py). Inside a stage,
+flows/fanout.py cuts the independent pieces (mining parts, backtest windows) the same way.
 """
 
 from __future__ import annotations
@@ -52,7 +53,28 @@ class RunnerChoice:
 def with_runner(flow: Any, choice: RunnerChoice) -> Any:
     """Return ``flow`` set to run its tasks on ``choice``'s task runner (``flow`` itself for local)."""
     runner = choice.task_runner()
+    if runner is not None and not choice.address:
+        share_temporary_server()
     return flow if runner is None else flow.with_options(task_runner=runner)
+
+
+def share_temporary_server() -> None:
+    """Without a Prefect server (PREFECT_API_URL unset) a flow starts a temporary one, and so would each
+    Dask worker process of a local cluster, on its own (on a busy machine that timed out: "Timed out
+    while attempting to connect to ephemeral Prefect API server"). Start the flow's temporary server now
+    and put its address in the environment the workers inherit. Workers of a cluster at --dask-address
+    need PREFECT_API_URL set on their machines."""
+    import os
+
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # one per process: the flow's own client takes this one too
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
 
 
 def on_dask() -> bool:

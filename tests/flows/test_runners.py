@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +85,30 @@ def test_the_small_demo_on_a_dask_local_cluster_gives_the_local_answers(
     for name in ("assortment.parquet", "prestock.parquet", "patterns.parquet", "forecast.parquet"):
         assert_frame_equal(_in_order(dask / name), _in_order(local / name), check_exact=False)
     assert pl.read_parquet(local / "assortment.parquet").height > 0
+
+
+class _FakeServer:
+    started = 0
+    api_url = "http://127.0.0.1:4321/api"
+
+    def start(self) -> None:
+        _FakeServer.started += 1
+
+
+def test_a_local_cluster_shares_the_flows_temporary_server_with_its_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import prefect.server.api.server as server
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.runners import share_temporary_server
+
+    monkeypatch.setattr(server, "SubprocessASGIServer", _FakeServer)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(updates={PREFECT_API_URL: "http://prefect:4200/api"}):
+        share_temporary_server()  # a server is configured: the workers use it as well
+    assert _FakeServer.started == 0 and "PREFECT_API_URL" not in os.environ
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        share_temporary_server()
+    assert _FakeServer.started == 1
+    assert os.environ["PREFECT_API_URL"] == _FakeServer.api_url  # what the workers inherit
