@@ -18,7 +18,7 @@ from scipy import stats
 from models.mining.discovery_null import tail_inflation, tail_p
 
 if TYPE_CHECKING:
-    from models.mining.discovery import DiscoverySettings
+    from models.mining.discovery_settings import DiscoverySettings
 
 
 def risers(y: np.ndarray, e: np.ndarray, var: np.ndarray, scanned: np.ndarray, s: DiscoverySettings):
