@@ -123,7 +123,7 @@ def to_gx_frame(df: pl.DataFrame, contract: TableContract | None = None) -> pd.D
         col = df.get_column(name)
         if dtype.is_float() or (dtype.is_integer() and col.null_count() == 0):  # hashes too
             columns[name] = col.to_numpy()  # one copy where the column has several chunks
-        elif dtype == pl.String and name in encoded:
+        elif dtype == pl.Categorical or (dtype == pl.String and name in encoded):
             columns[name] = _categorical(col)
         elif dtype == pl.String:  # large_string, not string_view: GX knows the former's Python type
             columns[name] = pd.arrays.ArrowExtensionArray(col.to_arrow(compat_level=_ARROW_COMPAT))

@@ -21,7 +21,13 @@ import polars as pl
 from data_contracts.rules import latest_allowed
 from data_contracts.schemas import FACT_TABLES, REFERENCE_TABLES, TableContract
 from data_contracts.suites import KEY_CODE, PARTITION_END, PARTITION_START, derived_columns, key_code
-from data_contracts.validate import Batch, ValidationSummary, preload_gx, validate_frames
+from data_contracts.validate import (
+    DICTIONARY_COLUMNS,
+    Batch,
+    ValidationSummary,
+    preload_gx,
+    validate_frames,
+)
 from flows.lake.load_report import IngestReport, LoadedPart
 from flows.lake.paths import PART_FILE, LakePaths, fact_partitions, partition_files
 
@@ -94,8 +100,26 @@ def _partition_rows(
     last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
     bounds = (pl.lit(date(year, month, 1)).alias(PARTITION_START), pl.lit(last).alias(PARTITION_END))
     frames = [f.with_columns(bounds) for f in frames if f.height]
-    frames = [f.with_columns(derived_columns(f.schema)) for f in frames]
+    frames = [f.with_columns(*derived_columns(f.schema), *_encoded(f, contract)) for f in frames]
     return pl.concat(frames, rechunk=False) if frames else None
+
+
+def _encoded(part: pl.DataFrame, contract: TableContract) -> list[pl.Series]:
+    """The text columns GX gets dictionary-encoded (see data_contracts.validate.to_gx_frame) as polars
+    categoricals. A lineage column that holds one value in this part (the source file of a file's
+    rows) is checked to (one comparison per row) and repeated as one code, without hashing each row's
+    text."""
+    out = []
+    for name in (*contract.references, *DICTIONARY_COLUMNS):
+        col = part.get_column(name) if name in part.columns else None
+        if col is None or col.dtype != pl.String:
+            continue
+        first = col[0] if name in DICTIONARY_COLUMNS else None  # ids: mostly many values per part
+        if first is not None and col.null_count() == 0 and bool((col == first).all()):
+            out.append(pl.repeat(first, part.height, dtype=pl.Categorical, eager=True).alias(name))
+        else:
+            out.append(col.cast(pl.Categorical))
+    return out
 
 
 def _drain(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -124,7 +124,7 @@ def test_a_partitions_parts_get_their_columns_before_they_are_joined(tmp_path: P
     from data_contracts.schemas import LAKE_STORE_SALES
     from data_contracts.suites import DAYS_FROM_START, DAYS_TO_END, KEY_CODE, derived_columns
 
-    def part(days: list[int], units: list[float]) -> pl.DataFrame:
+    def part(days: list[int], units: list[float | None], files: list[str | None]) -> pl.DataFrame:
         n = len(days)
         rows = {
             "date": [date(2024, 6, d) for d in days],
@@ -134,13 +134,14 @@ def test_a_partitions_parts_get_their_columns_before_they_are_joined(tmp_path: P
             "revenue": [2.0] * n,
             "on_hand": [None] * n,
             "promo": [True] * n,
-            "_source_file": ["store_sales/a.csv"] * n,
+            "_source_file": files,
             "_source_row": list(range(n)),
             "_loaded_at": [datetime(2024, 7, 1, tzinfo=UTC)] * n,
         }
         return pl.DataFrame(rows, schema=LAKE_STORE_SALES)
 
-    kept = [part([1, 2], [1.0, -1.0]), part([30], [None])]  # a sign broken, a null operand
+    # a sign broken, a null operand; one source file in the first part, two (and a null) in the second
+    kept = [part([1, 2], [1.0, -1.0], ["a.csv"] * 2), part([29, 30], [None, 1.0], ["b.csv", None])]
     loaded = [((2024, 6), rows, rows.select(key_code(STORE_SALES.key)).to_series()) for rows in kept]
     memory = validation._InMemory({"store_sales": {(2024, 6): loaded}}, set())
     lake = LakePaths(tmp_path / "lake")
@@ -155,6 +156,10 @@ def test_a_partitions_parts_get_their_columns_before_they_are_joined(tmp_path: P
     derived = [e.meta.output_name() for e in derived_columns(joined.schema)]
     assert {DAYS_FROM_START, DAYS_TO_END} <= set(derived)
     assert df.select(derived).equals(expected.select(derived))
-    assert df[DAYS_FROM_START].to_list() == [0, 1, 29] and df[DAYS_TO_END].to_list() == [29, 28, 0]
-    assert df[derived[0]].to_list() == [1, 0, None]
+    assert df[DAYS_FROM_START].to_list() == [0, 1, 28, 29] and df[DAYS_TO_END].to_list() == [29, 28, 1, 0]
+    assert df[derived[0]].to_list() == [1, 0, None, 1]
+    # references and the source file as categoricals of the same values (GX gets them encoded)
+    for col in ("store_id", "sku", "_source_file"):
+        assert df[col].dtype == pl.Categorical
+        assert df[col].cast(pl.String).to_list() == joined[col].to_list()
     assert df[KEY_CODE].equals(joined.select(key_code(STORE_SALES.key)).to_series(), check_names=False)
