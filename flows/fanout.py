@@ -8,6 +8,7 @@ same models functions as one piece when they do not (memory stays that of one pi
   Benjamini-Hochberg step over every hypothesis (models/mining_parts.py: the answer of mine_patterns);
 - training: LightGBM through lightgbm.dask when the training set exceeds the memory budget
   (models/dask_training.py; not bit-identical to the local booster), else the local booster;
+- the forecast one feature chunk per worker (models/dask_forecast.py: forecast_demand's rows);
 - the forecast backtest one window per worker, the assortment backtest one cutoff per worker (each
   window and cutoff is independent: the concatenation is the whole backtest).
 
@@ -54,9 +55,15 @@ def dask_client() -> Iterator[Client | None]:
     if not on_dask():
         yield None
         return
-    from prefect_dask import get_dask_client  # the flow's own process: a client of its cluster
+    # the flow's own process (a task called in the flow, not submitted): a client of the runner's
+    # cluster, at the address prefect_dask's own get_dask_client reads (which, called inside a task
+    # run, looks for a worker's client and finds none here)
+    from distributed import Client
+    from prefect.context import FlowRunContext
 
-    with get_dask_client() as client:
+    ctx = FlowRunContext.get()
+    assert ctx is not None  # on_dask() saw it
+    with Client(ctx.task_runner._client.scheduler.address) as client:  # type: ignore[attr-defined]
         yield client
 
 
@@ -115,3 +122,15 @@ def assortment_backtest(tables: LakeTables, *, cutoffs: Sequence[date], **kwargs
         calls = [{"tables": shared, "cutoffs": [c], **kwargs} for c in sorted(set(cutoffs))]
         parts = _gather(client, all_cutoffs, calls)
     return pl.concat(parts)  # cutoffs in order, each sorted: the order of all_cutoffs
+
+
+def forecast_demand(
+    model: DemandModel, tables: LakeTables, pairs: pl.DataFrame, *, horizon: int, chunk_rows: int
+) -> pl.DataFrame:
+    """models.demand.forecast_demand; on Dask a feature chunk per worker (models/dask_forecast.py)."""
+    from models.dask_forecast import forecast_demand_dask
+
+    with dask_client() as client:
+        return forecast_demand_dask(
+            model, tables, pairs, horizon=horizon, client=client, chunk_rows=chunk_rows
+        )

@@ -217,8 +217,9 @@ def forecast(
     lake: LakePaths, work: Path, settings: Settings, model: TrainedModel, patterns: Path
 ) -> Forecasts:
     """Forecast every carried pair and every add candidate into the work folder."""
+    from flows.fanout import forecast_demand  # on Dask: a feature chunk per worker
     from models.advice.assortment import candidate_pairs
-    from models.demand import DemandModel, forecast_demand
+    from models.demand import DemandModel
 
     tables = load_tables(lake)
     candidates = candidate_pairs(tables, pl.read_parquet(patterns))
