@@ -147,7 +147,7 @@ BREAKS: list[tuple[str, Callable[[pl.DataFrame], pl.DataFrame], list[str]]] = [
     ),
     (
         "store id not text",
-        _cast("store_id", pl.Int64),
+        _cast("store_id", pl.Int64()),
         [
             "store_sales [2024-06]: store_id is str (observed int64)",
             "store_sales [2024-06]: store_id exists in stores.store_id (observed 1, 2)",

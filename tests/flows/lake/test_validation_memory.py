@@ -123,6 +123,7 @@ def test_a_partitions_parts_get_their_columns_before_they_are_joined(tmp_path: P
 
     from data_contracts.schemas import LAKE_STORE_SALES
     from data_contracts.suites import DAYS_FROM_START, DAYS_TO_END, KEY_CODE, derived_columns
+    from flows.lake.load_report import LoadedPart
 
     def part(days: list[int], units: list[float | None], files: list[str | None]) -> pl.DataFrame:
         n = len(days)
@@ -142,7 +143,9 @@ def test_a_partitions_parts_get_their_columns_before_they_are_joined(tmp_path: P
 
     # a sign broken, a null operand; one source file in the first part, two (and a null) in the second
     kept = [part([1, 2], [1.0, -1.0], ["a.csv"] * 2), part([29, 30], [None, 1.0], ["b.csv", None])]
-    loaded = [((2024, 6), rows, rows.select(key_code(STORE_SALES.key)).to_series()) for rows in kept]
+    loaded: list[LoadedPart] = [
+        ((2024, 6), rows, rows.select(key_code(STORE_SALES.key)).to_series()) for rows in kept
+    ]
     memory = validation._InMemory({"store_sales": {(2024, 6): loaded}}, set())
     lake = LakePaths(tmp_path / "lake")
     df = validation._partition_rows(lake, STORE_SALES, (2024, 6), memory)
