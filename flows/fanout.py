@@ -10,7 +10,10 @@ same models functions as one piece when they do not (memory stays that of one pi
   (models/dask_training.py; not bit-identical to the local booster), else the local booster;
 - the forecast one feature chunk per worker (models/dask_forecast.py: forecast_demand's rows);
 - the forecast backtest one window per worker, the assortment backtest one cutoff per worker (each
-  window and cutoff is independent: the concatenation is the whole backtest).
+  window and cutoff is independent: the concatenation is the whole backtest);
+- validation: the touched partitions' batches in about one part per worker, each read from the lake,
+  checked and documented there (flows/lake/validation_parts.py: validate_lake's summary, the Data
+  Docs one site per part under lake.docs/parts/ behind one index page).
 
 Inside a task that runs on a Dask worker, ``dask_client`` secedes the task's thread while it waits for
 its pieces (``distributed.worker_client``): a worker of one thread would otherwise sit blocked, and
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from data_contracts.tables import LakeTables
+    from data_contracts.validate import ValidationSummary
+    from flows.lake.paths import LakePaths
     from models.demand import DemandModel, DemandSettings
     from models.evaluation.forecast_backtest import BacktestConfig
     from models.mining.settings import MiningSettings
@@ -57,13 +62,14 @@ def dask_client() -> Iterator[Client | None]:
         return
     # the flow's own process (a task called in the flow, not submitted): a client of the runner's
     # cluster, at the address prefect_dask's own get_dask_client reads (which, called inside a task
-    # run, looks for a worker's client and finds none here)
+    # run, looks for a worker's client and finds none here). The runner's ``client`` property, not
+    # its ``_client``: that is None until the runner's first submission (validation comes first)
     from distributed import Client
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
     assert ctx is not None  # on_dask() saw it
-    with Client(ctx.task_runner._client.scheduler.address) as client:  # type: ignore[attr-defined]
+    with Client(ctx.task_runner.client.scheduler.address) as client:  # type: ignore[attr-defined]
         yield client
 
 
@@ -133,4 +139,21 @@ def forecast_demand(
     with dask_client() as client:
         return forecast_demand_dask(
             model, tables, pairs, horizon=horizon, client=client, chunk_rows=chunk_rows
+        )
+
+
+def validate_lake(lake: LakePaths, **kwargs: Any) -> ValidationSummary:
+    """flows.lake.validation.validate_lake (its keyword arguments); on Dask in about one part per
+    worker, each part's partitions read, checked and documented on its worker (the same summary;
+    flows/lake/validation_parts.py)."""
+    from flows.lake.validation import validate_lake as validate_here
+
+    with dask_client() as client:
+        if client is None:
+            return validate_here(lake, **kwargs)
+        from flows.lake.validation_parts import validate_in_parts
+
+        n_workers = len(client.nthreads())
+        return validate_in_parts(
+            lake, run=lambda fn, calls: _gather(client, fn, calls), n_parts=n_workers, **kwargs
         )

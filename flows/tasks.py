@@ -137,9 +137,9 @@ def validate(
     """Run the Great Expectations suites over what the load touched and publish the load's artifacts;
     returns the summary. Raises ContractError (not retried) when the loaded data breaks its contract."""
     from flows.artifacts import publish_load
+    from flows.fanout import validate_lake  # on Dask: in parts, one per worker
     from flows.lake.docs_offline import make_offline
     from flows.lake.remote import local_lake, publish_docs
-    from flows.lake.validation import validate_lake
 
     with local_lake(lake, timeout_s=settings.ingest.lock_timeout_s) as target:
         summary = validate_lake(

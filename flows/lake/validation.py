@@ -245,10 +245,15 @@ def validate_lake(
         min_date=min_date,
         progress=progress,
     )
+    record_unreadable(summary, unreadable)
+    return summary
+
+
+def record_unreadable(summary: ValidationSummary, unreadable: Iterable[tuple[str, str, str]]) -> None:
+    """Add each partition that could not be read, (table, month, error), to ``summary`` as a failure."""
     for table, batch, error in unreadable:
         rec = summary.tables[table]
         rec["failures"].append({"batch": batch, "rule": "partition is readable Parquet", "error": error})
         rec["failed"] = list(dict.fromkeys([*rec["failed"], "partition is readable Parquet"]))
         rec["success"] = False
         summary.success = False
-    return summary
