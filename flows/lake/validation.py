@@ -219,6 +219,9 @@ def validate_lake(
     not given, and the rows it kept in memory (ingest_drop's ``keep_rows``) are validated from there
     instead of being read back (the partitions' other files are read as before); the report's
     ``loaded_rows`` are released as they are validated.
+
+    On Dask (``--runner dask``) flows.fanout.validate_lake runs the same batches in parts, one per
+    worker, each with its own Data Docs site (flows/lake/validation_parts.py): the same summary.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     preload_gx()
