@@ -60,6 +60,7 @@ def _check_docs(lake: LakePaths, summary: ValidationSummary, local_runs: list[st
     assert len(parts) == 2
     assert sorted(links) == [f"{PARTS_DIR}/{p}/index.html" for p in parts]
     assert all((lake.docs / link).is_file() for link in links)
+    assert ("FAILED" in Path(summary.docs_index).read_text()) is not summary.success  # each part's verdict
     shown = [run for p in parts for run in _runs(lake.docs / PARTS_DIR / p)]
     assert sorted(shown) == local_runs  # no batch on two sites, none missing
 
@@ -91,18 +92,26 @@ def _broken_tables() -> dict[str, pl.DataFrame]:
     return tables
 
 
-@pytest.mark.parametrize(
-    "batching",
-    [{"per_partition": True}, {"max_batch_rows": 4}],  # one batch per month; two months per batch
-    ids=["per-partition", "grouped"],
-)
+BATCHINGS = {"per-partition": {"per_partition": True}, "grouped": {"max_batch_rows": 4}}  # 2 months a batch
+
+
+@pytest.fixture(scope="module")
+def broken_local(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ValidationSummary, list[str]]]:
+    """The broken lake validated locally, batched either way: the summary and the batches its site shows."""
+    out = {}
+    for name, batching in BATCHINGS.items():
+        lake = _write_lake(tmp_path_factory.mktemp(name), _broken_tables())
+        out[name] = (validate_lake(lake, as_of=AS_OF, **batching), _runs(lake.docs))
+    return out
+
+
+@pytest.mark.parametrize("batching", list(BATCHINGS))
 def test_planted_breaks_in_parts_give_the_local_failure_lines(
-    tmp_path: Path, client: Any, batching: dict[str, Any]
+    tmp_path: Path, client: Any, broken_local: dict[str, tuple[ValidationSummary, list[str]]], batching: str
 ) -> None:
-    local_lake = _write_lake(tmp_path / "local", _broken_tables())
-    want = validate_lake(local_lake, as_of=AS_OF, **batching)
-    lake = _write_lake(tmp_path / "dask", _broken_tables())
-    got = _on_cluster(client, lake, **batching)
+    want, local_runs = broken_local[batching]
+    lake = _write_lake(tmp_path, _broken_tables())
+    got = _on_cluster(client, lake, **BATCHINGS[batching])
     assert not want.success and not got.success
     lines = want.failure_lines()
     assert any("store_id exists in stores.store_id (observed 999)" in line for line in lines)
@@ -110,7 +119,7 @@ def test_planted_breaks_in_parts_give_the_local_failure_lines(
     assert any(line.startswith("assortment [all]: store_id exists") for line in lines)
     assert got.failure_lines() == lines
     assert got.tables == want.tables
-    _check_docs(lake, got, _runs(local_lake.docs))
+    _check_docs(lake, got, local_runs)
 
 
 def test_batches_are_cut_as_locally_and_dealt_out_by_rows(tmp_path: Path) -> None:
@@ -138,16 +147,25 @@ def test_batches_are_cut_as_locally_and_dealt_out_by_rows(tmp_path: Path) -> Non
     ]
 
 
-def test_in_parts_without_dask_too(tmp_path: Path) -> None:
+def test_in_parts_without_dask_too(
+    tmp_path: Path, broken_local: dict[str, tuple[ValidationSummary, list[str]]]
+) -> None:
     """The parts need no cluster: any ``run`` that calls each part (here: in turn, with the arguments
     and results pickled, as on the way to and from a worker process) gives the summary."""
 
     def in_turn(fn: Callable[..., Any], calls: Sequence[dict[str, Any]]) -> list[Any]:
         return [pickle.loads(pickle.dumps(fn(**pickle.loads(pickle.dumps(c))))) for c in calls]
 
+    want, _ = broken_local["per-partition"]
     lake = _write_lake(tmp_path, _broken_tables())
-    want = validate_lake(_write_lake(tmp_path / "local", _broken_tables()), as_of=AS_OF, per_partition=True)
+    stale = lake.docs / "validations" / "store_sales" / "old.html"  # a local run's page, say
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
     got = validate_in_parts(lake, run=in_turn, n_parts=3, as_of=AS_OF, per_partition=True)
     assert got.failure_lines() == want.failure_lines()
     assert got.tables == want.tables
     assert len(list((lake.docs / PARTS_DIR).iterdir())) == 3
+    assert not (lake.docs / "validations").exists()  # the Data Docs show this run only
+    # again, with the reference tables alone (one part): the other parts' sites of the run before are gone
+    validate_in_parts(lake, run=in_turn, n_parts=2, as_of=AS_OF, partitions={})
+    assert [p.name for p in (lake.docs / PARTS_DIR).iterdir()] == ["0"]
