@@ -92,7 +92,10 @@ def _broken_tables() -> dict[str, pl.DataFrame]:
     return tables
 
 
-BATCHINGS = {"per-partition": {"per_partition": True}, "grouped": {"max_batch_rows": 4}}  # 2 months a batch
+BATCHINGS: dict[str, dict[str, Any]] = {
+    "per-partition": {"per_partition": True},
+    "grouped": {"max_batch_rows": 4},
+}  # 2 months a batch
 
 
 @pytest.fixture(scope="module")
