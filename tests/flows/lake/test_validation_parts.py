@@ -94,8 +94,8 @@ def _broken_tables() -> dict[str, pl.DataFrame]:
 
 BATCHINGS: dict[str, dict[str, Any]] = {
     "per-partition": {"per_partition": True},
-    "grouped": {"max_batch_rows": 4},
-}  # 2 months a batch
+    "grouped": {"max_batch_rows": 4},  # two months a batch
+}
 
 
 @pytest.fixture(scope="module")
