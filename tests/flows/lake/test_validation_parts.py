@@ -7,6 +7,7 @@ import pickle
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
@@ -65,11 +66,31 @@ def _check_docs(lake: LakePaths, summary: ValidationSummary, local_runs: list[st
     assert sorted(shown) == local_runs  # no batch on two sites, none missing
 
 
-def test_clean_lake_in_parts_gives_the_local_summary(tmp_path: Path, client: Any) -> None:
+class DaskTaskRunner:
+    """Stands in for prefect-dask's runner (flows.runners.on_dask goes by the name): like it, its
+    client is made on first use of ``client``, so ``_client`` is None before its first submission."""
+
+    def __init__(self, client: Any) -> None:
+        self._made, self._client = client, None
+
+    @property
+    def client(self) -> Any:
+        self._client = self._made
+        return self._client
+
+
+def test_clean_lake_in_parts_from_the_flows_process_gives_the_local_summary(
+    tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.context import FlowRunContext
+
     local_lake = _write_lake(tmp_path / "local", _clean_tables())
     want = validate_lake(local_lake, as_of=AS_OF)
     lake = _write_lake(tmp_path / "dask", _clean_tables())
-    got = _on_cluster(client, lake)
+    # the validate task is called in the flow's process, before anything was submitted to the runner
+    flow_run = SimpleNamespace(task_runner=DaskTaskRunner(client))
+    monkeypatch.setattr(FlowRunContext, "get", classmethod(lambda cls: flow_run))
+    got = fanout.validate_lake(lake, as_of=AS_OF)
     assert got.success and want.success
     assert got.failure_lines() == want.failure_lines() == []
     assert got.tables == want.tables
