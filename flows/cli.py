@@ -65,7 +65,7 @@ DaskAddress = Annotated[
 
 
 def _run_job(
-    drop: Path,
+    drop: Path | str,
     out: Path | str,
     lake: Path | str | None,
     as_of: date | None,
@@ -123,9 +123,7 @@ def demo(
 
 @app.command()
 def run(
-    drop: Annotated[
-        Path, typer.Option(help="The drop folder (input contract).", exists=True, file_okay=False)
-    ],
+    drop: Annotated[str, typer.Option(help="The drop folder or URL (input contract).")],
     out: Annotated[str, typer.Option(help="The output folder or URL (output contract).")],
     lake: Annotated[
         str | None, typer.Option(help="The lake folder or URL (default: settings.lake_dir).")
@@ -140,6 +138,8 @@ def run(
     """Run the whole job on a drop: ingest, validate, model, mine, recommend, report."""
     from flows.lake.fs import is_url
 
+    if not is_url(drop) and not Path(drop).is_dir():
+        raise typer.BadParameter(f"{drop!r} is not a folder", param_hint="'--drop'")
     report = _run_job(drop, out, lake, _parse_date(as_of), horizon, RunnerChoice(runner, dask_address))
     console.print(
         f"\n[bold green]Report:[/] {out.rstrip('/') + '/report.html' if is_url(out) else report.resolve()}"

@@ -108,13 +108,23 @@ def localshelf_run(
         begin_outputs(out_paths)  # a URL output is written locally, then copied whole (flows/lake/remote.py)
         work = run_work_folder(out_paths)
         with local_drop(drop) as drop_dir:
-            report = _run_job(drop_dir, lake_paths, out_paths, work, settings)
+            report = _run_job(drop_dir, lake_paths, out_paths, work, settings, drop_location=str(drop))
         shutil.rmtree(work, ignore_errors=True)  # a failed run's folder stays for inspection
         publish_outputs(out_paths, get_run_logger().info)
     return out_paths.at(report)
 
 
-def _run_job(drop: Path, lake: LakePaths, out: OutPaths, work: Path, settings: Settings) -> Path:
+def _run_job(
+    drop: Path,
+    lake: LakePaths,
+    out: OutPaths,
+    work: Path,
+    settings: Settings,
+    *,
+    drop_location: str | None = None,
+) -> Path:
+    """The stages of one run; ``drop_location`` is the drop as given (a URL drop is read from a local
+    copy, ``drop``), for run.json."""
     logger = get_run_logger()
     started_at = datetime.now(UTC)
     stage = StageTimer()
@@ -135,7 +145,7 @@ def _run_job(drop: Path, lake: LakePaths, out: OutPaths, work: Path, settings: S
         "as_of": as_of.isoformat(),
         "horizon": settings.horizon,
         "started_at": started_at.isoformat(),
-        "inputs": {"drop": str(drop), "lake": lake.location},
+        "inputs": {"drop": drop_location or str(drop), "lake": lake.location},
         "versions": package_versions(),
         **loaded.to_json(),
         "validation": validation.to_json(),

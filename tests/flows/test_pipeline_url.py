@@ -1,5 +1,6 @@
 """`localshelf run --lake memory://... --out memory://...`: the whole job with its lake and outputs on a
-URL (fsspec's in-memory filesystem standing in for object storage) gives the local run's answers."""
+URL (fsspec's in-memory filesystem standing in for object storage), read from a drop at a URL, gives the
+local run's answers."""
 
 from __future__ import annotations
 
@@ -43,10 +44,11 @@ def test_the_small_demo_with_lake_and_outputs_in_memory_gives_the_local_answers(
     localshelf_run(drop=paths.drop, out=tmp_path / "out", lake=tmp_path / "lake")
 
     tag = uuid.uuid4().hex
-    lake, out = f"memory://lake-{tag}", f"memory://out-{tag}"
+    drop, lake, out = f"memory://drop-{tag}", f"memory://lake-{tag}", f"memory://out-{tag}"
     memory = fsspec.filesystem("memory")
     try:
-        result = CliRunner().invoke(app, ["run", "--drop", str(paths.drop), "--lake", lake, "--out", out])
+        memory.put(str(paths.drop), f"/drop-{tag}", recursive=True)  # the drop at a URL too
+        result = CliRunner().invoke(app, ["run", "--drop", drop, "--lake", lake, "--out", out])
         assert result.exit_code == 0, result.output
         assert f"{out}/report.html" in result.output.replace("\n", "")
         fs, root = filesystem(out)
@@ -61,6 +63,7 @@ def test_the_small_demo_with_lake_and_outputs_in_memory_gives_the_local_answers(
         run = json.loads(fs.cat_file(f"{root}/run.json"))
         local_run = json.loads((tmp_path / "out" / "run.json").read_text())
         assert run["inputs"]["lake"] == lake
+        assert run["inputs"]["drop"] == drop  # as given, not the local copy it was read from
         assert run["tables"] == local_run["tables"]  # every row accounted for the same way
         assert not fs.exists(f"{root}/_work")  # intermediate files stay local
         _, files = committed_files(lake)
@@ -68,7 +71,7 @@ def test_the_small_demo_with_lake_and_outputs_in_memory_gives_the_local_answers(
         lake_fs, lake_root = filesystem(lake)
         assert lake_fs.exists(f"{lake_root}/_docs/index.html")
     finally:
-        for url in (lake, out):
+        for url in (drop, lake, out):
             path = url.removeprefix("memory://")
             if memory.exists(path):
                 memory.rm(path, recursive=True)
