@@ -153,6 +153,8 @@ def validate(
         )
         make_offline(lake.docs)  # the Data Docs load their scripts from CDNs: point them at local copies
     publish_docs(lake)  # a URL lake's Data Docs go to URL/_docs
+    if lake.url is not None and summary.docs_index is not None:  # name them there, not in the local copy
+        summary.docs_index = f"{lake.url}/_docs/index.html"
     _log(f"validate: {'passed' if summary.success else 'FAILED'}; Data Docs at {summary.docs_index}")
     publish_load(loaded, summary)
     if not summary.success:

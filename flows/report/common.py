@@ -206,7 +206,9 @@ def _validation(validation: Any, page: Path | None = None) -> dict[str, Any] | N
         lines.append({"table": name, "success": result.get("success"), "details": details})
     docs = validation.get("docs_index")
     href = None
-    if docs and page is not None:
+    if docs and "://" in str(docs):  # a URL lake's Data Docs (http(s) opens; s3:// and such are shown)
+        href = str(docs) if str(docs).startswith(("http://", "https://")) else None
+    elif docs and page is not None:
         # a relative link keeps working when the run's folder (output and lake) is moved or shared
         href = Path(os.path.relpath(docs, page.parent)).as_posix()
     return {"success": validation.get("success"), "tables": lines, "docs": docs, "docs_href": href}

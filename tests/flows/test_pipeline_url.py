@@ -70,6 +70,7 @@ def test_the_small_demo_with_lake_and_outputs_in_memory_gives_the_local_answers(
         assert any(f.startswith("table=store_sales/") for f in files)
         lake_fs, lake_root = filesystem(lake)
         assert lake_fs.exists(f"{lake_root}/_docs/index.html")
+        assert run["validation"]["docs_index"] == f"{lake}/_docs/index.html"  # not the local copy
     finally:
         for url in (drop, lake, out):
             path = url.removeprefix("memory://")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flows.report import common
+
+PAGE = Path("/runs/a/out/report.html")
 
 
 @pytest.mark.parametrize(
@@ -89,6 +92,20 @@ def test_validation_details_count_failures() -> None:
         }
     )
     assert q["validation"]["tables"][0]["details"] == {"rows": 10, "failed": 2}
+
+
+@pytest.mark.parametrize(
+    ("docs", "href"),
+    [
+        ("/runs/a/lake/_docs/index.html", "../lake/_docs/index.html"),  # relative: the run folder moves
+        ("s3://bucket/lake/_docs/index.html", None),  # shown, not linked: a browser cannot open it
+        ("https://host/lake/_docs/index.html", "https://host/lake/_docs/index.html"),
+    ],
+)
+def test_validation_links_the_data_docs_where_they_are(docs: str, href: str | None) -> None:
+    q = common.quality({"validation": {"success": True, "tables": {}, "docs_index": docs}}, page=PAGE)
+    assert q["validation"]["docs"] == docs
+    assert q["validation"]["docs_href"] == href
 
 
 @pytest.mark.parametrize(
