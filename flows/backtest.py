@@ -92,8 +92,11 @@ def event_backtest(lake: LakePaths, out: OutPaths, settings: Settings) -> Path:
 def assortment_backtest(
     lake: LakePaths, out: OutPaths, settings: Settings, cutoffs: list[date], horizon: int
 ) -> Path:
-    """Demand the advised assortment would have carried, beside today's and a chain-wide standard."""
+    """Demand the advised assortment would have carried, beside today's and a chain-wide standard: on
+    each store's own held-out demand (the ``store`` measure, the headline), and on the older ``region``
+    measure beside it; the ``demand_measure`` column says which (models/evaluation/held_out.py)."""
     from flows.fanout import assortment_backtest as run_assortment_backtest  # on Dask: a cutoff per worker
+    from models.evaluation.advice_backtest import DEMAND_MEASURES
 
     result = run_assortment_backtest(
         load_tables(lake),
@@ -101,6 +104,7 @@ def assortment_backtest(
         horizon=horizon,
         advise=_advise_at(settings),
         settings=settings.assortment,
+        measures=DEMAND_MEASURES,
     )
     path = out.backtest / "assortment_backtest.parquet"
     write_table(result, path)

@@ -77,9 +77,39 @@ def _metric_table(metrics: pl.DataFrame) -> list[dict[str, Any]]:
     )
 
 
-def _coverage(assortment: pl.DataFrame) -> pl.DataFrame:
-    """Return cutoff, strategy, demand_covered_share for the chain: the 'ALL' rows when the backtest
-    wrote them, else the mean over stores."""
+MEASURE_COLUMN = "demand_measure"  # models.evaluation.advice_backtest.ASSORTMENT_BACKTEST_SCHEMA
+HEADLINE_MEASURE = "store"
+LEGACY_MEASURE = "region"  # a file without the column: written before the store measure existed
+MEASURE_WORDS = {
+    "store": (
+        "each store's own held-out demand: its own sales of the products it sold, and for a product it did "
+        "not sell a fair share of its region's sales by the store's sales volume (a small store is not "
+        "credited with a big store's sales), plus its share of the region's online orders"
+    ),
+    "region": (
+        "the region measure: every store of a region credited with the mean sales of the stores that sold "
+        "the product, plus the region's online orders per store (it credits a small store with big stores' "
+        "sales, so it flatters adds there; kept for comparison with earlier backtests)"
+    ),
+}
+
+
+def coverage_measures(assortment: pl.DataFrame) -> list[str]:
+    """Return the demand measures the backtest scored on, the headline (``store``) first."""
+    if MEASURE_COLUMN not in assortment.columns:
+        return [LEGACY_MEASURE]
+    found = assortment[MEASURE_COLUMN].fill_null(LEGACY_MEASURE).unique().to_list()
+    return sorted(found, key=lambda m: (m != HEADLINE_MEASURE, m))
+
+
+def _coverage(assortment: pl.DataFrame, measure: str | None = None) -> pl.DataFrame:
+    """Return cutoff, strategy, demand_covered_share for the chain on one demand ``measure`` (default:
+    the headline one present): the 'ALL' rows when the backtest wrote them, else the mean over stores."""
+    measure = measure or coverage_measures(assortment)[0]
+    if MEASURE_COLUMN in assortment.columns:
+        assortment = assortment.filter(pl.col(MEASURE_COLUMN).fill_null(LEGACY_MEASURE) == measure)
+    elif measure != LEGACY_MEASURE:
+        assortment = assortment.clear()
     chain = assortment.filter(pl.col("store_id") == "ALL")
     if chain.height == 0:
         chain = assortment.group_by("cutoff", "strategy").agg(pl.col("demand_covered_share").mean())
@@ -138,14 +168,31 @@ def _events_section(events: pl.DataFrame) -> dict[str, Any]:
 
 
 def _coverage_section(assortment: pl.DataFrame) -> dict[str, Any]:
-    """Return the assortment-coverage section: verdicts, chart, one row per fold."""
-    coverage = _coverage(assortment)
+    """Return the assortment-coverage section on the headline demand measure (verdicts, chart, one row
+    per fold, the measure in words) and, per other measure the backtest wrote, its rows."""
+    headline, *others = coverage_measures(assortment)
+    coverage = _coverage(assortment, headline)
     return {
         "chart": charts.coverage_chart(coverage),
-        "strategies": sorted(coverage["strategy"].unique().to_list(), key=lambda s: (s != "advised", s)),
+        "strategies": _strategies(coverage),
         "rows": _coverage_rows(coverage),
         "verdicts": coverage_verdicts(coverage),
+        "measure": headline,
+        "measure_words": MEASURE_WORDS.get(headline, headline),
+        "others": [
+            {
+                "measure": m,
+                "measure_words": MEASURE_WORDS.get(m, m),
+                "strategies": _strategies(_coverage(assortment, m)),
+                "rows": _coverage_rows(_coverage(assortment, m)),
+            }
+            for m in others
+        ],
     }
+
+
+def _strategies(coverage: pl.DataFrame) -> list[str]:
+    return sorted(coverage["strategy"].unique().to_list(), key=lambda s: (s != "advised", s))
 
 
 Z_80 = 1.2816  # the p10-p90 range of a normal distribution is its mean +- 1.2816 standard deviations

@@ -4,7 +4,9 @@
   assortment*: a store carried a SKU at the cutoff when it sold it in the ``carried_days`` before it
   (today's assortment.csv would leak the future). The advice made from those tables, that reconstructed
   assortment ("today") and a chain-wide standard one are scored on the share of the next ``horizon``
-  days' demand they carry (see ``held_out_demand``).
+  days' demand they carry, on the store measure of that demand (``held_out_store_demand``: a small store
+  is not credited with a big store's sales) and, beside it for comparison, the older region measure
+  (``held_out_demand``); the ``demand_measure`` column says which.
 * ``event_backtest``: for each of the last events, patterns are mined on the data before the event's
   window; the SKUs they flag for that event type and region are compared with the SKUs that really rose.
   "Really rose" is judged without the miner: a difference in differences of all-channel units, the
@@ -36,9 +38,17 @@ EVENT_BACKTEST_SCHEMA = pl.Schema(
         "precision": pl.Float64, "recall": pl.Float64, "control": pl.String,
     }
 )  # fmt: skip
+# the output contract's columns (data_contracts.outputs.ASSORTMENT_BACKTEST_COLUMNS), then which measure of
+# held-out demand a row is scored on (DEMAND_MEASURES)
 ASSORTMENT_BACKTEST_SCHEMA = pl.Schema(
-    {"cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64}
-)
+    {
+        "cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64,
+        "demand_measure": pl.String,
+    }
+)  # fmt: skip
+STORE_MEASURE = "store"  # held_out_store_demand: each store's own sales, else a fair share by its volume
+REGION_MEASURE = "region"  # held_out_demand: every store credited with the mean of the stores that sold it
+DEMAND_MEASURES = (STORE_MEASURE, REGION_MEASURE)  # the headline first
 DEMAND_COLUMNS = ("units", "p10", "p90", "units_no_event")  # the forecast columns the advice reads
 YEAR = timedelta(days=364)  # 52 weeks: the same weekdays a year earlier
 
@@ -180,16 +190,24 @@ def assortment_backtest(
     advise: Callable[[LakeTables, date], pl.DataFrame],
     carried_days: int = 91,
     settings: AssortmentSettings | None = None,
-    by_store: bool = False,
+    measures: Sequence[str] = DEMAND_MEASURES,
 ) -> pl.DataFrame:
-    """Return ASSORTMENT_BACKTEST_SCHEMA rows: per cutoff, store (and ALL) and strategy, the share of
-    the demand from cutoff+1 to cutoff+horizon (``held_out_demand``) carried by: ``advised``, the add +
-    keep rows of ``advise(tables known at the cutoff, cutoff)``; ``today``, the assortment
-    reconstructed at the cutoff; ``standard``, the chain-wide standard assortment (every shelf reset);
-    with ``settings``, also ``budgeted standard`` (``budgeted_standard``: the standard under the
-    advice's change budget). ``by_store``: the demand shared out by store volume
-    (``held_out_store_demand``), so a small store is not credited with the big stores' sales."""
-    held_out = held_out_store_demand if by_store else held_out_demand
+    """Return ASSORTMENT_BACKTEST_SCHEMA rows: per cutoff, measure, store (and ALL) and strategy, the
+    share of the demand from cutoff+1 to cutoff+horizon carried by: ``advised``, the add + keep rows of
+    ``advise(tables known at the cutoff, cutoff)``; ``today``, the assortment reconstructed at the
+    cutoff; ``standard``, the chain-wide standard assortment (every shelf reset); with ``settings``,
+    also ``budgeted standard`` (``budgeted_standard``: the standard under the advice's change budget).
+
+    ``measures`` (``demand_measure`` of each row), in this order: ``store`` (the headline,
+    ``held_out_store_demand``: a store's own sales where it sold the SKU, else the region's sales shared
+    out by store volume, so a small store is not credited with the big stores' sales) and ``region``
+    (``held_out_demand``: every store of the region credited with the mean of the stores that sold the
+    SKU; kept beside it for comparison with earlier backtests, it flatters adds in small stores)."""
+    unknown = [m for m in measures if m not in DEMAND_MEASURES]
+    if unknown:
+        raise ValueError(f"unknown demand measure(s) {unknown}; known: {list(DEMAND_MEASURES)}")
+    held_out = {STORE_MEASURE: held_out_store_demand, REGION_MEASURE: held_out_demand}
+    order = {m: i for i, m in enumerate(dict.fromkeys(measures))}
     parts = []
     for cutoff in sorted(set(cutoffs)):
         known = truncate_tables(tables, cutoff, carried_days=carried_days)
@@ -201,14 +219,21 @@ def assortment_backtest(
         }
         if settings is not None:
             strategies["budgeted standard"] = budgeted_standard(tables, known, cutoff, settings)
-        demand = held_out(tables, cutoff + timedelta(days=1), cutoff + timedelta(days=horizon))
-        parts.append(covered_shares(demand, tables.stores, strategies).with_columns(cutoff=pl.lit(cutoff)))
+        start, end = cutoff + timedelta(days=1), cutoff + timedelta(days=horizon)
+        for measure in order:
+            demand = held_out[measure](tables, start, end)
+            parts.append(
+                covered_shares(demand, tables.stores, strategies).with_columns(
+                    cutoff=pl.lit(cutoff), demand_measure=pl.lit(measure)
+                )
+            )
     if not parts:
         return pl.DataFrame(schema=ASSORTMENT_BACKTEST_SCHEMA)
+    rank = pl.col("demand_measure").replace_strict(order, return_dtype=pl.Int64)
     return (
         pl.concat(parts)
+        .sort(pl.col("cutoff"), rank, pl.col("store_id"), pl.col("strategy"))
         .select(pl.col(c).cast(t) for c, t in ASSORTMENT_BACKTEST_SCHEMA.items())
-        .sort("cutoff", "store_id", "strategy")
     )
 
 

@@ -41,3 +41,7 @@ def test_backtest_writes_the_planners_files(demo_drop: Path, tmp_path: Path) -> 
     coverage = pl.read_parquet(backtest / "assortment_backtest.parquet")
     assert set(coverage["strategy"]) == {"advised", "today", "standard", "budgeted standard"}
     assert coverage["demand_covered_share"].is_between(0, 1).all()
+    # the headline is each store's own held-out demand; the region measure is written beside it
+    assert coverage["demand_measure"].unique(maintain_order=True).to_list() == ["store", "region"]
+    page = Path(report).read_text(encoding="utf-8")
+    assert "Demand measure: <strong>store</strong>" in page

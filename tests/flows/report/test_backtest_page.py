@@ -107,6 +107,36 @@ def test_coverage_is_the_chain_row_or_the_store_mean() -> None:
     ]
 
 
+def test_coverage_headlines_the_store_measure_and_labels_the_region_one(tmp_path: Path) -> None:
+    """A backtest that wrote both measures: verdicts, chart and first table on the store measure (the
+    advice ahead, 85% vs 80%), the region rows (where the advice trails, 60% vs 70%) in a table of
+    their own, each named; a file without the column is an older backtest's, on the region measure."""
+    store = coverage().with_columns(demand_measure=pl.lit("store"))
+    region = (
+        coverage()
+        .with_columns(
+            pl.when(pl.col("strategy") == "advised").then(0.55).otherwise(0.65).alias("demand_covered_share"),
+            demand_measure=pl.lit("region"),
+        )
+        .with_columns(
+            pl.col("demand_covered_share") + pl.when(pl.col("store_id") == "S2").then(0.1).otherwise(0.0)
+        )
+    )
+    both = pl.concat([region, store])
+    assert backtest_page.coverage_measures(both) == ["store", "region"]
+    assert backtest_page.coverage_measures(coverage()) == ["region"]
+    section = backtest_page._coverage_section(both)
+    assert section["measure"] == "store"
+    assert section["verdicts"][0].endswith("in 1 of 1 folds (mean 85% vs 80%).")
+    assert [o["measure"] for o in section["others"]] == ["region"]
+    assert section["others"][0]["rows"][0]["advised"] == pytest.approx(0.60)
+    both.write_parquet(tmp_path / "assortment_backtest.parquet")
+    page = backtest_page.render_backtest_report(tmp_path, frames.run_info(cutoffs=["2025-05-01"])).read_text()
+    assert "Demand measure: <strong>store</strong>, each store&#39;s own held-out demand" in page
+    assert "The same on the <strong>region</strong> demand measure" in page
+    assert page.index("<strong>store</strong>") < page.index("<strong>region</strong>")
+
+
 def forecasts() -> pl.DataFrame:
     """Two folds of two days for two pairs: the model 10% high, the baseline 20% low."""
     rows = []

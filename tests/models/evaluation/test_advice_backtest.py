@@ -61,9 +61,9 @@ def test_held_out_demand_counts_every_channel() -> None:
 
 
 def test_assortment_backtest_exact_shares() -> None:
-    """R1 demand A 5, B 2, C 4 (11 per store); R2 A 3, D 2, E 1 (6). Today at the cutoff: S1 {A, B},
-    S2 {A}, S3 {A, E}. The chain's history: C 20 > A 19 > B 2 in X, so the standard shelf of the
-    reconstructed capacity is S1 {C, A}, S2 {C}, S3 {C, E}."""
+    """On the region measure: R1 demand A 5, B 2, C 4 (11 per store); R2 A 3, D 2, E 1 (6). Today at the
+    cutoff: S1 {A, B}, S2 {A}, S3 {A, E}. The chain's history: C 20 > A 19 > B 2 in X, so the standard
+    shelf of the reconstructed capacity is S1 {C, A}, S2 {C}, S3 {C, E}."""
     seen: list[list[tuple[str, str]]] = []
 
     def advise(known: LakeTables, cutoff: date) -> pl.DataFrame:
@@ -72,7 +72,9 @@ def test_assortment_backtest_exact_shares() -> None:
                              "sku": ["A", "C", "B", "A", "E", "A", "D"],
                              "action": ["keep", "add", "drop", "keep", "keep", "drop", "add"]})  # fmt: skip
 
-    out = assortment_backtest(_assortment_world(), cutoffs=[CUTOFF], horizon=5, advise=advise)
+    out = assortment_backtest(
+        _assortment_world(), cutoffs=[CUTOFF], horizon=5, advise=advise, measures=["region"]
+    )
     assert seen == [[("S1", "A"), ("S1", "B"), ("S2", "A"), ("S3", "A"), ("S3", "E")]]
     shares = {
         ("ALL", "advised"): 17 / 28, ("ALL", "standard"): 14 / 28, ("ALL", "today"): 16 / 28,
@@ -82,7 +84,7 @@ def test_assortment_backtest_exact_shares() -> None:
     }  # fmt: skip
     expected = pl.DataFrame({
         "cutoff": [CUTOFF] * 12, "store_id": [k[0] for k in shares], "strategy": [k[1] for k in shares],
-        "demand_covered_share": list(shares.values()),
+        "demand_covered_share": list(shares.values()), "demand_measure": ["region"] * 12,
     })  # fmt: skip
     assert_frame_equal(out, expected)
 

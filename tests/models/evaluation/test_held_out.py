@@ -106,20 +106,33 @@ def test_interval_calibration_counts_held_out_demand_against_the_interval() -> N
     assert (got["add: region"]["n"], got["add: region"]["below_p10"]) == (2, 1.0)
 
 
-def test_the_backtest_by_store_scores_each_store_on_its_own_demand() -> None:
+def test_the_backtest_scores_each_store_on_its_own_demand_by_default() -> None:
     """Store demand: S1 A 8, B 6, C 16/3; S2 A 4, B 3, C 8/3; S3 A 3, D 2, E 1 (35 in all). Advised
-    S1 {A}, S2 {A, B}, S3 {A, E}; today (rebuilt from 1 June) S1 {A, B}, S2 {A}, S3 {A, E}."""
+    S1 {A}, S2 {A, B}, S3 {A, E}; today (rebuilt from 1 June) S1 {A, B}, S2 {A}, S3 {A, E}. The small
+    store S2 lacks B: the store measure credits it 3 for B, the region measure 6 (S1's sales; and A 6,
+    the mean of 8 and 4, C 4): S2's advised shelf carries 21/29 of its demand, not 12/16. Both measures
+    are written, the store one first and labelled."""
 
     def advise(known: LakeTables, cutoff: date) -> pl.DataFrame:
         return pl.DataFrame({"store_id": ["S1", "S1", "S2", "S2", "S3", "S3"],
                              "sku": ["A", "B", "A", "B", "A", "E"],
                              "action": ["keep", "drop", "keep", "add", "keep", "keep"]})  # fmt: skip
 
-    out = assortment_backtest(_world(), cutoffs=[_june(10)], horizon=5, advise=advise, by_store=True)
-    got = {(r[0], r[1]): r[2] for r in out.select("store_id", "strategy", "demand_covered_share").rows()}
+    out = assortment_backtest(_world(), cutoffs=[_june(10)], horizon=5, advise=advise)
+    assert out["demand_measure"].unique(maintain_order=True).to_list() == ["store", "region"]
+    rows = out.select("demand_measure", "store_id", "strategy", "demand_covered_share").rows()
+    got = {(r[0], r[1], r[2]): r[3] for r in rows}
     expected = {
-        ("ALL", "advised"): 19 / 35, ("S1", "advised"): 24 / 58, ("S2", "advised"): 21 / 29,
-        ("S3", "advised"): 4 / 6, ("ALL", "today"): 22 / 35, ("S1", "today"): 42 / 58,
-        ("S2", "today"): 12 / 29, ("S3", "today"): 4 / 6,
+        ("store", "ALL", "advised"): 19 / 35, ("store", "S1", "advised"): 24 / 58,
+        ("store", "S2", "advised"): 21 / 29, ("store", "S3", "advised"): 4 / 6,
+        ("store", "ALL", "today"): 22 / 35, ("store", "S1", "today"): 42 / 58,
+        ("store", "S2", "today"): 12 / 29, ("store", "S3", "today"): 4 / 6,
+        ("region", "S2", "advised"): 12 / 16, ("region", "S2", "today"): 6 / 16,
     }  # fmt: skip
     assert {k: got[k] for k in expected} == pytest.approx(expected)
+    only_store = assortment_backtest(
+        _world(), cutoffs=[_june(10)], horizon=5, advise=advise, measures=["store"]
+    )
+    assert_frame_equal(only_store, out.filter(pl.col("demand_measure") == "store"))
+    with pytest.raises(ValueError, match="unknown demand measure"):
+        assortment_backtest(_world(), cutoffs=[_june(10)], horizon=5, advise=advise, measures=["chain"])
