@@ -105,6 +105,27 @@ def standard_assortment(tables: LakeTables, known: LakeTables, cutoff: date) -> 
     )
 
 
+def localized_reset(tables: LakeTables, known: LakeTables, value: pl.DataFrame) -> pl.DataFrame:
+    """Return (store_id, sku): the chain-wide standard's freedom with a local ranking. Each store x
+    category gets, up to the capacity at the cutoff, the SKUs of the standard's pool (``chain_ranking``:
+    every SKU the chain sold by the cutoff) with the highest ``value`` for that store ((store_id, sku,
+    value), e.g. a forecast's expected units or revenue; a pair without a value counts 0). Ties, and
+    slots beyond the valued SKUs, go in the chain's order. No change cap, no subcategory rule, no
+    evidence bar: every slot is filled, as in ``standard_assortment``; only the order differs."""
+    chain = chain_ranking(tables, known).select("sku", "category", chain_rank="rank")
+    capacity = store_category_capacity(known).select("store_id", "category", "capacity")
+    return (
+        capacity.join(chain, on="category")
+        .join(value.select("store_id", "sku", "value"), on=["store_id", "sku"], how="left")
+        .with_columns(pl.col("value").fill_null(0.0))
+        .sort(["store_id", "category", "value", "chain_rank"], descending=[False, False, True, False])
+        .with_columns(local_rank=pl.int_range(1, pl.len() + 1).over("store_id", "category"))
+        .filter(pl.col("local_rank") <= pl.col("capacity"))
+        .select("store_id", "sku")
+        .sort("store_id", "sku")
+    )
+
+
 def budgeted_standard(
     tables: LakeTables, known: LakeTables, cutoff: date, settings: AssortmentSettings
 ) -> pl.DataFrame:

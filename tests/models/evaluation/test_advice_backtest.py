@@ -17,6 +17,8 @@ from models.evaluation.advice_backtest import (
     chain_rate_forecast,
     event_backtest,
     held_out_demand,
+    localized_reset,
+    standard_assortment,
     truncate_tables,
 )
 from tests.worlds.shelves import Event, Order, Sale, make_patterns, shelf_tables
@@ -87,6 +89,24 @@ def test_assortment_backtest_exact_shares() -> None:
         "demand_covered_share": list(shares.values()), "demand_measure": ["region"] * 12,
     })  # fmt: skip
     assert_frame_equal(out, expected)
+
+
+def test_the_localized_reset_fills_every_slot_in_the_store_s_own_order() -> None:
+    """Same pool and capacity as the chain-wide reset (X: C 20 > A 19 > B 2 chain-wide; capacity S1 2,
+    S2 1, S3 1 in X and 1 in Y; D was never sold in a store: not in the pool), ranked by the store's own
+    value: S1 values B over A (C has no value: 0), S3 values A; S2 has no value at all and gets the
+    chain's order, as do ties. The chain-wide reset carries C everywhere instead."""
+    world = _assortment_world()
+    known = truncate_tables(world, CUTOFF)
+    value = pl.DataFrame(
+        {"store_id": ["S1", "S1", "S3", "S3", "S1"], "sku": ["B", "A", "A", "D", "E"],
+         "value": [5.0, 1.0, 3.0, 9.0, 2.0]}
+    )  # fmt: skip
+    local = localized_reset(world, known, value)
+    assert local.rows() == [("S1", "A"), ("S1", "B"), ("S2", "C"), ("S3", "A"), ("S3", "E")]
+    chain = standard_assortment(world, known, CUTOFF).sort("store_id", "sku")
+    assert chain.rows() == [("S1", "A"), ("S1", "C"), ("S2", "C"), ("S3", "C"), ("S3", "E")]
+    assert localized_reset(world, known, value.clear()).rows() == chain.rows()
 
 
 def test_chain_rate_forecast_gives_every_store_the_chain_rate() -> None:
