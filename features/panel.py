@@ -153,8 +153,13 @@ def build_panel(
     )
     store_cols = [c for c in ("region", *OPTIONAL_STORE) if c in stores.columns]
     product_cols = [c for c in ("category", "regular_price", *OPTIONAL_PRODUCT) if c in products.columns]
-    # last known price: carried forward over days without a sale and over the forecast days
-    price = pl.col("price").forward_fill().over(*PAIR, order_by="date")
+    # last known price over days without a sale and over the forecast days; a promotion's price only on
+    # promotion days: carried past its end it reads as a discount without a promotion, which in history
+    # marks the unsold days after a promotion, and the model forecast a pair on promotion at as_of at
+    # a fifth of its demand (medium demo, 2025-06-02: 3,375 units against 16,226 with the promo cleared)
+    last_price = pl.col("price").forward_fill().over(*PAIR, order_by="date")
+    last_regular = pl.when(pl.col("promo") == 0).then("price").forward_fill().over(*PAIR, order_by="date")
+    price = pl.coalesce("price", pl.when(pl.col("promo") > 0).then(last_price).otherwise(last_regular))
     return (
         panel.with_columns(price)
         .join(stores.lazy().select("store_id", *store_cols), on="store_id", how="left")

@@ -78,6 +78,41 @@ def test_panel_price_is_actual_then_last_known_then_regular() -> None:
     assert panel.get_column("price").to_list() == [2.0, 2.0, 1.5, 1.5, 1.5, 1.5, 2.0, 2.0]
 
 
+def test_panel_price_carries_no_promotion_past_its_days() -> None:
+    # regular 2.0 on day 0, on promotion at 1.0 on days 1-2 (day 2 unsold), as_of day 3 still on
+    # promotion at 1.2, then an unsold regular day 4: a promotion's price stays on its days
+    sales = _sales([(0, "A", "X", 2.0, None), (1, "A", "X", 4.0, None), (2, "A", "X", 0.0, None)])
+    sales = pl.concat(
+        [sales.collect(), _sales([(3, "A", "X", 5.0, None), (4, "A", "X", 0.0, None)]).collect()]
+    ).with_columns(
+        pl.col("date").is_between(D0 + timedelta(days=1), D0 + timedelta(days=3)).alias("promo"),
+        pl.when(pl.col("date") == D0 + timedelta(days=3))
+        .then(6.0)
+        .otherwise(pl.col("revenue"))
+        .alias("revenue"),
+    )
+    sales = sales.with_columns(
+        pl.when(pl.col("date") == D0 + timedelta(days=1))
+        .then(4.0)
+        .otherwise(pl.col("revenue"))
+        .alias("revenue")
+    )
+    pairs = pl.DataFrame({"store_id": ["A"], "sku": ["X"]})
+    panel = build_panel(
+        sales.lazy(),
+        stores=STORES,
+        products=PRODUCTS,
+        assortment=pairs,
+        as_of=D0 + timedelta(days=4),
+        horizon=2,
+        pairs=pairs,
+    ).collect()
+    # day 2: an unsold promotion day keeps the promotion's price; day 4 and the forecast days (no
+    # promotion known) the last regular price, not the promotion's 1.2 of as_of's eve
+    assert panel.get_column("price").to_list() == [2.0, 1.0, 1.0, 1.2, 2.0, 2.0, 2.0]
+    assert panel.get_column("promo").to_list() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize(
     ("carried", "last_sale", "expected_end"),
     [(True, 2, 60), (False, 55, 60), (False, 2, 12)],
