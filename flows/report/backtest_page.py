@@ -179,15 +179,18 @@ def _coverage_section(assortment: pl.DataFrame) -> dict[str, Any]:
         "verdicts": coverage_verdicts(coverage),
         "measure": headline,
         "measure_words": MEASURE_WORDS.get(headline, headline),
-        "others": [
-            {
-                "measure": m,
-                "measure_words": MEASURE_WORDS.get(m, m),
-                "strategies": _strategies(_coverage(assortment, m)),
-                "rows": _coverage_rows(_coverage(assortment, m)),
-            }
-            for m in others
-        ],
+        "others": [_other_measure(assortment, m) for m in others],
+    }
+
+
+def _other_measure(assortment: pl.DataFrame, measure: str) -> dict[str, Any]:
+    """Return the rows of a demand measure shown beside the headline one, with its words."""
+    coverage = _coverage(assortment, measure)
+    return {
+        "measure": measure,
+        "measure_words": MEASURE_WORDS.get(measure, measure),
+        "strategies": _strategies(coverage),
+        "rows": _coverage_rows(coverage),
     }
 
 

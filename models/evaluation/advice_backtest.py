@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from data_contracts.outputs import ASSORTMENT_BACKTEST_COLUMNS
 from data_contracts.tables import LakeTables
 from models.advice.assortment import cap_per_store, change_budget, store_category_capacity
 from models.advice.prestock import ALL_REGIONS, expand_regions, significant_event_patterns
@@ -38,14 +39,10 @@ EVENT_BACKTEST_SCHEMA = pl.Schema(
         "precision": pl.Float64, "recall": pl.Float64, "control": pl.String,
     }
 )  # fmt: skip
-# the output contract's columns (data_contracts.outputs.ASSORTMENT_BACKTEST_COLUMNS), then which measure of
-# held-out demand a row is scored on (DEMAND_MEASURES)
+# the output contract's columns, then which measure of held-out demand a row is scored on (DEMAND_MEASURES)
 ASSORTMENT_BACKTEST_SCHEMA = pl.Schema(
-    {
-        "cutoff": pl.Date, "store_id": pl.String, "strategy": pl.String, "demand_covered_share": pl.Float64,
-        "demand_measure": pl.String,
-    }
-)  # fmt: skip
+    [*ASSORTMENT_BACKTEST_COLUMNS.items(), ("demand_measure", pl.String())]
+)
 STORE_MEASURE = "store"  # held_out_store_demand: each store's own sales, else a fair share by its volume
 REGION_MEASURE = "region"  # held_out_demand: every store credited with the mean of the stores that sold it
 DEMAND_MEASURES = (STORE_MEASURE, REGION_MEASURE)  # the headline first
