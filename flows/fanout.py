@@ -4,8 +4,9 @@ flows/runners.py fans whole stages out (train beside mine; the three backtests).
 stage into its independent pieces when the run's tasks go to Dask (``--runner dask``), and calls the
 same models functions as one piece when they do not (memory stays that of one piece):
 
-- mining: event uplift apart from the weekly kinds (affinity, latent demand), then one
-  Benjamini-Hochberg step over every hypothesis (models/mining_parts.py: the answer of mine_patterns);
+- mining: event uplift apart from the weekly kinds (affinity, latent demand), then one two-level
+  false-discovery-rate step over every hypothesis (models/mining_parts.py: the answer of
+  mine_patterns);
 - training: LightGBM through lightgbm.dask when the training set exceeds the memory budget
   (models/dask_training.py; not bit-identical to the local booster), else the local booster;
 - the forecast one feature chunk per worker (models/dask_forecast.py: forecast_demand's rows);

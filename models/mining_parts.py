@@ -1,11 +1,12 @@
 """Pattern mining cut into independent parts (for a Dask cluster), with the answer of mine_patterns.
 
 ``models.mining.patterns.mine_patterns`` tests every hypothesis of the run, then adjusts them all in
-one Benjamini-Hochberg family, then scans for unlabeled events against what passed. The hypotheses of
-its kinds are computed independently of one another: event uplift (``PARTS[0]``) and the weekly kinds,
-local affinity and latent demand (``PARTS[1]``). So ``hypotheses(tables, part)`` can run for each part
-on its own worker, and ``patterns_from`` applies the one BH adjustment over all of them, then the
-discovery scan and the ordering: the same patterns as mine_patterns (tests/models/test_mining_parts.py).
+one false-discovery-rate step (``apply_fdr``), then scans for unlabeled events against what passed.
+The hypotheses of its kinds are computed independently of one another: event uplift (``PARTS[0]``)
+and the weekly kinds, local affinity and latent demand (``PARTS[1]``). So
+``hypotheses(tables, part)`` can run for each part on its own worker, and ``patterns_from`` applies
+the one FDR step over all of them, then the discovery scan and the ordering: the same patterns as
+mine_patterns (tests/models/test_mining_parts.py).
 
 Why not per region: the event miner's counterfactual takes its controls from the other regions on the
 same dates (the SKU x date shock, difference in differences), its test moderates each variance across
@@ -53,7 +54,7 @@ def hypotheses(tables: LakeTables, part: str, *, as_of: date, settings: MiningSe
 def patterns_from(
     tables: LakeTables, parts: list[pl.DataFrame], *, as_of: date, settings: MiningSettings
 ) -> pl.DataFrame:
-    """The patterns of mine_patterns from every part's hypotheses (in PARTS order): one BH adjustment
+    """The patterns of mine_patterns from every part's hypotheses (in PARTS order): one FDR step
     over all of them, the discovery scan, strongest first."""
     every = pl.concat(parts)
     passed = apply_fdr(every, settings)

@@ -73,6 +73,7 @@ class Censored:
     row: np.ndarray
     sold: np.ndarray
     share: np.ndarray
+    size: float = np.inf  # a part's demand is negative binomial of this size (inf: Poisson)
 
     @staticmethod
     def none() -> Censored:
@@ -80,13 +81,20 @@ class Censored:
 
     def take(self, keep: np.ndarray, new_row: np.ndarray) -> Censored:
         """The parts selected by boolean ``keep``, their rows renumbered by ``new_row``."""
-        return Censored(new_row[self.row[keep]], self.sold[keep], self.share[keep])
+        return Censored(new_row[self.row[keep]], self.sold[keep], self.share[keep], self.size)
 
 
-def censored_mean(mu: np.ndarray, sold: np.ndarray) -> np.ndarray:
-    """E[Y | Y >= sold] for Y ~ Poisson(mu), elementwise: mu P(Y >= sold - 1) / P(Y >= sold)."""
-    upper = stats.poisson.sf(sold - 1, mu)
-    ratio = mu * stats.poisson.sf(sold - 2, mu) / np.maximum(upper, 1e-300)
+def censored_mean(mu: np.ndarray, sold: np.ndarray, size: float = np.inf) -> np.ndarray:
+    """E[Y | Y >= sold] for Y ~ Poisson(mu), elementwise: mu P(Y >= sold - 1) / P(Y >= sold); for a
+    finite ``size`` Y is negative binomial of mean mu and that size (variance mu + mu^2 / size), and
+    E[Y; Y >= sold] = mu P(Y' >= sold - 1) with Y' negative binomial of size + 1 and the same p."""
+    if np.isfinite(size):
+        p = size / (size + np.maximum(mu, 1e-12))
+        upper = stats.nbinom.sf(sold - 1, size, p)
+        ratio = mu * stats.nbinom.sf(sold - 2, size + 1, p) / np.maximum(upper, 1e-300)
+    else:
+        upper = stats.poisson.sf(sold - 1, mu)
+        ratio = mu * stats.poisson.sf(sold - 2, mu) / np.maximum(upper, 1e-300)
     # far in the tail the ratio is 0/0: demand is then just above what sold
     return np.where(upper > 1e-12, np.maximum(ratio, sold), sold + mu)
 
@@ -96,7 +104,8 @@ def fill_censored(y: np.ndarray, mu: np.ndarray, censored: Censored) -> np.ndarr
     if not len(censored.row):
         return y
     filled = y.copy()
-    np.add.at(filled, censored.row, censored_mean(censored.share * mu[censored.row], censored.sold))
+    mean = censored_mean(censored.share * mu[censored.row], censored.sold, censored.size)
+    np.add.at(filled, censored.row, mean)
     return filled
 
 

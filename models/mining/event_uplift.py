@@ -32,7 +32,7 @@ Method (imputation event study, after Borusyak, Jaravel and Spiess 2024):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import cast
 
@@ -41,6 +41,7 @@ import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
 from features.signals import PHASES, daily_panel, event_days, event_instances, pair_weights
+from models.mining.dispersion import store_size, uncensored_store_days
 from models.mining.effects import Censored, Effect, fill_censored, fit_effects, linear_predictor
 from models.mining.settings import MiningSettings
 from models.mining.stats import moderated_ratio_test
@@ -79,6 +80,10 @@ class Design:
     codes: dict[str, np.ndarray]
     windows: dict[str, pl.DataFrame]
     block_position: np.ndarray  # where in its block a row lies, -0.5 .. 0.5 (the drift's covariate)
+    # uncensored store-days: their panel row, units and part of the row's exposure (for the dispersion)
+    store_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    store_units: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    store_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def base(self) -> list[str]:
@@ -150,9 +155,16 @@ def promo_shares(
 
 
 def build_design(
-    panel: pl.DataFrame, parts: pl.DataFrame, days: pl.DataFrame, *, first: date, block_days: int
+    panel: pl.DataFrame,
+    parts: pl.DataFrame,
+    days: pl.DataFrame,
+    *,
+    first: date,
+    block_days: int,
+    stores: pl.DataFrame | None = None,
 ) -> Design:
-    """Arrays for the fits from the panel, its censored parts and the event window days."""
+    """Arrays for the fits from the panel, its censored parts and the event window days (and the
+    uncensored store-days, ``models.mining.dispersion.uncensored_store_days``)."""
     p = panel.sort("region", "sku", "date").with_row_index("row", offset=0)
     p = p.with_columns(
         _dense("region").alias("r"),
@@ -186,7 +198,42 @@ def build_design(
         (at["weight"] / at["exposure"]).clip(upper_bound=1.0).to_numpy(),
     )
     position = ((p["t"] % block_days).to_numpy() + 0.5) / block_days - 0.5
-    return Design(p["y"].to_numpy(), p["exposure"].to_numpy(), censored, codes, windows, position)
+    design = Design(p["y"].to_numpy(), p["exposure"].to_numpy(), censored, codes, windows, position)
+    if stores is None or not len(censored.row):
+        return design
+    st = stores.join(p.select("region", "sku", "date", "row", "exposure"), on=["region", "sku", "date"])
+    return replace(
+        design,
+        store_row=st["row"].to_numpy().astype(np.int64),
+        store_units=st["units"].to_numpy().astype(np.float64),
+        store_share=(st["weight"] / st["exposure"]).clip(upper_bound=1.0).to_numpy(),
+    )
+
+
+def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
+    """``design`` whose censored parts are negative binomial of the store-days' size
+    (``models.mining.dispersion``), estimated from a Poisson fit of every effect on the rows outside
+    all event windows; unchanged without censored parts or store-days."""
+    if not len(design.censored.row) or not len(design.store_row):
+        return design
+    outside = np.ones(len(design.y), dtype=bool)
+    for w in design.windows.values():
+        outside[w["row"].to_numpy()] = False
+    offset = float(np.log(max(design.y.sum(), 1e-9) / max(design.exposure.sum(), 1e-9)))
+    effects = design.effects(design.base)
+    fit_effects(
+        design.y,
+        design.exposure,
+        effects,
+        mask=outside,
+        censored=design.censored,
+        offset=offset,
+        max_sweeps=max_sweeps,
+    )
+    mu = design.exposure * np.exp(linear_predictor(effects, np.arange(len(design.y)), offset))
+    kept = outside[design.store_row]
+    size = store_size(design.store_units[kept], (design.store_share * mu[design.store_row])[kept])
+    return replace(design, censored=replace(design.censored, size=size))
 
 
 def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.ndarray]:
@@ -219,7 +266,15 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
         )
         eta = linear_predictor(effects, every, offset)
         shock = design.effects(["gamma"])[0]
-        fit_effects(design.y, design.exposure * np.exp(eta), [shock], mask=outside, max_sweeps=1)
+        # the sold-out control stores' demand counts too (their censored parts, filled under the fit)
+        fit_effects(
+            design.y,
+            design.exposure * np.exp(eta),
+            [shock],
+            mask=outside,
+            censored=design.censored,
+            max_sweeps=1,
+        )
         out[t] = design.exposure[rows] * np.exp(eta[rows] + shock.on(rows))
     return out
 
@@ -342,7 +397,9 @@ def event_uplift_hypotheses(
         panel, parts = daily_panel(sales, online if settings.event_use_online else None, as_of=as_of)
         if promo is not None and "promo" in promo.collect_schema().names():
             panel = promo_shares(promo, sales, panel, as_of=as_of)
-        panel_df, parts_df, days_df = pl.collect_all([panel, parts, days])
+        panel_df, parts_df, days_df, stores_df = pl.collect_all(
+            [panel, parts, days, uncensored_store_days(sales)]
+        )
         if days_df.height and panel_df.height:
             design = build_design(
                 panel_df,
@@ -350,6 +407,8 @@ def event_uplift_hypotheses(
                 days_df,
                 first=min(first, panel_df["date"].min()),
                 block_days=settings.event_block_days,
+                stores=stores_df,
             )
+            design = with_dispersion(design)
             cells = window_cells(design, counterfactuals(design))
     return score_cells(cells, lead_days=settings.event_lead_days, min_support=settings.min_event_support)

@@ -1,11 +1,15 @@
 """Pattern mining entry point: event uplift, local affinity and latent demand, one FDR filter over all.
 
-Every hypothesis tested in the run (all kinds together) enters one Benjamini-Hochberg adjustment
-(``scipy.stats.false_discovery_control``); a pattern is reported when q <= ``fdr_alpha`` and its lift
-clears the kind's threshold (event uplift >= ``min_lift``; affinity >= ``min_affinity_lift`` or <= its
-inverse; latent demand >= ``min_latent_lift``). Event uplift is tested on two windows per (event_type,
-region, sku) (with and without the lead days, see ``models.mining.event_uplift``); both count in the FDR
-family and the passing one with the larger lift is reported, its window in ``window_start_offset_days``.
+Every hypothesis tested in the run (all kinds together) enters one two-level FDR procedure
+(Benjamini and Bogomolov 2014, ``apply_fdr``): the families are the event types (each type's
+event_uplift hypotheses), local affinity and latent demand; families are selected by
+Benjamini-Hochberg over their Simes p-values, and within a selected family BH runs at ``fdr_alpha``
+x (selected / all families). A pattern is reported when its q_value (the within-family BH q times
+all / selected families) is <= ``fdr_alpha`` and its lift clears the kind's threshold (event uplift
+>= ``min_lift``; affinity >= ``min_affinity_lift`` or <= its inverse; latent demand >=
+``min_latent_lift``). Event uplift is tested on two windows per (event_type, region, sku) (with and
+without the lead days, see ``models.mining.event_uplift``); both count in the type's FDR family and
+the passing one with the larger lift is reported, its window in ``window_start_offset_days``.
 
 Discovered events (``models.mining.discovery``: windows of co-rising SKUs no labeled event covers) are
 scanned after the FDR step, in their own BH family over every region x day span scanned (windows, not
@@ -88,15 +92,66 @@ def _weekly_rows(
     ]
 
 
-def apply_fdr(hypotheses: pl.DataFrame, settings: MiningSettings) -> pl.DataFrame:
-    """Add q_value (Benjamini-Hochberg over every row) and keep the rows that pass q and lift thresholds.
+def fdr_family() -> pl.Expr:
+    """The FDR family of a hypothesis: ``event_uplift:<event_type>`` for event uplift (every region,
+    the chain-wide ``ALL`` included, both windows), else its kind (``local_affinity``, ``latent_demand``)."""
+    kind = pl.col("kind")
+    return (
+        pl.when(kind == "event_uplift")
+        .then(pl.concat_str(pl.lit("event_uplift:"), pl.col("event_type").fill_null("")))
+        .otherwise(kind)
+    )
 
-    ``hypotheses`` has kind, lift, p_value. Returns the passing rows with q_value added.
+
+def two_level_q(p: np.ndarray, family: np.ndarray, alpha: float) -> np.ndarray:
+    """q-values of the two-level FDR procedure of Benjamini and Bogomolov (2014) for p-values ``p`` in
+    families ``family`` (labels, one per p-value) at level ``alpha``; reject where q <= ``alpha``.
+
+    1. Within each family, Benjamini-Hochberg adjusted p-values w (``scipy.stats.false_discovery_control``).
+       The family's p-value is Simes' combination, min(w).
+    2. Families are selected by Benjamini-Hochberg over the M family p-values at ``alpha``: R selected.
+    3. Within a selected family a hypothesis is rejected by BH at ``alpha * R / M``, i.e. where
+       w <= alpha * R / M. Its q-value is w * M / R (capped at 1), so q <= alpha is exactly that rule.
+       A family that is not selected rejects nothing; its q-value is max(w * M / max(R, 1), the family's
+       BH-adjusted p-value), which is above ``alpha`` (capped at 1).
+
+    The q-value depends on ``alpha`` through R: it is the reporting rule at that level, not an adjusted
+    p-value to be compared with other levels.
+    """
+    p = np.clip(np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0), 0.0, 1.0)
+    if not len(p):
+        return p
+    names, idx = np.unique(np.asarray(family), return_inverse=True)
+    within = np.empty_like(p)
+    simes = np.empty(len(names))
+    for f in range(len(names)):
+        on = idx == f
+        within[on] = stats.false_discovery_control(p[on], method="bh")
+        simes[f] = within[on].min()
+    family_q = stats.false_discovery_control(simes, method="bh")
+    selected = family_q <= alpha
+    scaled = within * len(names) / max(int(selected.sum()), 1)
+    q = np.where(selected[idx], scaled, np.maximum(scaled, family_q[idx]))
+    return np.minimum(q, 1.0)
+
+
+def apply_fdr(hypotheses: pl.DataFrame, settings: MiningSettings) -> pl.DataFrame:
+    """Add q_value (two-level FDR over families of hypotheses, ``two_level_q``) and keep the rows that
+    pass q and lift thresholds.
+
+    Families (``fdr_family``): one per event type (its event_uplift hypotheses in every region, chain-wide
+    ``ALL`` included, both windows), one for local_affinity, one for latent_demand. Families are selected
+    by BH over their Simes p-values at ``fdr_alpha``; within each of the R selected families of M, BH at
+    ``fdr_alpha * R / M``. q_value is the within-family BH-adjusted p-value times M / R, so a row passes
+    at ``q_value <= fdr_alpha``; rows of unselected families get a q_value above ``fdr_alpha``.
+
+    ``hypotheses`` has kind, event_type, lift, p_value. Returns the passing rows with q_value added.
     """
     if hypotheses.height == 0:
         return hypotheses.with_columns(pl.lit(None, dtype=pl.Float64).alias("q_value"))
-    p = np.clip(hypotheses["p_value"].fill_nan(1.0).fill_null(1.0).to_numpy(), 0.0, 1.0)
-    q = stats.false_discovery_control(p, method="bh")
+    p = hypotheses["p_value"].fill_nan(1.0).fill_null(1.0).to_numpy()
+    family = hypotheses.select(fdr_family()).to_series().to_numpy()
+    q = two_level_q(p, family, settings.fdr_alpha)
     kind, lift = pl.col("kind"), pl.col("lift")
     big_enough = (
         ((kind == "event_uplift") & (lift >= settings.min_lift))

@@ -8,7 +8,13 @@ from pydantic import BaseModel, Field
 class MiningSettings(BaseModel):
     """Pattern mining and its significance filter."""
 
-    fdr_alpha: float = Field(0.05, gt=0, lt=1, description="Benjamini-Hochberg level over all hypotheses.")
+    fdr_alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="FDR level of the two-level procedure over all hypotheses (families: event types, "
+        "affinity, latent; models.mining.patterns.apply_fdr).",
+    )
     event_lead_days: int = Field(7, ge=0, description="Days before an event's start counted in its window.")
     event_baseline_days: int = Field(
         56, gt=0, description="Days before an event the advice backtest treats as its baseline."

@@ -106,7 +106,7 @@ def test_empty_lake_gives_an_empty_frame_with_the_columns() -> None:
     assert out.columns == [*PATTERN_COLUMNS.names(), *EXTRA_COLUMNS]
 
 
-def test_apply_fdr_adjusts_over_all_kinds_and_applies_lift_thresholds() -> None:
+def test_apply_fdr_adjusts_over_families_of_all_kinds_and_applies_lift_thresholds() -> None:
     hyp = pl.DataFrame(
         {
             "kind": ["event_uplift", "event_uplift", "local_affinity", "local_affinity", "latent_demand"],
@@ -118,9 +118,11 @@ def test_apply_fdr_adjusts_over_all_kinds_and_applies_lift_thresholds() -> None:
         }
     )
     out = apply_fdr(hyp, MiningSettings(fdr_alpha=0.05))
-    # q = p * 5 / rank: 0.0025, 0.0025, 0.0033, 0.00375, 0.9; 1.1x is under both lift thresholds
+    # families (two-level FDR): event type e (BH q 0.001, 0.001; Simes 0.001), affinity (0.003, 0.003;
+    # Simes 0.003), latent (0.9); BH over the three Simes p-values selects R = 2 of M = 3, so
+    # q = within-family q * 3 / 2; 1.1x is under both lift thresholds
     assert out.sort("region", "sku").select("region", "sku").rows() == [("a", "x"), ("b", "x")]
-    assert out.sort("region", "sku")["q_value"].to_list() == pytest.approx([0.0025, 10 / 3000])
+    assert out.sort("region", "sku")["q_value"].to_list() == pytest.approx([0.0015, 0.0045])
 
 
 def test_apply_fdr_keeps_the_larger_lift_of_two_event_windows() -> None:
