@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
-from data_contracts.gx_import import preload_gx, wait_for_gx
+from data_contracts.gx_import import preload_gx, short_gil_slices, wait_for_gx
 from data_contracts.schemas import TableContract
 from data_contracts.suites import (
     KEY_CODE,
@@ -431,8 +431,9 @@ def validate_frames(
     """
     say = progress or (lambda _msg: None)
     timings = dict.fromkeys(("import", "read", "handover", "waited", "validate", "data_docs"), 0.0)
-    # the first frames are read and handed over while GX is imported (if it still is)
-    with closing(_Prepared(batches, timings)) as prepared:
+    # the first frames are read and handed over while GX is imported (if it still is); GX's checks
+    # are pure Python, the threads preparing the next frames need the GIL only between native calls
+    with short_gil_slices(), closing(_Prepared(batches, timings)) as prepared:
         t = time.perf_counter()
         context, runs = _set_up(contracts, docs_dir, reference_values, as_of=as_of, min_date=min_date)
         timings["import"] = time.perf_counter() - t

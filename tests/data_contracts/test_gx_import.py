@@ -47,3 +47,45 @@ def test_gx_imports_without_scipy_stats_and_altair_which_load_on_first_use() -> 
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_short_gil_slices_lowers_the_switch_interval_until_the_last_overlapping_block_ends() -> None:
+    import threading
+
+    from data_contracts.gx_import import GIL_SLICE_S, short_gil_slices
+
+    before = sys.getswitchinterval()
+    entered, release = threading.Event(), threading.Event()
+
+    def import_like() -> None:  # like the GX import thread: enters first, ends after the main block
+        with short_gil_slices():
+            entered.set()
+            release.wait(timeout=30)
+
+    worker = threading.Thread(target=import_like)
+    worker.start()
+    try:
+        assert entered.wait(timeout=30)
+        assert sys.getswitchinterval() == GIL_SLICE_S
+        with short_gil_slices():  # the checks, overlapping the import
+            with short_gil_slices():  # nested
+                assert sys.getswitchinterval() == GIL_SLICE_S
+            assert sys.getswitchinterval() == GIL_SLICE_S
+        assert sys.getswitchinterval() == GIL_SLICE_S  # the import thread still runs
+    finally:
+        release.set()
+        worker.join(timeout=30)
+    assert sys.getswitchinterval() == before
+
+
+def test_short_gil_slices_restores_the_interval_after_an_error() -> None:
+    from data_contracts.gx_import import short_gil_slices
+
+    before = sys.getswitchinterval()
+    try:
+        with short_gil_slices(0.001):
+            assert sys.getswitchinterval() == 0.001
+            raise RuntimeError("a check failed")
+    except RuntimeError:
+        pass
+    assert sys.getswitchinterval() == before
