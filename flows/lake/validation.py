@@ -108,10 +108,10 @@ def _partition_rows(
 
 def _encoded(part: pl.DataFrame, contract: TableContract) -> list[pl.Series | pl.Expr]:
     """The text columns GX gets dictionary-encoded (see data_contracts.validate.to_gx_frame) as polars
-    categoricals. A lineage column that holds one value in this part (the source file of a file's
-    rows) is checked to (one comparison per row) and repeated as one code, without hashing each row's
-    text."""
-    out = []
+    categoricals (expressions: the casts run side by side in polars' pool). A lineage column that
+    holds one value in this part (the source file of a file's rows) is checked to (one comparison per
+    row) and repeated as one code, without hashing each row's text."""
+    out: list[pl.Series | pl.Expr] = []
     for name in (*contract.references, *DICTIONARY_COLUMNS):
         col = part.get_column(name) if name in part.columns else None
         if col is None or col.dtype != pl.String:
@@ -120,7 +120,7 @@ def _encoded(part: pl.DataFrame, contract: TableContract) -> list[pl.Series | pl
         if first is not None and col.null_count() == 0 and bool((col == first).all()):
             out.append(pl.repeat(first, part.height, dtype=pl.Categorical, eager=True).alias(name))
         else:
-            out.append(pl.col(name).cast(pl.Categorical))  # in polars' pool, beside the others
+            out.append(pl.col(name).cast(pl.Categorical))
     return out
 
 
