@@ -37,6 +37,7 @@ _preload: threading.Thread | None = None
 # three alternating runs each: 5 ms (Python's default) 11.9-12.5 s, 1 ms 11.4-11.8 s, 0.5 ms 11.5-11.6 s.
 GIL_SLICE_S = 0.0005
 _slices = {"users": 0, "saved": 0.0}
+_slices_lock = threading.Lock()  # not _lock: that one is held while a deferred module imports
 
 
 @contextmanager
@@ -44,7 +45,7 @@ def short_gil_slices(interval: float = GIL_SLICE_S) -> Iterator[None]:
     """Lower Python's thread switch interval to ``interval`` seconds while the block runs (it is one
     setting of the process: nested and overlapping blocks, in any threads, keep it until the last one
     ends, which restores the value found by the first)."""
-    with _lock:
+    with _slices_lock:
         if _slices["users"] == 0:
             _slices["saved"] = sys.getswitchinterval()
             sys.setswitchinterval(min(interval, _slices["saved"]))
@@ -52,7 +53,7 @@ def short_gil_slices(interval: float = GIL_SLICE_S) -> Iterator[None]:
     try:
         yield
     finally:
-        with _lock:
+        with _slices_lock:
             _slices["users"] -= 1
             if _slices["users"] == 0:
                 sys.setswitchinterval(_slices["saved"])
