@@ -1,0 +1,601 @@
+"""An oracle bound for event recall (issue 8): what a test with a perfect counterfactual would find.
+
+    .venv/bin/python bench/mining_oracle.py [--size small] [--seed 42] [--min-lift 1.0] [--check]
+
+The miner's event recall on the demo worlds (planted risers found / planted) is 0.64-0.98. Is the
+goal of 0.9 reachable at all at the miner's error rate, or do the data not hold enough evidence? This
+script tests the miner's own hypotheses with the world's TRUE counterfactual and reports the recall
+that such an oracle reaches under the same FDR procedure and relevance rule.
+
+Hypotheses: exactly the miner's (``models.mining.event_uplift``): the window days of every event type
+(``features.signals.event_days`` over ``usable_instances``) joined to the miner's region x SKU x day
+panel (``features.signals.daily_panel``, rows with exposure), days inside another type's window left
+out (as ``window_cells`` does), tested per (event_type, region, SKU) on both windows ([-lead_days,
+end] and [0, end]) and, for types with chain-wide events, for the chain (region ``ALL``), with at
+least ``min_event_support`` clusters.
+
+Oracle p-value, H0 "this event type has no effect": the world's demand is drawn (``flows.demo.facts``)
+as store-day demand D ~ Poisson(lam x traffic x Gamma(4, 1/4)), i.e. negative binomial of size 4
+given the store-day traffic, and online lines ~ Poisson (region-day noise known) with 1 + Poisson(0.25)
+units each. The oracle knows every component of lam except the tested type's own multiplier: base,
+store scale, taste, SKU season, paydays and trend, the regional drift, promotions, the store's
+traffic that day, the online region-day noise, other event types' and the unlabeled events'
+multipliers. The tested type's multiplier is rebuilt from ``events.csv`` and the planted lifts
+(``flows.demo.events.window_profile``) and divided out. The statistic is the hypothesis's total
+observed units over its window rows (store units + online units); its null distribution is the sum of
+independent cells, evaluated by a saddlepoint approximation (Lugannani-Rice with Daniels' continuity
+correction for integer sums), one-sided (a rise).
+
+Sell-outs, honestly: a store-day's observed units are min(D, stock) (the world's shelf stock, which
+the data show as units + on_hand and which does not depend on that day's demand). The oracle uses
+exactly those observed units and compares them with the null distribution of min(D0, stock), a
+negative binomial censored at the stock: it gets no more than the sales data hold about a sold-out
+day (no latent demand, no true demand filled in). Days of an out-of-stock run (the shelf empty all
+day: nothing observable) are left out, as the miner leaves them out.
+
+Honesty limits: the oracle knows the noise-free counterfactual, so it is an upper bound for any
+method on these data at this error rate, not a method. It uses the sales before returns (0.25% of
+store-days and 2% of online lines are returned; the null model has no returns), the true carry
+intervals of the stores, and an unweighted sum of units (a test weighting cells by 1 / (1 + m / 4),
+the negative binomial's score, could be a little stronger on SKUs with large store-days). FDR: the
+miner's two-level procedure (``models.mining.patterns.two_level_q``, families = event types) with the
+two non-event families of a run (local affinity, latent demand) counted as selected (they were on all
+six demo worlds), and one Benjamini-Hochberg over the event hypotheses for comparison; relevance rule
+lift >= ``--min-lift`` with lift = observed / null-expected observed units; scored with
+``flows.demo.truth.mining_quality`` (the bench's definition of a planted riser and its matching).
+``--check`` verifies the replayed draws against ``flows.demo.facts.sales_block``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from features.signals import clean_store_sales, daily_online_units, daily_panel, event_days  # noqa: E402
+from flows.demo import facts  # noqa: E402
+from flows.demo.events import window_profile  # noqa: E402
+from flows.demo.generate import demo_lake_tables  # noqa: E402
+from flows.demo.truth import mining_quality  # noqa: E402
+from flows.demo.world import World, build_world  # noqa: E402
+from models.mining.event_uplift import usable_instances  # noqa: E402
+from models.mining.patterns import two_level_q  # noqa: E402
+from models.mining.settings import MiningSettings  # noqa: E402
+from models.mining.stats import moderated_ratio_test  # noqa: E402
+
+NB_SIZE = 4.0  # facts._demand: gamma(4, 0.25) noise on the Poisson mean
+LINE_EXTRA = facts.UNITS_PER_LINE - 1  # online units per line: 1 + Poisson(0.25)
+TAIL = 1e-14  # store-day supports are cut where the negative binomial's upper tail is below this
+CHUNK = 4_000_000  # support points per saddlepoint pass
+
+
+# ---------------------------------------------------------------- the miner's hypotheses
+
+
+def window_rows(world: World, settings: MiningSettings) -> pl.DataFrame:
+    """The miner's scored window rows: event_type, region, sku, date, offset, cluster, chain_wide, plus
+    the world's indexes r, k, t (as ``event_uplift.build_design`` / ``window_cells`` select them)."""
+    tables = demo_lake_tables(size=world.size, seed=world.seed)
+    as_of = world.as_of
+    sales = clean_store_sales(tables.store_sales, tables.stores.lazy(), as_of=as_of)
+    online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
+    first = sales.select(pl.col("date").min()).collect().item()
+    instances = usable_instances(
+        tables.events.lazy(),
+        tables.stores.lazy().select("region"),
+        first=first,
+        as_of=as_of,
+        settings=settings,
+    )
+    days = event_days(
+        instances, cluster_gap_days=settings.event_cluster_gap_days, after_days=settings.event_after_days
+    )
+    panel, _ = daily_panel(sales, online if settings.event_use_online else None, as_of=as_of)
+    panel_df, days_df = pl.collect_all([panel.select("region", "sku", "date"), days])
+    w = panel_df.join(days_df, on=["region", "date"])
+    # a day inside the windows of two event types is scored for neither; the wake is not scored
+    busy = (
+        w.filter(pl.col("phase") != "after")
+        .group_by("region", "sku", "date")
+        .agg(pl.col("event_type").n_unique().alias("types"))
+    )
+    w = w.join(busy, on=["region", "sku", "date"], how="left").filter(
+        (pl.col("phase") != "after") & (pl.col("types") == 1)
+    )
+    regions = {r.name: i for i, r in enumerate(world.regions)}
+    skus = {s: i for i, s in enumerate(world.products["sku"].to_list())}
+    return w.select(
+        "event_type",
+        "region",
+        "sku",
+        "date",
+        "offset",
+        "cluster",
+        "chain_wide",
+        pl.col("region").replace_strict(regions, return_dtype=pl.Int64).alias("r"),
+        pl.col("sku").replace_strict(skus, return_dtype=pl.Int64).alias("k"),
+        (pl.col("date") - pl.lit(world.start)).dt.total_days().cast(pl.Int64).alias("t"),
+    ).with_row_index("row")
+
+
+def hypotheses(
+    rows: pl.DataFrame, *, lead_days: int, min_support: int
+) -> list[tuple[pl.DataFrame, np.ndarray]]:
+    """Per (window, level): the hypotheses (event_type, region, sku, window_start_offset_days, support)
+    and each window row's hypothesis index (-1: not in one), as ``event_uplift.score_cells`` forms them."""
+    out = []
+    for w in sorted({-lead_days, 0}):
+        for chain in (False, True):
+            part = rows.filter(pl.col("offset") >= w)
+            if chain:
+                part = part.filter(pl.col("chain_wide")).with_columns(pl.lit("ALL").alias("region"))
+            keys = ["event_type", "region", "sku"]
+            hyp = (
+                part.group_by(keys)
+                .agg(pl.col("cluster").n_unique().alias("support"))
+                .filter(pl.col("support") >= min_support)
+                .sort(keys)
+                .with_row_index("h")
+                .with_columns(pl.lit(w, pl.Int64).alias("window_start_offset_days"))
+            )
+            index = np.full(rows.height, -1, dtype=np.int64)
+            at = part.join(hyp, on=keys).select("row", "h")
+            index[at["row"].to_numpy()] = at["h"].to_numpy()
+            out.append((hyp.drop("h"), index))
+    return out
+
+
+# ---------------------------------------------------------------- the world's draws, replayed
+
+
+def own_multiplier(world: World, rows: pl.DataFrame) -> np.ndarray:
+    """(R, S, D) float32: on each scored window row, the multiplier of that row's own event type (the
+    planted lifts over ``window_profile``, as ``flows.demo.events.apply_events`` applies them); 1
+    elsewhere."""
+    n_r, (n_s, n_d) = len(world.regions), world.season.shape
+    regions = {r.name: i for i, r in enumerate(world.regions)}
+    skus = {s: i for i, s in enumerate(world.products["sku"].to_list())}
+    lifts: dict[str, list[tuple[int, int, float]]] = {}
+    for p in world.truth["event_uplift"]:
+        lifts.setdefault(p["event_type"], []).append((regions[p["region"]], skus[p["sku"]], p["lift"]))
+    own = np.ones((n_r, n_s, n_d), dtype=np.float32)
+    for etype, group in world.events.partition_by("event_type", as_dict=True, maintain_order=True).items():
+        mult = np.ones_like(own)
+        for _event_id, inst in group.partition_by("event_id", as_dict=True, maintain_order=True).items():
+            start, end = inst["start_date"][0], inst["end_date"][0]
+            t0, days = (start - world.start).days, (end - start).days + 1
+            if t0 < 0 or t0 + days > n_d:
+                continue
+            hit = (
+                set(range(n_r)) if "ALL" in inst["region"].to_list() else {regions[x] for x in inst["region"]}
+            )
+            for r, k, lift in lifts.get(str(etype[0]), []):
+                if r in hit:
+                    mult[r, k, t0 : t0 + days] *= window_profile(days, lift).astype(np.float32)
+        on = rows.filter(pl.col("event_type") == etype[0])
+        ri, ki, ti = (on[c].to_numpy() for c in ("r", "k", "t"))
+        own[ri, ki, ti] = mult[ri, ki, ti]
+    return own
+
+
+def store_cells(world: World, rows: pl.DataFrame, own: np.ndarray, *, check: bool) -> dict[str, np.ndarray]:
+    """Every carried, not-out-of-stock store-day on a window row: its row, null mean m0 (negative
+    binomial of size 4), stock c and observed units y = min(demand, stock) (before returns)."""
+    n_r, (n_s, n_d) = len(world.regions), world.season.shape
+    lookup = np.full((n_r, n_s, n_d), -1, dtype=np.int64)
+    lookup[rows["r"].to_numpy(), rows["k"].to_numpy(), rows["t"].to_numpy()] = rows["row"].to_numpy()
+    traffic = facts.store_traffic(world)
+    local = facts.regional_factors(world)
+    days = np.arange(n_d)
+    parts: dict[str, list[np.ndarray]] = {"row": [], "m0": [], "c": [], "y": []}
+    for b, pairs in enumerate(facts.store_batches(world)):
+        rng = facts._rng(world, 3, b)  # replays facts.sales_block's draws, in its order
+        normal, lam = facts._demand(world, rng, pairs, traffic, local)
+        demand = rng.poisson(lam).astype(np.int64)
+        stock = np.ceil(normal * rng.uniform(*facts.STOCK_COVER, size=normal.shape)).astype(np.int64) + 3
+        out = facts._stockouts(rng, len(pairs), n_d)
+        units = np.minimum(demand, stock)
+        if check and b == 0:
+            _check_batch(world, rng, pairs, traffic, units, out)
+        s, k = pairs[:, 0], pairs[:, 1]
+        r = world.store_region[s]
+        row = lookup[r[:, None], k[:, None], days[None, :]]
+        carried = (days >= pairs[:, 2, None]) & (days < pairs[:, 3, None])
+        p_i, t_i = np.nonzero((row >= 0) & carried & ~out)
+        m_full = normal[p_i, t_i] * world.event_mult[r[p_i], k[p_i], t_i] * traffic[s[p_i], t_i]
+        parts["row"].append(row[p_i, t_i])
+        parts["m0"].append((m_full / own[r[p_i], k[p_i], t_i]).astype(np.float64))
+        parts["c"].append(stock[p_i, t_i])
+        parts["y"].append(units[p_i, t_i])
+    return {key: np.concatenate(v) for key, v in parts.items()}
+
+
+def _check_batch(
+    world: World,
+    rng: np.random.Generator,
+    pairs: np.ndarray,
+    traffic: np.ndarray,
+    units: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """The replayed units, with the returns drawn next, must be the sales rows ``sales_block`` exports."""
+    units = units.copy()
+    returns = (rng.random(units.shape) < 0.0025) & ~out
+    units -= returns * (1 + rng.poisson(0.4, size=units.shape))
+    units[out] = 0
+    block = facts.sales_block(world, 0, pairs, traffic)
+    s = {v: i for i, v in enumerate(world.stores["store_id"].to_list())}
+    k = {v: i for i, v in enumerate(world.products["sku"].to_list())}
+    pos = {(int(a), int(b)): i for i, (a, b) in enumerate(pairs[:, :2])}
+    p = np.array([pos[(s[a], k[b])] for a, b in zip(block["store_id"], block["sku"], strict=True)])
+    t = (block["date"].to_numpy() - np.datetime64(world.start)).astype("timedelta64[D]").astype(np.int64)
+    if not np.array_equal(units[p, t], block["units"].to_numpy()):
+        raise AssertionError("replayed store draws differ from flows.demo.facts.sales_block")
+    print(f"check: {block.height:,} store-sales rows of batch 0 replayed exactly")
+
+
+def online_rows(world: World, rows: pl.DataFrame, own: np.ndarray) -> dict[str, np.ndarray]:
+    """Per window row: the null mean of online order lines and the online units (before returns)."""
+    n_r, (n_s, n_d) = len(world.regions), world.season.shape
+    noise = facts._rng(world, 4).lognormal(-(0.1**2) / 2, 0.1, size=(n_r, 1, n_d)).astype(np.float32)
+    lines = facts._online_lines(world, facts._rng(world, 4))  # the same stream: the same lines
+    flat = (lines["region"] * n_s + lines["sku"]) * n_d + lines["day"]
+    units = np.bincount(flat, lines["units"], minlength=n_r * n_s * n_d).reshape(n_r, n_s, n_d)
+    weight = np.array([world.store_scale[world.store_region == r].sum() for r in range(n_r)])
+    r, k, t = (rows[c].to_numpy() for c in ("r", "k", "t"))
+    lam = world.sku_base[k] * world.taste[r, k] * weight[r] * world.season[k, t]
+    lam = lam * facts.regional_factors(world)[r, k, t] * world.event_mult[r, k, t] * noise[r, 0, t]
+    lam = lam * np.where(world.promo[k, t], world.promo_lift[k], 1.0)
+    share = facts.online_shares(world)[r]
+    return {"mu": lam / own[r, k, t] * share / facts.UNITS_PER_LINE, "y": units[r, k, t]}
+
+
+# ---------------------------------------------------------------- null tail: saddlepoint
+
+
+def _supports(m0: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat support of each store-day's null min(D0, c): values y, log probabilities, cell starts."""
+    p = NB_SIZE / (NB_SIZE + m0)
+    top = np.minimum(c, stats.nbinom.isf(TAIL, NB_SIZE, p).astype(np.int64) + 1)
+    length = top + 1
+    starts = np.cumsum(length) - length
+    cell = np.repeat(np.arange(len(m0)), length)
+    y = np.arange(int(length.sum())) - starts[cell]
+    logp = stats.nbinom.logpmf(y, NB_SIZE, p[cell])
+    last = starts + top
+    logp[last] = stats.nbinom.logsf(top - 1, NB_SIZE, p)  # P(D0 >= top): the sold-out mass
+    return y.astype(np.float64), logp, starts
+
+
+def _store_cgf(
+    s: np.ndarray, y: np.ndarray, logp: np.ndarray, starts: np.ndarray, cell: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell K(s), K'(s), K''(s) of the censored null distribution (s per cell)."""
+    a = logp + s[cell] * y
+    amax = np.maximum.reduceat(a, starts)
+    e = np.exp(a - amax[cell])
+    s0 = np.add.reduceat(e, starts)
+    s1 = np.add.reduceat(e * y, starts) / s0
+    s2 = np.add.reduceat(e * y * y, starts) / s0
+    return amax + np.log(s0), s1, np.maximum(s2 - s1 * s1, 0.0)
+
+
+def _online_cgf(s: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """K, K', K'' of a compound Poisson(mu) sum of 1 + Poisson(0.25) units."""
+    es = np.exp(s)
+    ku = s + LINE_EXTRA * (es - 1)
+    d1 = 1 + LINE_EXTRA * es
+    g = mu * np.exp(ku)
+    return g - mu, g * d1, g * (d1 * d1 + LINE_EXTRA * es)
+
+
+def cell_means(m0: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """E[min(D0, c)] of each store-day under the null (chunked over the flat supports)."""
+    out = np.empty(len(m0))
+    step = max(1, CHUNK // 64)
+    for a in range(0, len(m0), step):
+        y, logp, starts = _supports(m0[a : a + step], c[a : a + step])
+        cell = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(y))))
+        out[a : a + step] = _store_cgf(np.zeros(len(starts)), y, logp, starts, cell)[1]
+    return out
+
+
+def saddlepoint_p(
+    h_store: np.ndarray,
+    m0: np.ndarray,
+    c: np.ndarray,
+    h_online: np.ndarray,
+    mu: np.ndarray,
+    observed: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(T >= observed) under the null per hypothesis (T = sum of its store cells' min(D0, c) and its
+    online units), and the null mean of T. Lugannani-Rice with Daniels' second continuity correction."""
+    n_h = len(observed)
+    target = observed - 0.5
+    s = np.zeros(n_h)
+    lo, hi = np.full(n_h, -30.0), np.full(n_h, 5.0)
+    order = np.argsort(h_store, kind="stable")
+    h_store, m0, c = h_store[order], m0[order], c[order]
+    # chunks of whole hypotheses, at most CHUNK support points each (memory)
+    approx = np.minimum(c, m0 * 8 + 40) + 1
+    bounds = np.searchsorted(h_store, np.arange(n_h + 1))
+    cum = np.concatenate([[0], np.cumsum(approx)])
+    chunks, a = [], 0
+    while a < n_h:
+        b = max(a + 1, int(np.searchsorted(cum[bounds], cum[bounds[a]] + CHUNK, side="right")) - 1)
+        chunks.append((a, min(b, n_h)))
+        a = min(b, n_h)
+    supports = []
+    for a, b in chunks:
+        sel = slice(bounds[a], bounds[b])
+        if bounds[b] == bounds[a]:
+            continue
+        y, logp, starts = _supports(m0[sel], c[sel])
+        cell = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(y))))
+        supports.append((a, b, sel, y, logp, starts, cell))
+
+    def cgf(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k0, k1, k2 = _online_cgf(s[h_online], mu)
+        out = [np.bincount(h_online, v, minlength=n_h) for v in (k0, k1, k2)]
+        for _a, _b, sel, y, logp, starts, cell in supports:
+            hs = h_store[sel]
+            v = _store_cgf(s[hs], y, logp, starts, cell)
+            for i in range(3):
+                out[i] += np.bincount(hs, v[i], minlength=n_h)
+        return out[0], out[1], out[2]
+
+    _, mean, var0 = cgf(np.zeros(n_h))
+    for _ in range(80):
+        k0, k1, k2 = cgf(s)
+        done = np.abs(k1 - target) <= 1e-9 * (1 + np.abs(target))
+        if np.all(done):
+            break
+        below = k1 < target
+        lo = np.where(below, s, lo)
+        hi = np.where(below, hi, s)
+        step = s - (k1 - target) / np.maximum(k2, 1e-300)
+        s = np.where(done, s, np.where((step > lo) & (step < hi), step, (lo + hi) / 2))
+    k0, k1, k2 = cgf(s)
+    w = np.sign(s) * np.sqrt(np.maximum(2 * (s * target - k0), 0.0))
+    u = 2 * np.sinh(s / 2) * np.sqrt(k2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = stats.norm.sf(w) + stats.norm.pdf(w) * (1 / u - 1 / w)
+    near = np.abs(s) < 1e-3
+    p[near] = stats.norm.sf((target[near] - mean[near]) / np.sqrt(np.maximum(var0[near], 1e-300)))
+    unreachable = np.abs(k1 - target) > 1e-6 * (1 + np.abs(target))  # beyond the support: tiny
+    p[unreachable & (target > mean)] = 1e-300
+    p[observed <= 0] = 1.0
+    return np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0), mean
+
+
+# ---------------------------------------------------------------- the oracle run
+
+
+def miner_test(
+    rows: pl.DataFrame, observed: np.ndarray, expected: np.ndarray, settings: MiningSettings
+) -> pl.DataFrame:
+    """The miner's test (``moderated_ratio_test`` per window over clusters, regions and ``ALL``
+    together, as ``event_uplift.score_cells`` runs it) on the oracle's units and TRUE expected units:
+    p_miner_test and lift_miner_test per hypothesis and window."""
+    cells = rows.with_columns(pl.Series("observed", observed), pl.Series("expected", expected))
+    keys = ["event_type", "region", "sku"]
+    chain = cells.filter(pl.col("chain_wide")).with_columns(pl.lit("ALL").alias("region"))
+    both = pl.concat([cells, chain])
+    out = []
+    for w in sorted({-settings.event_lead_days, 0}):
+        per_cluster = (
+            both.filter(pl.col("offset") >= w)
+            .group_by(*keys, "cluster")
+            .agg(pl.col("observed").sum(), pl.col("expected").sum())
+        )
+        t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
+        t = t.filter(pl.col("support") >= settings.min_event_support)
+        out.append(
+            t.select(
+                *keys,
+                pl.lit(w, pl.Int64).alias("window_start_offset_days"),
+                pl.col("p_value").alias("p_miner_test"),
+                pl.col("lift").alias("lift_miner_test"),
+            )
+        )
+    return pl.concat(out)
+
+
+def _score(tested: pl.DataFrame, p: np.ndarray, settings: MiningSettings, truth: dict[str, Any]) -> dict:
+    """``mining_quality`` of the hypotheses passing the two-level FDR (families as the miner's, plus
+    the run's affinity and latent families, selected) and the relevance rule, on p-values ``p``."""
+    family = np.concatenate(
+        [("event_uplift:" + tested["event_type"]).to_numpy(), ["local_affinity", "latent_demand"]]
+    )
+    q = two_level_q(np.concatenate([p, [0.0, 0.0]]), family, settings.fdr_alpha)[: tested.height]
+    passed = tested.filter(pl.Series(q <= settings.fdr_alpha) & (pl.col("lift") >= settings.min_lift))
+    found = passed.unique(["region", "sku", "event_type"]).with_columns(pl.lit("event_uplift").alias("kind"))
+    return mining_quality(found, truth)
+
+
+def oracle(
+    size: str, seed: int, settings: MiningSettings, *, check: bool = False, cf_errors: tuple[float, ...] = ()
+) -> dict[str, Any]:
+    """Oracle p-values for the miner's hypotheses on one world, the FDR and the scores. ``cf_errors``:
+    also run the miner's test on the true counterfactual times a log-normal error of each sd, drawn
+    per (event type, region, SKU, cluster)."""
+    world = build_world(size, seed)
+    rows = window_rows(world, settings)
+    own = own_multiplier(world, rows)
+    store = store_cells(world, rows, own, check=check)
+    online = online_rows(world, rows, own)
+    store_obs = np.bincount(store["row"], store["y"], minlength=rows.height)
+    frames = []
+    for hyp, index in hypotheses(
+        rows, lead_days=settings.event_lead_days, min_support=settings.min_event_support
+    ):
+        if not hyp.height:
+            continue
+        hs, ho = index[store["row"]], index[np.arange(rows.height)]
+        ks, ko = hs >= 0, ho >= 0
+        observed = np.bincount(ho[ko], (store_obs + online["y"])[ko], minlength=hyp.height)
+        p, mean = saddlepoint_p(hs[ks], store["m0"][ks], store["c"][ks], ho[ko], online["mu"][ko], observed)
+        events = np.bincount(ho[ko], minlength=hyp.height)
+        frames.append(
+            hyp.with_columns(
+                pl.Series("observed_units", observed),
+                pl.Series("expected_units", mean),
+                pl.Series("lift", observed / np.maximum(mean, 1e-12)),
+                pl.Series("p_value", p),
+                pl.Series("window_days", events),
+            )
+        )
+    tested = pl.concat(frames).with_columns(pl.lit("event_uplift").alias("kind"))
+    # the same true counterfactual through the miner's own test (clusters, moderated t, empirical null)
+    row_mean: np.ndarray = np.bincount(
+        store["row"], cell_means(store["m0"], store["c"]), minlength=rows.height
+    )
+    row_mean = row_mean.astype(np.float64) + online["mu"] * facts.UNITS_PER_LINE
+    hyp_keys = ["event_type", "region", "sku", "window_start_offset_days"]
+    tested = tested.join(
+        miner_test(rows, store_obs + online["y"], row_mean, settings), on=hyp_keys, how="left"
+    )
+    noisy = []
+    cluster = (
+        rows.select(pl.struct("event_type", "region", "sku", "cluster").rank("dense")).to_series().to_numpy()
+    )
+    rng = np.random.default_rng(seed)
+    for sd in cf_errors:
+        z = rng.normal(-(sd**2) / 2, sd, size=int(cluster.max()) + 1)[cluster - 1]
+        t = tested.select(*hyp_keys).join(
+            miner_test(rows, store_obs + online["y"], row_mean * np.exp(z), settings), on=hyp_keys, how="left"
+        )
+        t = t.with_columns(pl.col("lift_miner_test").fill_null(0.0).alias("lift"))
+        noisy.append((sd, _score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)))
+    family = ("event_uplift:" + tested["event_type"]).to_numpy()
+    # the run's other two families (local affinity, latent demand): selected on every demo world
+    p_all = np.concatenate([tested["p_value"].to_numpy(), [0.0, 0.0]])
+    q2 = two_level_q(p_all, np.concatenate([family, ["local_affinity", "latent_demand"]]), settings.fdr_alpha)
+    q1 = stats.false_discovery_control(tested["p_value"].to_numpy(), method="bh")
+    p_t = np.concatenate([tested["p_miner_test"].fill_null(1.0).to_numpy(), [0.0, 0.0]])
+    q_t = two_level_q(p_t, np.concatenate([family, ["local_affinity", "latent_demand"]]), settings.fdr_alpha)
+    tested = tested.with_columns(
+        pl.Series("q_two_level", q2[: tested.height]),
+        pl.Series("q_one_bh", q1),
+        pl.Series("q_miner_test", q_t[: tested.height]),
+    )
+    null = set(world.truth["null_event_types"])
+    planted_keys = {(p["event_type"], p["region"], p["sku"]) for p in world.truth["event_uplift"]}
+    unplanted = tested.filter(
+        (pl.col("region") != "ALL")
+        & ~pl.struct("event_type", "region", "sku").map_elements(
+            lambda x: (x["event_type"], x["region"], x["sku"]) in planted_keys, return_dtype=pl.Boolean
+        )
+    )
+    result: dict[str, Any] = {
+        "world": f"{size} {seed}",
+        "hypotheses": tested.height,
+        "tested": tested,
+        "null_types": sorted(null),
+        "cf_error": noisy,
+        "calibration": {
+            col: (
+                unplanted.height,
+                float(np.mean(unplanted[col].to_numpy() < 0.05)),
+                float(np.mean(unplanted[col].to_numpy() < 0.01)),
+            )
+            for col in ("p_value", "p_miner_test")
+        },
+    }
+    for name in ("q_two_level", "q_one_bh", "q_miner_test"):
+        lift = "lift_miner_test" if name == "q_miner_test" else "lift"
+        passed = tested.filter((pl.col(name) <= settings.fdr_alpha) & (pl.col(lift) >= settings.min_lift))
+        patterns = passed.sort("lift", descending=True).unique(["region", "sku", "event_type"], keep="first")
+        result[name] = mining_quality(patterns, world.truth)
+        result[f"{name}.patterns"] = patterns
+    planted = pl.DataFrame(world.truth["event_uplift"]).select(
+        "event_type", "region", "sku", "lift", "events"
+    )
+    best = (
+        tested.sort("p_value")
+        .unique(["event_type", "region", "sku"], keep="first")
+        .select(
+            "event_type",
+            "region",
+            "sku",
+            "window_start_offset_days",
+            "expected_units",
+            "lift",
+            "p_value",
+            "q_two_level",
+            "support",
+        )
+    )
+    result["planted"] = planted.join(best, on=["event_type", "region", "sku"], how="left", suffix="_oracle")
+    found = result["q_two_level.patterns"].select("event_type", "region", "sku")
+    result["missed"] = (
+        planted.join(found, on=["event_type", "region", "sku"], how="anti")
+        .join(best, on=["event_type", "region", "sku"], how="left", suffix="_oracle")
+        .sort("event_type", "region", "sku")
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", default="small", help="small, medium or STORESxSKUSxDAYS")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--min-lift", type=float, default=1.0)
+    parser.add_argument("--check", action="store_true", help="verify the replayed draws against the export")
+    parser.add_argument(
+        "--cf-error",
+        default="",
+        help="comma-separated sds: the miner's test on the true counterfactual times a log-normal error",
+    )
+    args = parser.parse_args(argv)
+    settings = MiningSettings(min_lift=args.min_lift)
+    started = time.perf_counter()
+    errors = tuple(float(x) for x in args.cf_error.split(",") if x)
+    r = oracle(args.size, args.seed, settings, check=args.check, cf_errors=errors)
+    print(
+        f"demo {r['world']}: {r['hypotheses']:,} event hypotheses, "
+        f"oracle in {time.perf_counter() - started:.1f} s"
+    )
+    for name in ("q_two_level", "q_one_bh", "q_miner_test"):
+        q = r[name]
+        print(
+            f"  oracle {name}: recall {q['event_uplift.recall']:.3f} ({q['event_uplift.planted']} planted), "
+            f"precision {q['event_uplift.precision']:.3f} ({q['event_uplift.reported']} reported), "
+            f"no-effect patterns {q['null_event_patterns']}, "
+            f"lift error {q.get('event_uplift.median_lift_error', float('nan')):.3f}"
+        )
+    for sd, q in r["cf_error"]:
+        print(
+            f"  miner's test, true counterfactual x lognormal error sd {sd:.2f} per event: recall "
+            f"{q['event_uplift.recall']:.3f}, precision {q['event_uplift.precision']:.3f}, "
+            f"no-effect patterns {q['null_event_patterns']}"
+        )
+    for col, (n, a, b) in r["calibration"].items():
+        print(f"  {col}: {n} hypotheses without a planted effect, {a:.3f} below 0.05, {b:.4f} below 0.01")
+    pl_ = r["planted"]
+    ratio = pl_["lift_oracle"] / pl_["lift"]
+    print(
+        f"  planted risers, best window: oracle p max {pl_['p_value'].max():.2g}, two-level q max "
+        f"{pl_['q_two_level'].max():.2g}, expected units min {pl_['expected_units'].min():.0f} / median "
+        f"{pl_['expected_units'].median():.0f}, oracle lift / planted {ratio.min():.2f}-{ratio.max():.2f}"
+    )
+    with pl.Config(tbl_rows=100, tbl_cols=20, tbl_width_chars=200):
+        print("the three weakest planted risers for the oracle (best window by p):")
+        print(r["planted"].sort("p_value", descending=True).head(3))
+        print("planted risers the oracle (two-level) misses (best window by p):")
+        print(r["missed"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
