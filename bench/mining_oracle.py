@@ -1,6 +1,7 @@
 """An oracle bound for event recall (issue 8): what a test with a perfect counterfactual would find.
 
     .venv/bin/python bench/mining_oracle.py [--size small] [--seed 42] [--min-lift 1.0] [--check]
+        [--cf-error 0.1,0.2] [--miner-error]
 
 The miner's event recall on the demo worlds (planted risers found / planted) is 0.64-0.98. Is the
 goal of 0.9 reachable at all at the miner's error rate, or do the data not hold enough evidence? This
@@ -44,6 +45,12 @@ six demo worlds), and one Benjamini-Hochberg over the event hypotheses for compa
 lift >= ``--min-lift`` with lift = observed / null-expected observed units; scored with
 ``flows.demo.truth.mining_quality`` (the bench's definition of a planted riser and its matching).
 ``--check`` verifies the replayed draws against ``flows.demo.facts.sales_block``.
+
+Where the miner loses recall: the script also puts the true counterfactual through the miner's own
+test (``moderated_ratio_test`` over clusters), ``--cf-error`` the same with a log-normal error per
+event (independent across events, one draw per sd), and ``--miner-error`` fits the miner's own
+counterfactual (``event_uplift``) and prints its log error against the true expected demand per event.
+Figures: ``bench/README.md``, "Pattern mining on the demo world".
 """
 
 from __future__ import annotations
@@ -68,7 +75,15 @@ from flows.demo.events import window_profile  # noqa: E402
 from flows.demo.generate import demo_lake_tables  # noqa: E402
 from flows.demo.truth import mining_quality  # noqa: E402
 from flows.demo.world import World, build_world  # noqa: E402
-from models.mining.event_uplift import usable_instances  # noqa: E402
+from models.mining.dispersion import uncensored_store_days  # noqa: E402
+from models.mining.event_uplift import (  # noqa: E402
+    build_design,
+    counterfactuals,
+    promo_shares,
+    usable_instances,
+    window_cells,
+    with_dispersion,
+)
 from models.mining.patterns import two_level_q  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
 from models.mining.stats import moderated_ratio_test  # noqa: E402
@@ -423,8 +438,66 @@ def _score(tested: pl.DataFrame, p: np.ndarray, settings: MiningSettings, truth:
     return mining_quality(found, truth)
 
 
+def miner_error(
+    world: World, rows: pl.DataFrame, true_demand: np.ndarray, settings: MiningSettings
+) -> pl.DataFrame:
+    """The miner's own counterfactual (``event_uplift``: design, dispersion, per-type fits and the
+    shock, ``window_cells``) against the true expected demand without the type's effect, per (event
+    type, region, SKU, cluster) on the lead-days window: log(miner expected / true expected)."""
+    tables = demo_lake_tables(size=world.size, seed=world.seed)
+    as_of = world.as_of
+    sales = clean_store_sales(tables.store_sales, tables.stores.lazy(), as_of=as_of).cache()
+    online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
+    first = sales.select(pl.col("date").min()).collect().item()
+    instances = usable_instances(
+        tables.events.lazy(),
+        tables.stores.lazy().select("region"),
+        first=first,
+        as_of=as_of,
+        settings=settings,
+    )
+    days = event_days(
+        instances, cluster_gap_days=settings.event_cluster_gap_days, after_days=settings.event_after_days
+    )
+    panel, parts = daily_panel(sales, online, as_of=as_of)
+    panel = promo_shares(tables.store_sales, sales, panel, as_of=as_of)
+    panel_df, parts_df, days_df, stores_df = pl.collect_all(
+        [panel, parts, days, uncensored_store_days(sales)]
+    )
+    design = build_design(
+        panel_df,
+        parts_df,
+        days_df,
+        first=min(first, panel_df["date"].min()),
+        block_days=settings.event_block_days,
+        stores=stores_df,
+    )
+    design = with_dispersion(design)
+    cells = window_cells(design, counterfactuals(design))
+    keys = ["event_type", "region", "sku", "cluster"]
+    miner = (
+        cells.filter(pl.col("offset") >= -settings.event_lead_days)
+        .group_by(keys)
+        .agg(pl.col("expected").sum().alias("miner_expected"))
+    )
+    truth = (
+        rows.with_columns(pl.Series("true_expected", true_demand))
+        .group_by(keys)
+        .agg(pl.col("true_expected").sum())
+    )
+    return miner.join(truth, on=keys).with_columns(
+        (pl.col("miner_expected") / pl.col("true_expected")).log().alias("log_error")
+    )
+
+
 def oracle(
-    size: str, seed: int, settings: MiningSettings, *, check: bool = False, cf_errors: tuple[float, ...] = ()
+    size: str,
+    seed: int,
+    settings: MiningSettings,
+    *,
+    check: bool = False,
+    cf_errors: tuple[float, ...] = (),
+    with_miner_error: bool = False,
 ) -> dict[str, Any]:
     """Oracle p-values for the miner's hypotheses on one world, the FDR and the scores. ``cf_errors``:
     also run the miner's test on the true counterfactual times a log-normal error of each sd, drawn
@@ -465,6 +538,20 @@ def oracle(
     tested = tested.join(
         miner_test(rows, store_obs + online["y"], row_mean, settings), on=hyp_keys, how="left"
     )
+    result_error = None
+    if with_miner_error:
+        demand = (
+            np.bincount(store["row"], store["m0"], minlength=rows.height)
+            + online["mu"] * facts.UNITS_PER_LINE
+        )
+        err = miner_error(world, rows, demand, settings)
+        planted_rows = pl.DataFrame(world.truth["event_uplift"]).select("event_type", "region", "sku")
+        err = err.join(
+            planted_rows.with_columns(pl.lit(True).alias("planted")),
+            on=["event_type", "region", "sku"],
+            how="left",
+        )
+        result_error = err.with_columns(pl.col("planted").fill_null(False))
     noisy = []
     cluster = (
         rows.select(pl.struct("event_type", "region", "sku", "cluster").rank("dense")).to_series().to_numpy()
@@ -503,6 +590,7 @@ def oracle(
         "tested": tested,
         "null_types": sorted(null),
         "cf_error": noisy,
+        "miner_error": result_error,
         "calibration": {
             col: (
                 unplanted.height,
@@ -553,6 +641,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-lift", type=float, default=1.0)
     parser.add_argument("--check", action="store_true", help="verify the replayed draws against the export")
     parser.add_argument(
+        "--miner-error",
+        action="store_true",
+        help="also fit the miner's counterfactual and compare it with the truth",
+    )
+    parser.add_argument(
         "--cf-error",
         default="",
         help="comma-separated sds: the miner's test on the true counterfactual times a log-normal error",
@@ -561,7 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = MiningSettings(min_lift=args.min_lift)
     started = time.perf_counter()
     errors = tuple(float(x) for x in args.cf_error.split(",") if x)
-    r = oracle(args.size, args.seed, settings, check=args.check, cf_errors=errors)
+    r = oracle(
+        args.size, args.seed, settings, check=args.check, cf_errors=errors, with_miner_error=args.miner_error
+    )
     print(
         f"demo {r['world']}: {r['hypotheses']:,} event hypotheses, "
         f"oracle in {time.perf_counter() - started:.1f} s"
@@ -580,6 +675,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{q['event_uplift.recall']:.3f}, precision {q['event_uplift.precision']:.3f}, "
             f"no-effect patterns {q['null_event_patterns']}"
         )
+    if r["miner_error"] is not None:
+        e = r["miner_error"].filter(pl.col("true_expected") >= 5)
+        for planted, g in e.group_by("planted", maintain_order=True):
+            x = g["log_error"].to_numpy()
+            print(
+                f"  miner's counterfactual / truth per event (lead window, true expected >= 5), "
+                f"planted {planted[0]}: "
+                f"{len(x)} events, log error mean {x.mean():+.3f}, sd {x.std():.3f}, "
+                f"median |error| {np.median(np.abs(x)):.3f}"
+            )
+        big = e.filter(pl.col("true_expected") >= 50)["log_error"].to_numpy()
+        print(f"    events with true expected >= 50: {len(big)}, log error sd {big.std():.3f}")
     for col, (n, a, b) in r["calibration"].items():
         print(f"  {col}: {n} hypotheses without a planted effect, {a:.3f} below 0.05, {b:.4f} below 0.01")
     pl_ = r["planted"]
