@@ -75,15 +75,7 @@ from flows.demo.events import window_profile  # noqa: E402
 from flows.demo.generate import demo_lake_tables  # noqa: E402
 from flows.demo.truth import mining_quality  # noqa: E402
 from flows.demo.world import World, build_world  # noqa: E402
-from models.mining.dispersion import uncensored_store_days  # noqa: E402
-from models.mining.event_uplift import (  # noqa: E402
-    build_design,
-    counterfactuals,
-    promo_shares,
-    usable_instances,
-    window_cells,
-    with_dispersion,
-)
+from models.mining.event_uplift import event_cells, usable_instances  # noqa: E402
 from models.mining.patterns import two_level_q  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
 from models.mining.stats import moderated_ratio_test  # noqa: E402
@@ -445,35 +437,17 @@ def miner_error(
     shock, ``window_cells``) against the true expected demand without the type's effect, per (event
     type, region, SKU, cluster) on the lead-days window: log(miner expected / true expected)."""
     tables = demo_lake_tables(size=world.size, seed=world.seed)
-    as_of = world.as_of
-    sales = clean_store_sales(tables.store_sales, tables.stores.lazy(), as_of=as_of).cache()
-    online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
-    first = sales.select(pl.col("date").min()).collect().item()
-    instances = usable_instances(
+    sales = clean_store_sales(tables.store_sales, tables.stores.lazy(), as_of=world.as_of).cache()
+    online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=world.as_of)
+    cells = event_cells(
+        sales,
+        online,
         tables.events.lazy(),
         tables.stores.lazy().select("region"),
-        first=first,
-        as_of=as_of,
+        as_of=world.as_of,
         settings=settings,
+        promo=tables.store_sales,
     )
-    days = event_days(
-        instances, cluster_gap_days=settings.event_cluster_gap_days, after_days=settings.event_after_days
-    )
-    panel, parts = daily_panel(sales, online, as_of=as_of)
-    panel = promo_shares(tables.store_sales, sales, panel, as_of=as_of)
-    panel_df, parts_df, days_df, stores_df = pl.collect_all(
-        [panel, parts, days, uncensored_store_days(sales)]
-    )
-    design = build_design(
-        panel_df,
-        parts_df,
-        days_df,
-        first=min(first, panel_df["date"].min()),
-        block_days=settings.event_block_days,
-        stores=stores_df,
-    )
-    design = with_dispersion(design)
-    cells = window_cells(design, counterfactuals(design))
     keys = ["event_type", "region", "sku", "cluster"]
     miner = (
         cells.filter(pl.col("offset") >= -settings.event_lead_days)

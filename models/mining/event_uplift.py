@@ -370,7 +370,7 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
     return pl.concat(tested).join(_peak_offsets(both, keys), on=keys, how="left")
 
 
-def event_uplift_hypotheses(
+def event_cells(
     sales: pl.LazyFrame,
     online: pl.LazyFrame | None,
     events: pl.LazyFrame,
@@ -380,13 +380,9 @@ def event_uplift_hypotheses(
     settings: MiningSettings,
     promo: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
-    """Every event uplift hypothesis tested, with its statistics (see ``score_cells``).
-
-    ``sales`` is ``features.signals.clean_store_sales`` output, ``online`` is
-    ``features.signals.daily_online_units`` output (None: stores only), ``regions`` has a ``region``
-    column (the regions an ``ALL`` event reaches), ``promo`` the store sales as dropped (store_id,
-    sku, date, promo; None or no ``promo`` column: no promotion in the counterfactual).
-    """
+    """Every scored window cell (``CELL_SCHEMA``: observed demand and the counterfactual's expected
+    demand per event type, region, SKU, day), what ``score_cells`` tests; arguments as in
+    ``event_uplift_hypotheses``."""
     first = sales.select(pl.col("date").min()).collect().item()
     cells = pl.DataFrame(schema=CELL_SCHEMA)
     if first is not None:
@@ -411,4 +407,25 @@ def event_uplift_hypotheses(
             )
             design = with_dispersion(design)
             cells = window_cells(design, counterfactuals(design))
+    return cells
+
+
+def event_uplift_hypotheses(
+    sales: pl.LazyFrame,
+    online: pl.LazyFrame | None,
+    events: pl.LazyFrame,
+    regions: pl.LazyFrame,
+    *,
+    as_of: date,
+    settings: MiningSettings,
+    promo: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
+    """Every event uplift hypothesis tested, with its statistics (see ``score_cells``).
+
+    ``sales`` is ``features.signals.clean_store_sales`` output, ``online`` is
+    ``features.signals.daily_online_units`` output (None: stores only), ``regions`` has a ``region``
+    column (the regions an ``ALL`` event reaches), ``promo`` the store sales as dropped (store_id,
+    sku, date, promo; None or no ``promo`` column: no promotion in the counterfactual).
+    """
+    cells = event_cells(sales, online, events, regions, as_of=as_of, settings=settings, promo=promo)
     return score_cells(cells, lead_days=settings.event_lead_days, min_support=settings.min_event_support)
