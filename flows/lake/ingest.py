@@ -95,6 +95,7 @@ class _Load:
     report: IngestReport = field(default_factory=IngestReport)
     # rows kept in memory for validation at most (0: none kept); past it, none are kept
     keep_max: int = 0
+    validation_follows: bool = False  # keep_rows was asked for: GX is imported once the files are read
     kept: dict[Path, pl.DataFrame] = field(default_factory=dict)  # staged file -> its rows
     # several fact files are read at once (threads): staging names and shared counts are guarded
     _names: itertools.count = field(default_factory=itertools.count)
@@ -435,8 +436,8 @@ def _run_load(
         for name, job in running:
             # re-raises a file's ContractError; the commit is then discarded
             staged.setdefault(name, []).extend(job.result())
-    if load.keep_max > 0:  # validation follows: GX imports while the keys are checked and files synced
-        preload_gx()
+    if load.validation_follows:  # GX imports while the keys are checked and files synced (also when
+        preload_gx()  # too many rows were read to keep them: validation then reads them back)
     say("checking keys against the lake")
     _merge_all(load, staged)
     _stage_quarantine(load)
@@ -475,6 +476,7 @@ def ingest_drop(
         secret = settings.hmac_secret.get_secret_value().encode() if settings.hmac_secret else None
         load = _Load(drop, lake, commit, now, settings.ingest.batch_rows, secret)
         load.keep_max = settings.ingest.keep_rows_max if keep_rows else 0
+        load.validation_follows = keep_rows
         try:
             _run_load(drop, load, settings, as_of, say)
             say(f"publishing {len(commit.moves)} files")

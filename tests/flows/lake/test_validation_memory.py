@@ -116,6 +116,9 @@ def test_keeping_rows_starts_the_gx_import_once_every_file_is_read(
     events.clear()
     ingest_drop(make_drop(tmp_path / "d2"), LakePaths(tmp_path / "lake2"), settings(), as_of=AS_OF)
     assert "gx" not in events, "not without keep_rows"
+    events.clear()
+    report = _load(make_drop(tmp_path / "d3"), LakePaths(tmp_path / "lake3"), keep_rows_max=3)
+    assert report.loaded_rows is None and events.count("gx") == 1, "too many rows to keep: GX all the same"
 
 
 def test_a_partitions_parts_get_their_columns_before_they_are_joined(tmp_path: Path) -> None:
