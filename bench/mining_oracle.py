@@ -3,6 +3,9 @@
     .venv/bin/python bench/mining_oracle.py [--size small] [--seed 42] [--min-lift 1.0] [--check]
         [--cf-error 0.1,0.2] [--miner-error]
 
+Beside it: ``bench/oracle_replay.py`` replays the world's store and online draws, and
+``bench/oracle_tail.py`` holds the saddlepoint tail of the null.
+
 The miner's event recall on the demo worlds (planted risers found / planted) is 0.64-0.98. Is the
 goal of 0.9 reachable at all at the miner's error rate, or do the data not hold enough evidence? This
 script tests the miner's own hypotheses with the world's TRUE counterfactual and reports the recall
@@ -69,9 +72,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.oracle_replay import online_rows, own_multiplier, store_cells  # noqa: E402
+from bench.oracle_tail import cell_means, saddlepoint_p  # noqa: E402
 from features.signals import clean_store_sales, daily_online_units, daily_panel, event_days  # noqa: E402
 from flows.demo import facts  # noqa: E402
-from flows.demo.events import window_profile  # noqa: E402
 from flows.demo.generate import demo_lake_tables  # noqa: E402
 from flows.demo.truth import mining_quality  # noqa: E402
 from flows.demo.world import World, build_world  # noqa: E402
@@ -79,12 +83,6 @@ from models.mining.event_uplift import event_cells, usable_instances  # noqa: E4
 from models.mining.patterns import two_level_q  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
 from models.mining.stats import moderated_ratio_test  # noqa: E402
-
-NB_SIZE = 4.0  # facts._demand: gamma(4, 0.25) noise on the Poisson mean
-LINE_EXTRA = facts.UNITS_PER_LINE - 1  # online units per line: 1 + Poisson(0.25)
-TAIL = 1e-14  # store-day supports are cut where the negative binomial's upper tail is below this
-CHUNK = 4_000_000  # support points per saddlepoint pass
-
 
 # ---------------------------------------------------------------- the miner's hypotheses
 
@@ -160,229 +158,6 @@ def hypotheses(
             index[at["row"].to_numpy()] = at["h"].to_numpy()
             out.append((hyp.drop("h"), index))
     return out
-
-
-# ---------------------------------------------------------------- the world's draws, replayed
-
-
-def own_multiplier(world: World, rows: pl.DataFrame) -> np.ndarray:
-    """(R, S, D) float32: on each scored window row, the multiplier of that row's own event type (the
-    planted lifts over ``window_profile``, as ``flows.demo.events.apply_events`` applies them); 1
-    elsewhere."""
-    n_r, (n_s, n_d) = len(world.regions), world.season.shape
-    regions = {r.name: i for i, r in enumerate(world.regions)}
-    skus = {s: i for i, s in enumerate(world.products["sku"].to_list())}
-    lifts: dict[str, list[tuple[int, int, float]]] = {}
-    for p in world.truth["event_uplift"]:
-        lifts.setdefault(p["event_type"], []).append((regions[p["region"]], skus[p["sku"]], p["lift"]))
-    own = np.ones((n_r, n_s, n_d), dtype=np.float32)
-    for etype, group in world.events.partition_by("event_type", as_dict=True, maintain_order=True).items():
-        mult = np.ones_like(own)
-        for _event_id, inst in group.partition_by("event_id", as_dict=True, maintain_order=True).items():
-            start, end = inst["start_date"][0], inst["end_date"][0]
-            t0, days = (start - world.start).days, (end - start).days + 1
-            if t0 < 0 or t0 + days > n_d:
-                continue
-            hit = (
-                set(range(n_r)) if "ALL" in inst["region"].to_list() else {regions[x] for x in inst["region"]}
-            )
-            for r, k, lift in lifts.get(str(etype[0]), []):
-                if r in hit:
-                    mult[r, k, t0 : t0 + days] *= window_profile(days, lift).astype(np.float32)
-        on = rows.filter(pl.col("event_type") == etype[0])
-        ri, ki, ti = (on[c].to_numpy() for c in ("r", "k", "t"))
-        own[ri, ki, ti] = mult[ri, ki, ti]
-    return own
-
-
-def store_cells(world: World, rows: pl.DataFrame, own: np.ndarray, *, check: bool) -> dict[str, np.ndarray]:
-    """Every carried, not-out-of-stock store-day on a window row: its row, null mean m0 (negative
-    binomial of size 4), stock c and observed units y = min(demand, stock) (before returns)."""
-    n_r, (n_s, n_d) = len(world.regions), world.season.shape
-    lookup = np.full((n_r, n_s, n_d), -1, dtype=np.int64)
-    lookup[rows["r"].to_numpy(), rows["k"].to_numpy(), rows["t"].to_numpy()] = rows["row"].to_numpy()
-    traffic = facts.store_traffic(world)
-    local = facts.regional_factors(world)
-    days = np.arange(n_d)
-    parts: dict[str, list[np.ndarray]] = {"row": [], "m0": [], "c": [], "y": []}
-    for b, pairs in enumerate(facts.store_batches(world)):
-        rng = facts._rng(world, 3, b)  # replays facts.sales_block's draws, in its order
-        normal, lam = facts._demand(world, rng, pairs, traffic, local)
-        demand = rng.poisson(lam).astype(np.int64)
-        stock = np.ceil(normal * rng.uniform(*facts.STOCK_COVER, size=normal.shape)).astype(np.int64) + 3
-        out = facts._stockouts(rng, len(pairs), n_d)
-        units = np.minimum(demand, stock)
-        if check and b == 0:
-            _check_batch(world, rng, pairs, traffic, units, out)
-        s, k = pairs[:, 0], pairs[:, 1]
-        r = world.store_region[s]
-        row = lookup[r[:, None], k[:, None], days[None, :]]
-        carried = (days >= pairs[:, 2, None]) & (days < pairs[:, 3, None])
-        p_i, t_i = np.nonzero((row >= 0) & carried & ~out)
-        m_full = normal[p_i, t_i] * world.event_mult[r[p_i], k[p_i], t_i] * traffic[s[p_i], t_i]
-        parts["row"].append(row[p_i, t_i])
-        parts["m0"].append((m_full / own[r[p_i], k[p_i], t_i]).astype(np.float64))
-        parts["c"].append(stock[p_i, t_i])
-        parts["y"].append(units[p_i, t_i])
-    return {key: np.concatenate(v) for key, v in parts.items()}
-
-
-def _check_batch(
-    world: World,
-    rng: np.random.Generator,
-    pairs: np.ndarray,
-    traffic: np.ndarray,
-    units: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """The replayed units, with the returns drawn next, must be the sales rows ``sales_block`` exports."""
-    units = units.copy()
-    returns = (rng.random(units.shape) < 0.0025) & ~out
-    units -= returns * (1 + rng.poisson(0.4, size=units.shape))
-    units[out] = 0
-    block = facts.sales_block(world, 0, pairs, traffic)
-    s = {v: i for i, v in enumerate(world.stores["store_id"].to_list())}
-    k = {v: i for i, v in enumerate(world.products["sku"].to_list())}
-    pos = {(int(a), int(b)): i for i, (a, b) in enumerate(pairs[:, :2])}
-    p = np.array([pos[(s[a], k[b])] for a, b in zip(block["store_id"], block["sku"], strict=True)])
-    t = (block["date"].to_numpy() - np.datetime64(world.start)).astype("timedelta64[D]").astype(np.int64)
-    if not np.array_equal(units[p, t], block["units"].to_numpy()):
-        raise AssertionError("replayed store draws differ from flows.demo.facts.sales_block")
-    print(f"check: {block.height:,} store-sales rows of batch 0 replayed exactly")
-
-
-def online_rows(world: World, rows: pl.DataFrame, own: np.ndarray) -> dict[str, np.ndarray]:
-    """Per window row: the null mean of online order lines and the online units (before returns)."""
-    n_r, (n_s, n_d) = len(world.regions), world.season.shape
-    noise = facts._rng(world, 4).lognormal(-(0.1**2) / 2, 0.1, size=(n_r, 1, n_d)).astype(np.float32)
-    lines = facts._online_lines(world, facts._rng(world, 4))  # the same stream: the same lines
-    flat = (lines["region"] * n_s + lines["sku"]) * n_d + lines["day"]
-    units = np.bincount(flat, lines["units"], minlength=n_r * n_s * n_d).reshape(n_r, n_s, n_d)
-    weight = np.array([world.store_scale[world.store_region == r].sum() for r in range(n_r)])
-    r, k, t = (rows[c].to_numpy() for c in ("r", "k", "t"))
-    lam = world.sku_base[k] * world.taste[r, k] * weight[r] * world.season[k, t]
-    lam = lam * facts.regional_factors(world)[r, k, t] * world.event_mult[r, k, t] * noise[r, 0, t]
-    lam = lam * np.where(world.promo[k, t], world.promo_lift[k], 1.0)
-    share = facts.online_shares(world)[r]
-    return {"mu": lam / own[r, k, t] * share / facts.UNITS_PER_LINE, "y": units[r, k, t]}
-
-
-# ---------------------------------------------------------------- null tail: saddlepoint
-
-
-def _supports(m0: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat support of each store-day's null min(D0, c): values y, log probabilities, cell starts."""
-    p = NB_SIZE / (NB_SIZE + m0)
-    top = np.minimum(c, stats.nbinom.isf(TAIL, NB_SIZE, p).astype(np.int64) + 1)
-    length = top + 1
-    starts = np.cumsum(length) - length
-    cell = np.repeat(np.arange(len(m0)), length)
-    y = np.arange(int(length.sum())) - starts[cell]
-    logp = stats.nbinom.logpmf(y, NB_SIZE, p[cell])
-    last = starts + top
-    logp[last] = stats.nbinom.logsf(top - 1, NB_SIZE, p)  # P(D0 >= top): the sold-out mass
-    return y.astype(np.float64), logp, starts
-
-
-def _store_cgf(
-    s: np.ndarray, y: np.ndarray, logp: np.ndarray, starts: np.ndarray, cell: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell K(s), K'(s), K''(s) of the censored null distribution (s per cell)."""
-    a = logp + s[cell] * y
-    amax = np.maximum.reduceat(a, starts)
-    e = np.exp(a - amax[cell])
-    s0 = np.add.reduceat(e, starts)
-    s1 = np.add.reduceat(e * y, starts) / s0
-    s2 = np.add.reduceat(e * y * y, starts) / s0
-    return amax + np.log(s0), s1, np.maximum(s2 - s1 * s1, 0.0)
-
-
-def _online_cgf(s: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """K, K', K'' of a compound Poisson(mu) sum of 1 + Poisson(0.25) units."""
-    es = np.exp(s)
-    ku = s + LINE_EXTRA * (es - 1)
-    d1 = 1 + LINE_EXTRA * es
-    g = mu * np.exp(ku)
-    return g - mu, g * d1, g * (d1 * d1 + LINE_EXTRA * es)
-
-
-def cell_means(m0: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """E[min(D0, c)] of each store-day under the null (chunked over the flat supports)."""
-    out = np.empty(len(m0))
-    step = max(1, CHUNK // 64)
-    for a in range(0, len(m0), step):
-        y, logp, starts = _supports(m0[a : a + step], c[a : a + step])
-        cell = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(y))))
-        out[a : a + step] = _store_cgf(np.zeros(len(starts)), y, logp, starts, cell)[1]
-    return out
-
-
-def saddlepoint_p(
-    h_store: np.ndarray,
-    m0: np.ndarray,
-    c: np.ndarray,
-    h_online: np.ndarray,
-    mu: np.ndarray,
-    observed: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """P(T >= observed) under the null per hypothesis (T = sum of its store cells' min(D0, c) and its
-    online units), and the null mean of T. Lugannani-Rice with Daniels' second continuity correction."""
-    n_h = len(observed)
-    target = observed - 0.5
-    s = np.zeros(n_h)
-    lo, hi = np.full(n_h, -30.0), np.full(n_h, 5.0)
-    order = np.argsort(h_store, kind="stable")
-    h_store, m0, c = h_store[order], m0[order], c[order]
-    # chunks of whole hypotheses, at most CHUNK support points each (memory)
-    approx = np.minimum(c, m0 * 8 + 40) + 1
-    bounds = np.searchsorted(h_store, np.arange(n_h + 1))
-    cum = np.concatenate([[0], np.cumsum(approx)])
-    chunks, a = [], 0
-    while a < n_h:
-        b = max(a + 1, int(np.searchsorted(cum[bounds], cum[bounds[a]] + CHUNK, side="right")) - 1)
-        chunks.append((a, min(b, n_h)))
-        a = min(b, n_h)
-    supports = []
-    for a, b in chunks:
-        sel = slice(bounds[a], bounds[b])
-        if bounds[b] == bounds[a]:
-            continue
-        y, logp, starts = _supports(m0[sel], c[sel])
-        cell = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(y))))
-        supports.append((a, b, sel, y, logp, starts, cell))
-
-    def cgf(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        k0, k1, k2 = _online_cgf(s[h_online], mu)
-        out = [np.bincount(h_online, v, minlength=n_h) for v in (k0, k1, k2)]
-        for _a, _b, sel, y, logp, starts, cell in supports:
-            hs = h_store[sel]
-            v = _store_cgf(s[hs], y, logp, starts, cell)
-            for i in range(3):
-                out[i] += np.bincount(hs, v[i], minlength=n_h)
-        return out[0], out[1], out[2]
-
-    _, mean, var0 = cgf(np.zeros(n_h))
-    for _ in range(80):
-        k0, k1, k2 = cgf(s)
-        done = np.abs(k1 - target) <= 1e-9 * (1 + np.abs(target))
-        if np.all(done):
-            break
-        below = k1 < target
-        lo = np.where(below, s, lo)
-        hi = np.where(below, hi, s)
-        step = s - (k1 - target) / np.maximum(k2, 1e-300)
-        s = np.where(done, s, np.where((step > lo) & (step < hi), step, (lo + hi) / 2))
-    k0, k1, k2 = cgf(s)
-    w = np.sign(s) * np.sqrt(np.maximum(2 * (s * target - k0), 0.0))
-    u = 2 * np.sinh(s / 2) * np.sqrt(k2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = stats.norm.sf(w) + stats.norm.pdf(w) * (1 / u - 1 / w)
-    near = np.abs(s) < 1e-3
-    p[near] = stats.norm.sf((target[near] - mean[near]) / np.sqrt(np.maximum(var0[near], 1e-300)))
-    unreachable = np.abs(k1 - target) > 1e-6 * (1 + np.abs(target))  # beyond the support: tiny
-    p[unreachable & (target > mean)] = 1e-300
-    p[observed <= 0] = 1.0
-    return np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0), mean
 
 
 # ---------------------------------------------------------------- the oracle run
