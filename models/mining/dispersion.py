@@ -20,6 +20,7 @@ import polars as pl
 from features.signals import pair_weights
 
 MIN_SIZE = 0.5  # a size below this (variance over twice m^2) is taken as this
+MIN_TAU2 = 1e-6  # a shared shock variance below this is taken as this (a pseudo-count of 1e6: no shock)
 
 
 def uncensored_store_days(clean_sales: pl.LazyFrame) -> pl.LazyFrame:
@@ -40,3 +41,38 @@ def store_size(units: np.ndarray, expected: np.ndarray) -> float:
     if excess <= 0 or not len(units):
         return float(np.inf)
     return max(float(np.sum(expected**2)) / excess, MIN_SIZE)
+
+
+def shared_shock_variance(counts: np.ndarray, expected: np.ndarray, group: np.ndarray) -> tuple[float, float]:
+    """How much of a region-day's deviation from its fit the regions share, by moments.
+
+    Rows are region x SKU x day cells with ``counts`` (sold-out parts filled) and a fit's ``expected``
+    demand without any same-day shock; ``group`` is the SKU x day code (rows of one group are the
+    regions of one SKU on one day). With a shared multiplicative shock of variance ``tau2`` and a
+    region's own excess variance ``phi`` (E[(c - m)^2] = m + m^2 (tau2 + phi)), two regions' residuals on
+    one day have covariance m_r m_s tau2, so
+
+        tau2 = sum_g [(sum_r (c_r - m_r))^2 - sum_r (c_r - m_r)^2] / sum_g [(sum_r m_r)^2 - sum_r m_r^2]
+        tau2 + phi = sum [(c - m)^2 - c] / sum m^2.
+
+    Returns (tau2, phi), each at least 0.
+    """
+    resid = counts - expected
+    n = int(group.max(initial=-1)) + 1
+    across = np.bincount(group, resid, n) ** 2 - np.bincount(group, resid**2, n)
+    pairs = np.bincount(group, expected, n) ** 2 - np.bincount(group, expected**2, n)
+    tau2 = max(float(across.sum()) / float(pairs.sum()), 0.0) if pairs.sum() > 0 else 0.0
+    total = float(np.sum(resid**2 - counts)) / max(float(np.sum(expected**2)), 1e-12)
+    return tau2, max(total - tau2, 0.0)
+
+
+def shock_prior(
+    expected: np.ndarray, group: np.ndarray, tau2: float, phi: float, *, levels: int
+) -> np.ndarray:
+    """Per SKU x day level, the pseudo-count that shrinks its shock (control total / expected) as much
+    as empirical Bayes asks: the shrinkage factor E / (E + a) equals tau2 / (tau2 + v), with v = 1 / E
+    + phi sum(m_r^2) / E^2 the noise variance of the controls' ratio (E = sum of their m_r), so
+    a = (1 + phi sum(m_r^2) / E) / tau2; ``levels`` entries (the code's range)."""
+    total = np.bincount(group, expected, levels)
+    square = np.bincount(group, expected**2, levels)
+    return (1.0 + phi * square / np.maximum(total, 1e-12)) / max(tau2, MIN_TAU2)

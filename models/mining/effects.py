@@ -38,7 +38,7 @@ class Effect:
 
     name: str
     codes: np.ndarray
-    prior: float = 0.5
+    prior: float | np.ndarray = 0.5  # a pseudo-count, or one per level
     theta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     slope_of: np.ndarray | None = None  # a per-row covariate: theta is then a slope per level
     bound: float = np.inf  # |theta| never exceeds it (a slope fitted on few rows must not explode)

@@ -10,8 +10,10 @@ Method (imputation event study, after Borusyak, Jaravel and Spiess 2024):
 * Counterfactual, per event type: a Poisson model with fixed effects, region x SKU level, region x
   SKU x ``event_block_days`` block (season, trend, local drift), SKU x weekday and SKU x day of month
   (paydays), plus lead / during effects of every *other* event type, fitted on the days outside this
-  type's windows only; then a shrunk SKU x date effect fitted on the regions outside the windows that
-  day (chain-wide shocks: weather, holidays, promotions, the economy). The type's window days are
+  type's windows only; then a SKU x date effect fitted on the regions outside the windows that
+  day (chain-wide shocks: weather, holidays, promotions, the economy), shrunk by empirical Bayes as
+  far as the regions' shared day-to-day variance against their own noise asks
+  (``models.mining.dispersion.shock_prior``). The type's window days are
   predicted from these effects. Regions the event did not hit on the same dates are the control
   group (difference in differences); a chain-wide event has none, and its days are predicted from
   the block, weekday and day-of-month effects (the same weeks' level and the calendar).
@@ -41,7 +43,12 @@ import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
 from features.signals import PHASES, daily_panel, event_days, event_instances, pair_weights
-from models.mining.dispersion import store_size, uncensored_store_days
+from models.mining.dispersion import (
+    shared_shock_variance,
+    shock_prior,
+    store_size,
+    uncensored_store_days,
+)
 from models.mining.effects import Censored, Effect, fill_censored, fit_effects, linear_predictor
 from models.mining.settings import MiningSettings
 from models.mining.stats import moderated_ratio_test
@@ -49,7 +56,8 @@ from models.mining.stats import moderated_ratio_test
 HYPOTHESIS_KEYS = ("event_type", "region", "sku")
 BASE_EFFECTS = ("delta", "drift", "dow", "dom")
 # pseudo-counts at "no deviation": a block with no sale stays finite, weekdays and days of month of a
-# slow seller stay near flat, a date seen in few control rows near no shock
+# slow seller stay near flat (the event counterfactual's shock has its own, by empirical Bayes:
+# ``models.mining.dispersion.shock_prior``; the discovery scan's keeps "gamma")
 PRIORS = {"delta": 0.1, "drift": 5.0, "dow": 0.5, "dom": 0.5, "gamma": 0.5, "promo": 0.5}
 # a row's promo state: the share of its exposure on promotion, in this many equal bins (0: no promo)
 PROMO_BINS = 4
@@ -249,6 +257,8 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
     start = {e.name: e for e in design.effects([*design.base, *(f"event:{t}" for t in types)])}
     fit_effects(design.y, design.exposure, list(start.values()), censored=design.censored, offset=offset)
     every = np.arange(len(design.y))
+    tau2, phi = _shock_variance(design, list(start.values()), offset)
+    gamma = design.codes["gamma"]
     out: dict[str, np.ndarray] = {}
     for t in types:
         rows = design.windows[t]["row"].to_numpy()
@@ -265,11 +275,13 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
             max_sweeps=max_sweeps,
         )
         eta = linear_predictor(effects, every, offset)
-        shock = design.effects(["gamma"])[0]
+        mu = design.exposure * np.exp(eta)
+        prior = shock_prior(mu[outside], gamma[outside], tau2, phi, levels=int(gamma.max()) + 1)
+        shock = Effect("gamma", gamma, prior)
         # the sold-out control stores' demand counts too (their censored parts, filled under the fit)
         fit_effects(
             design.y,
-            design.exposure * np.exp(eta),
+            mu,
             [shock],
             mask=outside,
             censored=design.censored,
@@ -277,6 +289,18 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
         )
         out[t] = design.exposure[rows] * np.exp(eta[rows] + shock.on(rows))
     return out
+
+
+def _shock_variance(design: Design, effects: list[Effect], offset: float) -> tuple[float, float]:
+    """The shared SKU x day shock's variance across regions and the regions' own excess variance
+    (``models.mining.dispersion.shared_shock_variance``), on the rows outside every event window
+    under the fit of every effect (sold-out parts filled under it)."""
+    rows = np.ones(len(design.y), dtype=bool)
+    for w in design.windows.values():
+        rows[w["row"].to_numpy()] = False
+    mu = design.exposure * np.exp(linear_predictor(effects, np.arange(len(design.y)), offset))
+    counts = fill_censored(design.y.astype(np.float64), mu, design.censored)
+    return shared_shock_variance(counts[rows], mu[rows], design.codes["gamma"][rows])
 
 
 def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: int = 5) -> pl.DataFrame:
