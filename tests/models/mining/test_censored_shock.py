@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from models.mining.event_uplift import build_design, counterfactuals, window_cells
+from tests.models.mining.fair import fair_days
 
 FIRST = date(2024, 1, 1)
 DAYS = 364
@@ -52,21 +53,7 @@ def _frames(seed: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
             "weight": 1.0,
         }
     )
-    rows = []
-    for start in FAIR_STARTS:
-        for offset in range(-7, 3):
-            rows.append(
-                {
-                    "event_type": "fair",
-                    "region": "R0",
-                    "date": dates[start + offset],
-                    "offset": offset,
-                    "phase": "lead" if offset < 0 else "during",
-                    "cluster": dates[start - 7],
-                    "chain_wide": False,
-                }
-            )
-    days = pl.DataFrame(rows).with_columns(pl.col("offset").cast(pl.Int32))
+    days = fair_days(dates, FAIR_STARTS)
     return panel, parts, days
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from models.mining.dispersion import shared_shock_variance, shock_prior
 from models.mining.event_uplift import build_design, counterfactuals, window_cells
+from tests.models.mining.fair import fair_days
 
 FIRST = date(2024, 1, 1)
 DAYS = 364
@@ -87,20 +88,7 @@ def _chain(seed: int, shock_sd: float) -> tuple[pl.DataFrame, pl.DataFrame, pl.D
             "weight": pl.Float64,
         }
     )
-    rows = [
-        {
-            "event_type": "fair",
-            "region": "R0",
-            "date": dates[start + offset],
-            "offset": offset,
-            "phase": "lead" if offset < 0 else "during",
-            "cluster": dates[start - 7],
-            "chain_wide": False,
-        }
-        for start in FAIR_STARTS
-        for offset in range(-7, 3)
-    ]
-    days = pl.DataFrame(rows).with_columns(pl.col("offset").cast(pl.Int32))
+    days = fair_days(dates, FAIR_STARTS)
     return panel, parts, days, shock
 
 
