@@ -199,26 +199,52 @@ def _codes(frame: pl.DataFrame, cols: list[str]) -> np.ndarray:
     return frame.select(pl.struct(cols).rank("dense")).to_series().to_numpy()
 
 
-def _bias_variance(
+def null_scale(log_lift: np.ndarray, var: np.ndarray, floor: np.ndarray, df: np.ndarray) -> float:
+    """The factor k in [0, 1] by which the hypotheses' variances are too wide, from their spread.
+
+    The other side of ``null_spread`` (Efron's empirical null may be narrower than the theoretical
+    one): where the log lifts spread less than ``var`` says, k such that the median over the
+    hypotheses of F(1, df).cdf(log_lift^2 / max(k var, floor)) is 1/2. A variance never goes below
+    ``floor``, the Poisson variance of the log ratio under the null. 1 where the spread is not
+    narrower.
+    """
+
+    def excess(k: float) -> float:
+        return float(np.median(stats.f.cdf(log_lift**2 / np.maximum(k * var, floor), 1, df))) - 0.5
+
+    if len(log_lift) == 0 or excess(1.0) >= 0:
+        return 1.0
+    if excess(0.0) <= 0:  # narrower than Poisson: the floor
+        return 0.0
+    return float(optimize.brentq(excess, 0.0, 1.0))
+
+
+def _null_variance(
     grouped: pl.DataFrame,
     log_lift: np.ndarray,
     var: np.ndarray,
+    floor: np.ndarray,
     df: np.ndarray,
     family: list[str],
     null_by: list[str],
 ) -> np.ndarray:
-    """Per hypothesis, the bias variance of its ``null_by`` group (``null_spread``), or of its family
-    where the group is small (none where the family is small too)."""
-    out = np.zeros(len(log_lift))
+    """Per hypothesis, its variance under the empirical null of its ``null_by`` group, or of its
+    family where the group is small (``var`` where the family is small too): ``var`` plus the group's
+    bias variance (``null_spread``) where the log lifts spread more than ``var`` says, ``var`` scaled
+    down (``null_scale``, never below ``floor``) where they spread less."""
+    out = var.copy()
     fam, grp = _codes(grouped, family), _codes(grouped, null_by)
-    for c in np.unique(fam):
-        rows = fam == c
-        if rows.sum() >= MIN_NULL_HYPOTHESES:  # fewer: nothing to learn a spread from
-            out[rows] = null_spread(log_lift[rows], var[rows], df[rows])
-    for c in np.unique(grp):
-        rows = grp == c
-        if rows.sum() >= MIN_NULL_HYPOTHESES:
-            out[rows] = null_spread(log_lift[rows], var[rows], df[rows])
+    for codes in (fam, grp):  # the group's own where it is large enough, else the family's
+        for c in np.unique(codes):
+            rows = codes == c
+            if rows.sum() < MIN_NULL_HYPOTHESES:  # fewer: nothing to learn a spread from
+                continue
+            b = null_spread(log_lift[rows], var[rows], df[rows])
+            if b > 0:
+                out[rows] = var[rows] + b
+            else:
+                k = null_scale(log_lift[rows], var[rows], floor[rows], df[rows])
+                out[rows] = np.maximum(k * var[rows], floor[rows])
     return out
 
 
@@ -245,7 +271,9 @@ def moderated_ratio_test(
     cluster of a hypothesis shares is invisible to the cluster variance; its variance is estimated
     per ``null_by`` group from the spread of the log lifts (``null_spread``; a group with fewer
     than ``MIN_NULL_HYPOTHESES`` takes its family's, a small family has none) and added to each
-    hypothesis's variance.
+    hypothesis's variance. Where the log lifts spread less than the variances say (the moderated
+    variance is wide), the group's variances are scaled down instead (``null_scale``), never below
+    the Poisson floor: the empirical null of Efron (2004) in both directions.
     Returns the columns of ``clustered_ratio_test`` plus df.
     """
     keys, family = list(keys), list(family)
@@ -268,9 +296,10 @@ def moderated_ratio_test(
     # floor: the Poisson variance of the log ratio under the null, 1 / expected (a slow seller's few
     # units over a near-zero expectation are not precise), or 1 / observed where that is larger
     e = grouped["expected_units"].to_numpy() + 0.5
-    var = np.maximum((d0 * prior + d * s2) / np.maximum(d0 + d, 1e-12), np.maximum(1 / o, 1 / e))
+    floor = np.maximum(1 / o, 1 / e)
+    var = np.maximum((d0 * prior + d * s2) / np.maximum(d0 + d, 1e-12), floor)
     df = np.maximum(d0 + d, 1)
     log_lift = np.log(grouped["lift"].to_numpy())
     if null_by is not None:
-        var = var + _bias_variance(grouped, log_lift, var, df, family, list(null_by))
+        var = _null_variance(grouped, log_lift, var, floor, df, family, list(null_by))
     return _t_result(grouped, keys, np.sqrt(var), df, alternative)

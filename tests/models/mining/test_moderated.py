@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from models.mining.stats import clustered_ratio_test, moderated_ratio_test
+from models.mining.stats import clustered_ratio_test, moderated_ratio_test, null_scale, null_spread
 
 KEYS = ["event_type", "region", "sku"]
 
@@ -104,3 +104,26 @@ def test_a_slow_seller_over_a_near_zero_expectation_is_not_significant() -> None
     )
     out = moderated_ratio_test(pl.concat([cells, slow]), KEYS, family=["event_type"], null_by=KEYS[:2])
     assert _p(out, "SLOW") > 0.01
+
+
+def test_a_variance_twice_too_wide_is_scaled_by_half() -> None:
+    """Efron's empirical null the other way: log lifts that spread half as much as their variances
+    say give a scale of about 1/2; the variance never falls below its Poisson floor."""
+    rng = np.random.default_rng(5)
+    var = rng.uniform(0.002, 0.05, 4000)
+    log_lift = rng.normal(0.0, np.sqrt(var / 2))
+    df = np.full(len(var), 1e4)
+    assert null_spread(log_lift, var, df) == 0.0
+    k = null_scale(log_lift, var, np.full(len(var), 1e-9), df)
+    assert 0.45 < k < 0.55, k
+    # a floor above the spread binds: the scale goes to 0, the variances to their floor
+    assert null_scale(log_lift, var, 0.8 * var, df) == 0.0
+
+
+def test_a_variance_as_wide_as_the_spread_is_kept() -> None:
+    rng = np.random.default_rng(6)
+    var = rng.uniform(0.002, 0.05, 4000)
+    log_lift = rng.normal(0.0, np.sqrt(var * 1.05))
+    df = np.full(len(var), 1e4)
+    assert null_scale(log_lift, var, np.full(len(var), 1e-9), df) == 1.0
+    assert null_spread(log_lift, var, df) > 0
