@@ -98,6 +98,13 @@ class Design:
         """The effects of every counterfactual: ``BASE_EFFECTS``, plus ``promo`` where a row has one."""
         return [*BASE_EFFECTS, *(["promo"] if (self.codes["promo"] >= 0).any() else [])]
 
+    def outside_windows(self) -> np.ndarray:
+        """True on the rows outside every event type's windows (ordinary days)."""
+        outside = np.ones(len(self.y), dtype=bool)
+        for w in self.windows.values():
+            outside[w["row"].to_numpy()] = False
+        return outside
+
     def effects(self, names: list[str], start: dict[str, Effect] | None = None) -> list[Effect]:
         """Fresh effects (or copies of ``start``'s) for ``names``."""
         start = start or {}
@@ -224,9 +231,7 @@ def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
     all event windows; unchanged without censored parts or store-days."""
     if not len(design.censored.row) or not len(design.store_row):
         return design
-    outside = np.ones(len(design.y), dtype=bool)
-    for w in design.windows.values():
-        outside[w["row"].to_numpy()] = False
+    outside = design.outside_windows()
     offset = float(np.log(max(design.y.sum(), 1e-9) / max(design.exposure.sum(), 1e-9)))
     effects = design.effects(design.base)
     fit_effects(
@@ -295,9 +300,7 @@ def _shock_variance(design: Design, effects: list[Effect], offset: float) -> tup
     """The shared SKU x day shock's variance across regions and the regions' own excess variance
     (``models.mining.dispersion.shared_shock_variance``), on the rows outside every event window
     under the fit of every effect (sold-out parts filled under it)."""
-    rows = np.ones(len(design.y), dtype=bool)
-    for w in design.windows.values():
-        rows[w["row"].to_numpy()] = False
+    rows = design.outside_windows()
     mu = design.exposure * np.exp(linear_predictor(effects, np.arange(len(design.y)), offset))
     counts = fill_censored(design.y.astype(np.float64), mu, design.censored)
     return shared_shock_variance(counts[rows], mu[rows], design.codes["gamma"][rows])
