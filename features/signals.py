@@ -219,24 +219,32 @@ def daily_panel(
     the weight of the stores carrying the SKU that day and not out of stock all day, plus the region's
     online weight. A store that sold some units and ended the day with an empty shelf is a censored
     part: its demand was at least what it sold (the second frame: region, sku, date, sold, weight).
-    Returns (panel with columns region, sku, date, y, exposure; censored parts).
+    ``square_weight`` is the sum of the squared weights of the stores whose demand the row observes in
+    full (carrying the SKU, the shelf not empty at the end of the day), a day without a sales row
+    counting as a day with none sold: what the store-day dispersion needs
+    (``models.mining.dispersion``).
+    Returns (panel with columns region, sku, date, y, exposure, square_weight; censored parts).
     """
     weights = pair_weights(clean_sales)
-    spans = [weights.select("region", "sku", "first", "last", "weight")]
+    spans = [weights.select("region", "sku", "first", "last", "weight", pl.lit(True).alias("store"))]
     if online is not None:
-        spans.append(_online_weights(online, as_of=as_of))
+        spans.append(_online_weights(online, as_of=as_of).with_columns(pl.lit(False).alias("store")))
     span = pl.concat(spans)
+    square = pl.col("weight").pow(2).filter(pl.col("store"))
     starts = span.group_by("region", "sku", pl.col("first").alias("date")).agg(
-        pl.col("weight").sum().alias("up")
+        pl.col("weight").sum().alias("up"), square.sum().alias("up2")
     )
     ends = span.group_by("region", "sku", (pl.col("last") + timedelta(days=1)).alias("date")).agg(
-        pl.col("weight").sum().alias("down")
+        pl.col("weight").sum().alias("down"), square.sum().alias("down2")
     )
     flagged = clean_sales.join(weights.select("store_id", "sku", "weight"), on=["store_id", "sku"])
     out_all_day = (
-        flagged.filter(pl.col("censored") & (pl.col("units") <= 0))
+        flagged.filter(pl.col("censored"))
         .group_by("region", "sku", "date")
-        .agg(pl.col("weight").sum().alias("out"))
+        .agg(
+            pl.col("weight").filter(pl.col("units") <= 0).sum().alias("out"),
+            pl.col("weight").pow(2).sum().alias("out2"),
+        )
     )
     store_units = (
         clean_sales.filter(~pl.col("censored"))
@@ -258,12 +266,16 @@ def daily_panel(
         .join(store_units, on=keys, how="left")
         .sort(keys)
         .with_columns(
-            (pl.col("up").fill_null(0.0) - pl.col("down").fill_null(0.0))
+            (pl.col(f"up{i}").fill_null(0.0) - pl.col(f"down{i}").fill_null(0.0))
             .cum_sum()
             .over("region", "sku")
-            .alias("w")
+            .alias(f"w{i}")
+            for i in ("", "2")
         )
-        .with_columns((pl.col("w") - pl.col("out").fill_null(0.0)).alias("exposure"))
+        .with_columns(
+            (pl.col("w") - pl.col("out").fill_null(0.0)).alias("exposure"),
+            (pl.col("w2") - pl.col("out2").fill_null(0.0)).clip(lower_bound=0.0).alias("square_weight"),
+        )
     )
     if online is not None:
         panel = panel.join(online.rename({"units": "online_units"}), on=keys, how="left")
@@ -273,6 +285,7 @@ def daily_panel(
         *keys,
         (pl.col("store_units").fill_null(0.0) + pl.col("online_units").fill_null(0.0)).alias("y"),
         "exposure",
+        "square_weight",
     ).filter(pl.col("exposure") > 1e-9)
     parts = flagged.filter(pl.col("censored") & (pl.col("units") > 0)).select(
         *keys, pl.col("units").alias("sold"), "weight"

@@ -7,17 +7,23 @@ sell out on an event peak are those whose demand happened to be low: with over-d
 filled peak reads low (a 4x lift with most stores sold out read 3.1-3.7x on the test chain). With a
 negative binomial of the right size the conditional mean carries the spread: 3.6-4.4x.
 
-The size is estimated by moments from the uncensored store-days outside every event window: for a
-store whose part of its region's row is ``share`` and the fit's row mean ``mu``, its expected units
-are m = share x mu, and E[(units - m)^2 - units] = m^2 / size.
+The size is estimated by moments from the store-days outside every event window: for a store whose
+part of its region's row is ``share`` and the fit's row mean ``mu``, its expected units are
+m = share x mu, and E[(units - m)^2 - units] = m^2 / size. Every carried store-day counts: a day
+without a sales row is a day with none sold, and a day that sold out enters by its conditional
+moment given that demand reached what sold (``store_size``). Either left out reads the demand as
+less spread than it is, and the filled peaks low (on the demo world a size of 5.3 where the truth
+is 3.9, and event lifts of sell-out SKUs 3-15% low).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from scipy import stats
 
 from features.signals import pair_weights
+from models.mining.effects import censored_mean
 
 MIN_SIZE = 0.5  # a size below this (variance over twice m^2) is taken as this
 MIN_TAU2 = 1e-6  # a shared shock variance below this is taken as this (a pseudo-count of 1e6: no shock)
@@ -34,13 +40,65 @@ def uncensored_store_days(clean_sales: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def store_size(units: np.ndarray, expected: np.ndarray) -> float:
-    """The negative binomial size of store-day demand by moments: sum(m^2) / sum((u - m)^2 - u)
-    over store-days with units ``units`` and expected units ``expected`` (inf: not over-dispersed)."""
-    excess = float(np.sum((units - expected) ** 2 - units))
-    if excess <= 0 or not len(units):
+def store_size(
+    units: np.ndarray,
+    expected: np.ndarray,
+    *,
+    square: float | None = None,
+    censored_expected: np.ndarray | None = None,
+    sold: np.ndarray | None = None,
+    rounds: int = 50,
+) -> float:
+    """The negative binomial size of store-day demand by moments: sum(m^2) / sum((u - m)^2 - u).
+
+    ``units`` and ``expected`` (m): the uncensored store-days with a sales row. ``square``: sum(m^2)
+    over every uncensored store-day that carried the SKU, the days without a row (none sold, each
+    adding m^2 to the excess) included; None: the rows' own. Leaving the zero days out reads the
+    demand as less spread than it is.
+
+    ``censored_expected`` and ``sold``: the store-days that sold out, whose demand was at least what
+    they sold. They are the top of the spread, so leaving them out reads it too narrow as well; they
+    enter by their conditional moment E[(D - m)^2 - D | D >= sold] under the size found so far, until
+    the size settles (at most ``rounds`` rounds; the moments' EM). inf: not over-dispersed.
+    """
+    excess = float(np.sum(units * units - 2 * units * expected - units))
+    square = float(np.sum(expected**2)) if square is None else float(square)
+    m_c = np.zeros(0) if censored_expected is None else np.asarray(censored_expected, np.float64)
+    c = np.zeros(0) if sold is None else np.asarray(sold, np.float64)
+    size = _moment_size(square, excess + square)
+    for _ in range(rounds if len(m_c) else 0):
+        extra = float(np.sum(censored_excess(m_c, c, size)))
+        new = _moment_size(square + float(np.sum(m_c**2)), excess + square + extra)
+        if new == size or (np.isfinite(new) and np.isfinite(size) and abs(new / size - 1) < 1e-4):
+            size = new
+            break
+        size = new
+    return size
+
+
+def _moment_size(square: float, excess: float) -> float:
+    if excess <= 0 or square <= 0:
         return float(np.inf)
-    return max(float(np.sum(expected**2)) / excess, MIN_SIZE)
+    return max(square / excess, MIN_SIZE)
+
+
+def censored_excess(mu: np.ndarray, sold: np.ndarray, size: float) -> np.ndarray:
+    """E[(Y - mu)^2 - Y | Y >= sold] for Y negative binomial of mean ``mu`` and ``size`` (Poisson
+    where the size is infinite), elementwise: E[Y(Y-1) | Y >= sold] - 2 mu E[Y | Y >= sold] + mu^2,
+    with E[Y(Y-1); Y >= c] = mu^2 (size + 1) / size P(Y'' >= c - 2), Y'' of size + 2 and the same p
+    (``models.mining.effects.censored_mean`` for the first moment)."""
+    mu = np.maximum(mu, 1e-12)
+    if np.isfinite(size):
+        p = size / (size + mu)
+        upper = stats.nbinom.sf(sold - 1, size, p)
+        second = mu**2 * (size + 1) / size * stats.nbinom.sf(sold - 3, size + 2, p)
+    else:
+        upper = stats.poisson.sf(sold - 1, mu)
+        second = mu**2 * stats.poisson.sf(sold - 3, mu)
+    first = censored_mean(mu, sold, size)
+    # far in the tail the ratio is 0/0: demand is then just above what sold
+    second = np.where(upper > 1e-12, second / np.maximum(upper, 1e-300), first * (first - 1))
+    return np.maximum(second, first * (first - 1)) - 2 * mu * first + mu**2
 
 
 def shared_shock_variance(counts: np.ndarray, expected: np.ndarray, group: np.ndarray) -> tuple[float, float]:

@@ -49,7 +49,14 @@ from models.mining.dispersion import (
     store_size,
     uncensored_store_days,
 )
-from models.mining.effects import Censored, Effect, fill_censored, fit_effects, linear_predictor
+from models.mining.effects import (
+    Censored,
+    Effect,
+    censored_mean,
+    fill_censored,
+    fit_effects,
+    linear_predictor,
+)
 from models.mining.settings import MiningSettings
 from models.mining.stats import moderated_ratio_test
 
@@ -73,6 +80,9 @@ CELL_SCHEMA = pl.Schema(
         "chain_wide": pl.Boolean,
         "observed": pl.Float64,
         "expected": pl.Float64,
+        # the variance of the cell's store demand beyond Poisson under the null, sum(m^2) / size over
+        # its store-days (negative binomial, ``models.mining.dispersion``): big sellers' floor
+        "excess": pl.Float64,
     }
 )
 
@@ -92,6 +102,9 @@ class Design:
     store_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     store_units: np.ndarray = field(default_factory=lambda: np.zeros(0))
     store_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # per row: the sum of the squared shares of the stores whose demand it observes in full, days
+    # without a sales row included (empty: the store-days' own rows only)
+    square_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def base(self) -> list[str]:
@@ -217,17 +230,22 @@ def build_design(
     if stores is None or not len(censored.row):
         return design
     st = stores.join(p.select("region", "sku", "date", "row", "exposure"), on=["region", "sku", "date"])
+    square = (
+        (p["square_weight"] / p["exposure"] ** 2).to_numpy() if "square_weight" in p.columns else np.zeros(0)
+    )
     return replace(
         design,
         store_row=st["row"].to_numpy().astype(np.int64),
         store_units=st["units"].to_numpy().astype(np.float64),
         store_share=(st["weight"] / st["exposure"]).clip(upper_bound=1.0).to_numpy(),
+        square_share=square,
     )
 
 
 def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
     """``design`` whose censored parts are negative binomial of the store-days' size
-    (``models.mining.dispersion``), estimated from a Poisson fit of every effect on the rows outside
+    (``models.mining.dispersion.store_size``: every carried store-day, those without a sales row and
+    those that sold out included), estimated from a Poisson fit of every effect on the rows outside
     all event windows; unchanged without censored parts or store-days."""
     if not len(design.censored.row) or not len(design.store_row):
         return design
@@ -244,9 +262,16 @@ def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
         max_sweeps=max_sweeps,
     )
     mu = design.exposure * np.exp(linear_predictor(effects, np.arange(len(design.y)), offset))
-    kept = outside[design.store_row]
-    size = store_size(design.store_units[kept], (design.store_share * mu[design.store_row])[kept])
-    return replace(design, censored=replace(design.censored, size=size))
+    kept, cens = outside[design.store_row], design.censored
+    sold_out = outside[cens.row]
+    size = store_size(
+        design.store_units[kept],
+        (design.store_share * mu[design.store_row])[kept],
+        square=float(np.sum((mu**2 * design.square_share)[outside])) if len(design.square_share) else None,
+        censored_expected=(cens.share * mu[cens.row])[sold_out],
+        sold=cens.sold[sold_out],
+    )
+    return replace(design, censored=replace(cens, size=size))
 
 
 def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.ndarray]:
@@ -306,11 +331,16 @@ def _shock_variance(design: Design, effects: list[Effect], offset: float) -> tup
     return shared_shock_variance(counts[rows], mu[rows], design.codes["gamma"][rows])
 
 
-def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: int = 5) -> pl.DataFrame:
+def window_cells(
+    design: Design, expected: dict[str, np.ndarray], *, em_rounds: int = 200, tol: float = 1e-4
+) -> pl.DataFrame:
     """Observed and expected demand per event type, region, SKU, cluster and offset (CELL_SCHEMA).
 
     A censored store part on a window day counts at its expected demand given that it sold out, under
-    the lift of its region, SKU and offset estimated so far (EM, ``em_rounds`` rounds).
+    the lift of its own row (region, SKU, day) estimated so far: the row's stores that did not sell
+    out and its online orders, which do not run out, tell how far demand rose that day (EM, until no
+    row's lift moves by more than ``tol`` in log, at most ``em_rounds`` rounds). A lift pooled over a
+    type's events reads the peaks of the strong ones low, where most of the sell-outs are.
     """
     frames = [pl.DataFrame(schema=CELL_SCHEMA)]
     busy = np.zeros((len(design.windows), len(design.y)), dtype=bool)
@@ -327,28 +357,58 @@ def window_cells(design: Design, expected: dict[str, np.ndarray], *, em_rounds: 
         local = np.full(len(design.y), -1, dtype=np.int64)
         local[rows] = np.arange(len(rows))
         cens = design.censored.take(local[design.censored.row] >= 0, local)
-        cell = (
-            w.select(pl.struct("region", "sku", "offset").rank("dense") - 1)
-            .to_series()
-            .to_numpy()
-            .astype(np.int64)
-        )
-        y = design.y[rows]
-        observed, lift = y, np.ones(int(cell.max(initial=-1)) + 1)
-        for _ in range(em_rounds if len(cens.row) else 0):
-            observed = fill_censored(y, e * lift[cell], cens)
-            lift = (np.bincount(cell, observed, len(lift)) + 1.0) / (np.bincount(cell, e, len(lift)) + 1.0)
+        observed = _filled_rows(design.y[rows].astype(np.float64), e, cens, em_rounds, tol)
         frame = (
             w.select("region", "sku", "offset", "phase", "cluster", "chain_wide")
             .with_columns(
-                pl.lit(t).alias("event_type"), pl.Series("observed", observed), pl.Series("expected", e)
+                pl.lit(t).alias("event_type"),
+                pl.Series("observed", observed),
+                pl.Series("expected", e),
+                pl.Series("excess", _excess(design, rows, e, cens)),
             )
             .filter((pl.col("phase") != "after") & pl.Series(alone))  # the wake is not scored
             .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
-            .agg(pl.col("observed").sum(), pl.col("expected").sum())
+            .agg(pl.col("observed", "expected", "excess").sum())
         )
         frames.append(frame.select(CELL_SCHEMA.names()).cast(CELL_SCHEMA))
     return pl.concat(frames)
+
+
+def _excess(design: Design, rows: np.ndarray, expected: np.ndarray, cens: Censored) -> np.ndarray:
+    """Per window row, sum(m^2) / size over its store-days under the null (m = a store's share of
+    the row's expected demand): the stores observed in full and the sold-out parts; 0 where the
+    demand is Poisson or the stores' shares are not known."""
+    size = design.censored.size
+    if not np.isfinite(size) or not len(design.square_share):
+        return np.zeros(len(rows))
+    square = design.square_share[rows] + np.bincount(cens.row, cens.share**2, len(rows))
+    return expected**2 * square / size
+
+
+def _filled_rows(y: np.ndarray, expected: np.ndarray, cens: Censored, rounds: int, tol: float) -> np.ndarray:
+    """``y`` with its censored parts filled under each row's own lift, (filled + 1) / (expected + 1),
+    iterated to a fixed point; only the rows still moving are refilled."""
+    if not len(cens.row):
+        return y
+    lift = np.ones(len(y))
+    extra = np.zeros(len(y))
+    active = np.unique(cens.row)
+    for _ in range(rounds):
+        on = np.isin(cens.row, active)
+        part = cens.take(on, np.arange(len(y)))
+        extra[active] = 0.0
+        np.add.at(
+            extra,
+            part.row,
+            censored_mean(part.share * expected[part.row] * lift[part.row], part.sold, part.size),
+        )
+        new = (y[active] + extra[active] + 1.0) / (expected[active] + 1.0)
+        moved = np.abs(np.log(new / lift[active])) > tol
+        lift[active] = new
+        active = active[moved]
+        if not len(active):
+            break
+    return y + extra
 
 
 def _peak_offsets(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -376,20 +436,22 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
     window_start_offset_days, peak_offset_days.
     """
     keys = list(HYPOTHESIS_KEYS)
+    if "excess" not in cells.columns:  # cells without the stores' dispersion: Poisson
+        cells = cells.with_columns(pl.lit(0.0).alias("excess"))
     chain = (
         cells.filter(pl.col("chain_wide"))
         .group_by("event_type", "sku", "cluster", "offset")
-        .agg(pl.col("observed").sum(), pl.col("expected").sum())
+        .agg(pl.col("observed", "expected", "excess").sum())
         .with_columns(pl.lit(CHAIN_WIDE).alias("region"))
     )
-    cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected"]
+    cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected", "excess"]
     both = pl.concat([cells.select(cols), chain.select(cols)])
     tested = []
     for w in sorted({-lead_days, 0}):
         per_cluster = (
             both.filter(pl.col("offset") >= w)
             .group_by(*keys, "cluster")
-            .agg(pl.col("observed").sum(), pl.col("expected").sum())
+            .agg(pl.col("observed", "expected", "excess").sum())
         )
         t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
         t = t.drop("df").filter(pl.col("support") >= min_support)

@@ -183,6 +183,9 @@ def test_daily_panel_counts_carrying_stores_and_online_and_marks_sell_outs() -> 
     )
     assert parts.select("date", "sold").rows() == [(_day(2), 4.0)]
     assert parts["weight"].item() == pytest.approx(w_store)
+    # the stores whose demand the row sees in full: day 1 (no sales row) sold none, days 2-3 are
+    # censored, online orders are not a store
+    assert panel["square_weight"].to_list() == pytest.approx([w_store**2, w_store**2, 0, 0, w_store**2, 0])
 
 
 def test_daily_online_units_net_of_returns_by_order_date() -> None:
