@@ -80,9 +80,6 @@ CELL_SCHEMA = pl.Schema(
         "chain_wide": pl.Boolean,
         "observed": pl.Float64,
         "expected": pl.Float64,
-        # the variance of the cell's store demand beyond Poisson under the null, sum(m^2) / size over
-        # its store-days (negative binomial, ``models.mining.dispersion``): big sellers' floor
-        "excess": pl.Float64,
     }
 )
 
@@ -364,25 +361,13 @@ def window_cells(
                 pl.lit(t).alias("event_type"),
                 pl.Series("observed", observed),
                 pl.Series("expected", e),
-                pl.Series("excess", _excess(design, rows, e, cens)),
             )
             .filter((pl.col("phase") != "after") & pl.Series(alone))  # the wake is not scored
             .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
-            .agg(pl.col("observed", "expected", "excess").sum())
+            .agg(pl.col("observed", "expected").sum())
         )
         frames.append(frame.select(CELL_SCHEMA.names()).cast(CELL_SCHEMA))
     return pl.concat(frames)
-
-
-def _excess(design: Design, rows: np.ndarray, expected: np.ndarray, cens: Censored) -> np.ndarray:
-    """Per window row, sum(m^2) / size over its store-days under the null (m = a store's share of
-    the row's expected demand): the stores observed in full and the sold-out parts; 0 where the
-    demand is Poisson or the stores' shares are not known."""
-    size = design.censored.size
-    if not np.isfinite(size) or not len(design.square_share):
-        return np.zeros(len(rows))
-    square = design.square_share[rows] + np.bincount(cens.row, cens.share**2, len(rows))
-    return expected**2 * square / size
 
 
 def _filled_rows(y: np.ndarray, expected: np.ndarray, cens: Censored, rounds: int, tol: float) -> np.ndarray:
@@ -436,22 +421,20 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
     window_start_offset_days, peak_offset_days.
     """
     keys = list(HYPOTHESIS_KEYS)
-    if "excess" not in cells.columns:  # cells without the stores' dispersion: Poisson
-        cells = cells.with_columns(pl.lit(0.0).alias("excess"))
     chain = (
         cells.filter(pl.col("chain_wide"))
         .group_by("event_type", "sku", "cluster", "offset")
-        .agg(pl.col("observed", "expected", "excess").sum())
+        .agg(pl.col("observed", "expected").sum())
         .with_columns(pl.lit(CHAIN_WIDE).alias("region"))
     )
-    cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected", "excess"]
+    cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected"]
     both = pl.concat([cells.select(cols), chain.select(cols)])
     tested = []
     for w in sorted({-lead_days, 0}):
         per_cluster = (
             both.filter(pl.col("offset") >= w)
             .group_by(*keys, "cluster")
-            .agg(pl.col("observed", "expected", "excess").sum())
+            .agg(pl.col("observed", "expected").sum())
         )
         t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
         t = t.drop("df").filter(pl.col("support") >= min_support)

@@ -144,7 +144,6 @@ def _ratio_groups(clusters: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
             pl.col("expected").sum().alias("expected_units"),
             ((pl.col("observed") - pl.col("lift") * pl.col("expected")) ** 2).sum().alias("ss"),
             (pl.col("share") ** 2).sum().alias("herfindahl"),
-            (pl.col("excess").sum() if "excess" in clusters.columns else pl.lit(0.0)).alias("excess"),
         )
         .sort(keys)
     )
@@ -263,11 +262,10 @@ def moderated_ratio_test(
     prior variance phi / O + tau2 H (Poisson-like noise over O observed units, plus event-to-event
     noise tau2 over the clusters' Herfindahl index H, 1/G for equal clusters) fitted per ``family``
     (a subset of ``keys``; a family with fewer than ``MIN_PRIOR_HYPOTHESES`` usable hypotheses uses
-    the prior of all): s2~ = (d0 prior + (G - 1) s2) / (d0 + G - 1), floored at the sampling variance
-    of the counts under the null, 1/min(O, E) + X / E^2 (Poisson around the expected units, plus the
-    clusters' optional ``excess`` column X, their variance beyond Poisson in units^2: negative
-    binomial store-days), tested with a t distribution on d0 + G - 1 degrees of freedom. With no
-    usable prior at all it is ``clustered_ratio_test``.
+    the prior of all): s2~ = (d0 prior + (G - 1) s2) / (d0 + G - 1), floored at the Poisson variance
+    1/min(O, E) (under the null the observed units are Poisson around the expected ones), tested with
+    a t distribution on d0 + G - 1 degrees of freedom. With no usable prior at all
+    it is ``clustered_ratio_test``.
 
     ``null_by`` (a subset of ``keys`` containing ``family``): a bias of the counterfactual that every
     cluster of a hypothesis shares is invisible to the cluster variance; its variance is estimated
@@ -275,7 +273,7 @@ def moderated_ratio_test(
     than ``MIN_NULL_HYPOTHESES`` takes its family's, a small family has none) and added to each
     hypothesis's variance. Where the log lifts spread less than the variances say (the moderated
     variance is wide), the group's variances are scaled down instead (``null_scale``), never below
-    the floor: the empirical null of Efron (2004) in both directions.
+    the Poisson floor: the empirical null of Efron (2004) in both directions.
     Returns the columns of ``clustered_ratio_test`` plus df.
     """
     keys, family = list(keys), list(family)
@@ -296,11 +294,9 @@ def moderated_ratio_test(
             if own is not None:
                 prior[rows], d0[rows] = x[rows] @ own[0], own[1]
     # floor: the Poisson variance of the log ratio under the null, 1 / expected (a slow seller's few
-    # units over a near-zero expectation are not precise), or 1 / observed where that is larger, plus
-    # the clusters' negative-binomial excess over Poisson (``excess``, in units^2; a big seller's
-    # store-days vary far more than Poisson)
+    # units over a near-zero expectation are not precise), or 1 / observed where that is larger
     e = grouped["expected_units"].to_numpy() + 0.5
-    floor = np.maximum(1 / o, 1 / e) + grouped["excess"].to_numpy() / e**2
+    floor = np.maximum(1 / o, 1 / e)
     var = np.maximum((d0 * prior + d * s2) / np.maximum(d0 + d, 1e-12), floor)
     df = np.maximum(d0 + d, 1)
     log_lift = np.log(grouped["lift"].to_numpy())
