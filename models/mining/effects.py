@@ -109,6 +109,35 @@ def fill_censored(y: np.ndarray, mu: np.ndarray, censored: Censored) -> np.ndarr
     return filled
 
 
+def fill_own_lift(
+    y: np.ndarray, expected: np.ndarray, censored: Censored, *, rounds: int = 200, tol: float = 1e-4
+) -> np.ndarray:
+    """``y`` (a count per row) with each row's ``censored`` parts filled under the row's own lift over
+    ``expected``, (filled + 1) / (expected + 1), by EM to a fixed point (no row's lift moving by more
+    than ``tol`` in log, at most ``rounds`` rounds); only the rows still moving are refilled."""
+    if not len(censored.row):
+        return y
+    lift = np.ones(len(y))
+    extra = np.zeros(len(y))
+    active = np.unique(censored.row)
+    for _ in range(rounds):
+        on = np.isin(censored.row, active)
+        part = censored.take(on, np.arange(len(y)))
+        extra[active] = 0.0
+        np.add.at(
+            extra,
+            part.row,
+            censored_mean(part.share * expected[part.row] * lift[part.row], part.sold, part.size),
+        )
+        new = (y[active] + extra[active] + 1.0) / (expected[active] + 1.0)
+        moved = np.abs(np.log(new / lift[active])) > tol
+        lift[active] = new
+        active = active[moved]
+        if not len(active):
+            break
+    return y + extra
+
+
 def linear_predictor(effects: list[Effect], rows: np.ndarray, offset: float = 0.0) -> np.ndarray:
     """offset + the sum of the effects on ``rows``."""
     eta = np.full(len(rows), offset)

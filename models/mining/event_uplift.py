@@ -52,8 +52,8 @@ from models.mining.dispersion import (
 from models.mining.effects import (
     Censored,
     Effect,
-    censored_mean,
     fill_censored,
+    fill_own_lift,
     fit_effects,
     linear_predictor,
 )
@@ -354,7 +354,7 @@ def window_cells(
         local = np.full(len(design.y), -1, dtype=np.int64)
         local[rows] = np.arange(len(rows))
         cens = design.censored.take(local[design.censored.row] >= 0, local)
-        observed = _filled_rows(design.y[rows].astype(np.float64), e, cens, em_rounds, tol)
+        observed = fill_own_lift(design.y[rows].astype(np.float64), e, cens, rounds=em_rounds, tol=tol)
         frame = (
             w.select("region", "sku", "offset", "phase", "cluster", "chain_wide")
             .with_columns(
@@ -368,32 +368,6 @@ def window_cells(
         )
         frames.append(frame.select(CELL_SCHEMA.names()).cast(CELL_SCHEMA))
     return pl.concat(frames)
-
-
-def _filled_rows(y: np.ndarray, expected: np.ndarray, cens: Censored, rounds: int, tol: float) -> np.ndarray:
-    """``y`` with its censored parts filled under each row's own lift, (filled + 1) / (expected + 1),
-    iterated to a fixed point; only the rows still moving are refilled."""
-    if not len(cens.row):
-        return y
-    lift = np.ones(len(y))
-    extra = np.zeros(len(y))
-    active = np.unique(cens.row)
-    for _ in range(rounds):
-        on = np.isin(cens.row, active)
-        part = cens.take(on, np.arange(len(y)))
-        extra[active] = 0.0
-        np.add.at(
-            extra,
-            part.row,
-            censored_mean(part.share * expected[part.row] * lift[part.row], part.sold, part.size),
-        )
-        new = (y[active] + extra[active] + 1.0) / (expected[active] + 1.0)
-        moved = np.abs(np.log(new / lift[active])) > tol
-        lift[active] = new
-        active = active[moved]
-        if not len(active):
-            break
-    return y + extra
 
 
 def _peak_offsets(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
