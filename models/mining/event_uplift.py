@@ -358,13 +358,11 @@ def window_cells(
         frame = (
             w.select("region", "sku", "offset", "phase", "cluster", "chain_wide")
             .with_columns(
-                pl.lit(t).alias("event_type"),
-                pl.Series("observed", observed),
-                pl.Series("expected", e),
+                pl.lit(t).alias("event_type"), pl.Series("observed", observed), pl.Series("expected", e)
             )
             .filter((pl.col("phase") != "after") & pl.Series(alone))  # the wake is not scored
             .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
-            .agg(pl.col("observed", "expected").sum())
+            .agg(pl.col("observed").sum(), pl.col("expected").sum())
         )
         frames.append(frame.select(CELL_SCHEMA.names()).cast(CELL_SCHEMA))
     return pl.concat(frames)
@@ -398,7 +396,7 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
     chain = (
         cells.filter(pl.col("chain_wide"))
         .group_by("event_type", "sku", "cluster", "offset")
-        .agg(pl.col("observed", "expected").sum())
+        .agg(pl.col("observed").sum(), pl.col("expected").sum())
         .with_columns(pl.lit(CHAIN_WIDE).alias("region"))
     )
     cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected"]
@@ -408,7 +406,7 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
         per_cluster = (
             both.filter(pl.col("offset") >= w)
             .group_by(*keys, "cluster")
-            .agg(pl.col("observed", "expected").sum())
+            .agg(pl.col("observed").sum(), pl.col("expected").sum())
         )
         t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
         t = t.drop("df").filter(pl.col("support") >= min_support)
