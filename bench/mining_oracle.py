@@ -164,12 +164,19 @@ def hypotheses(
 
 
 def miner_test(
-    rows: pl.DataFrame, observed: np.ndarray, expected: np.ndarray, settings: MiningSettings
+    rows: pl.DataFrame,
+    observed: np.ndarray,
+    expected: np.ndarray,
+    excess: np.ndarray,
+    settings: MiningSettings,
 ) -> pl.DataFrame:
     """The miner's test (``moderated_ratio_test`` per window over clusters, regions and ``ALL``
-    together, as ``event_uplift.score_cells`` runs it) on the oracle's units and TRUE expected units:
-    p_miner_test and lift_miner_test per hypothesis and window."""
-    cells = rows.with_columns(pl.Series("observed", observed), pl.Series("expected", expected))
+    together, as ``event_uplift.score_cells`` runs it) on the oracle's units, TRUE expected units and
+    the true excess variance of the store-days (``excess`` per row): p_miner_test and
+    lift_miner_test per hypothesis and window."""
+    cells = rows.with_columns(
+        pl.Series("observed", observed), pl.Series("expected", expected), pl.Series("excess", excess)
+    )
     keys = ["event_type", "region", "sku"]
     chain = cells.filter(pl.col("chain_wide")).with_columns(pl.lit("ALL").alias("region"))
     both = pl.concat([cells, chain])
@@ -178,7 +185,7 @@ def miner_test(
         per_cluster = (
             both.filter(pl.col("offset") >= w)
             .group_by(*keys, "cluster")
-            .agg(pl.col("observed").sum(), pl.col("expected").sum())
+            .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
         )
         t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
         t = t.filter(pl.col("support") >= settings.min_event_support)
@@ -283,9 +290,11 @@ def oracle(
         store["row"], cell_means(store["m0"], store["c"]), minlength=rows.height
     )
     row_mean = row_mean.astype(np.float64) + online["mu"] * facts.UNITS_PER_LINE
+    # a store-day's demand is negative binomial of the world's shape: (m0)^2 / shape beyond Poisson
+    row_excess = np.bincount(store["row"], store["m0"] ** 2 / facts.DEMAND_SHAPE, minlength=rows.height)
     hyp_keys = ["event_type", "region", "sku", "window_start_offset_days"]
     tested = tested.join(
-        miner_test(rows, store_obs + online["y"], row_mean, settings), on=hyp_keys, how="left"
+        miner_test(rows, store_obs + online["y"], row_mean, row_excess, settings), on=hyp_keys, how="left"
     )
     result_error = None
     if with_miner_error:
@@ -309,7 +318,11 @@ def oracle(
     for sd in cf_errors:
         z = rng.normal(-(sd**2) / 2, sd, size=int(cluster.max()) + 1)[cluster - 1]
         t = tested.select(*hyp_keys).join(
-            miner_test(rows, store_obs + online["y"], row_mean * np.exp(z), settings), on=hyp_keys, how="left"
+            miner_test(
+                rows, store_obs + online["y"], row_mean * np.exp(z), row_excess * np.exp(2 * z), settings
+            ),
+            on=hyp_keys,
+            how="left",
         )
         t = t.with_columns(pl.col("lift_miner_test").fill_null(0.0).alias("lift"))
         noisy.append((sd, _score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)))

@@ -16,6 +16,7 @@ ONLINE_SHARE = (0.02, 0.1)  # online units as a share of the region's true deman
 STOCK_COVER = (1.5, 4.0)  # a store's shelf holds this many days of its normal demand, plus a few units
 UNITS_PER_LINE = 1.25  # mean units on an online order line (1 + Poisson(0.25))
 KEEP_ZERO_DAYS = 0.15  # share of zero-sale days exported as an explicit 0 row (the rest are absent)
+DEMAND_SHAPE = 4.0  # a store-day's demand: its mean x gamma(shape, 1 / shape), negative binomial of this size
 
 
 def _rng(world: World, *stream: int) -> np.random.Generator:
@@ -69,7 +70,7 @@ def _demand(
     lam = lam * world.season[k] * local[r, k]
     lam *= np.where(world.promo[k], world.promo_lift[k, None], 1.0).astype(np.float32)
     demand = lam * world.event_mult[r, k] * traffic[s]
-    return lam, demand * rng.gamma(4.0, 0.25, size=lam.shape).astype(np.float32)
+    return lam, demand * rng.gamma(DEMAND_SHAPE, 1 / DEMAND_SHAPE, size=lam.shape).astype(np.float32)
 
 
 def _stockouts(rng: np.random.Generator, n_pairs: int, n_days: int) -> np.ndarray:

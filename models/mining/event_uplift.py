@@ -24,7 +24,9 @@ Method (imputation event study, after Borusyak, Jaravel and Spiess 2024):
   apart form one cluster (they share weather, news and stock). The log lift has a cluster-robust
   variance, moderated by empirical Bayes across the type's hypotheses, plus an empirical-null
   variance of the bias the type's counterfactual shares across a hypothesis's events (per region),
-  and is tested > 0 with a t distribution (``models.mining.stats.moderated_ratio_test``).
+  and is tested > 0 with a t distribution (``models.mining.stats.moderated_ratio_test``), its
+  variance never below the data's own noise: Poisson plus the store-days' negative binomial excess
+  (``nb_excess``).
 * Two windows per hypothesis: [start - lead_days, end] and [start, end]; both enter the FDR family.
 * Chain-wide event types (``ALL`` rows in events.csv) are also tested for the chain as a whole (region
   ``ALL``), pooling every region's demand per event.
@@ -80,6 +82,9 @@ CELL_SCHEMA = pl.Schema(
         "chain_wide": pl.Boolean,
         "observed": pl.Float64,
         "expected": pl.Float64,
+        # the negative binomial part of the observed demand's variance beyond Poisson, under no event:
+        # sum over the cell's stores of (share x expected)^2 / size (``nb_excess``)
+        "excess": pl.Float64,
     }
 )
 
@@ -224,7 +229,7 @@ def build_design(
     )
     position = ((p["t"] % block_days).to_numpy() + 0.5) / block_days - 0.5
     design = Design(p["y"].to_numpy(), p["exposure"].to_numpy(), censored, codes, windows, position)
-    if stores is None or not len(censored.row):
+    if stores is None:
         return design
     st = stores.join(p.select("region", "sku", "date", "row", "exposure"), on=["region", "sku", "date"])
     square = (
@@ -243,8 +248,9 @@ def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
     """``design`` whose censored parts are negative binomial of the store-days' size
     (``models.mining.dispersion.store_size``: every carried store-day, those without a sales row and
     those that sold out included), estimated from a Poisson fit of every effect on the rows outside
-    all event windows; unchanged without censored parts or store-days."""
-    if not len(design.censored.row) or not len(design.store_row):
+    all event windows; unchanged without store-days. The size also sets the window cells' excess
+    variance (``nb_excess``), so it is estimated on a drop without a single sell-out too."""
+    if not len(design.store_row):
         return design
     outside = design.outside_windows()
     offset = float(np.log(max(design.y.sum(), 1e-9) / max(design.exposure.sum(), 1e-9)))
@@ -355,17 +361,32 @@ def window_cells(
         local[rows] = np.arange(len(rows))
         cens = design.censored.take(local[design.censored.row] >= 0, local)
         observed = fill_own_lift(design.y[rows].astype(np.float64), e, cens, rounds=em_rounds, tol=tol)
+        excess = nb_excess(design, rows, e)
         frame = (
             w.select("region", "sku", "offset", "phase", "cluster", "chain_wide")
             .with_columns(
-                pl.lit(t).alias("event_type"), pl.Series("observed", observed), pl.Series("expected", e)
+                pl.lit(t).alias("event_type"),
+                pl.Series("observed", observed),
+                pl.Series("expected", e),
+                pl.Series("excess", excess),
             )
             .filter((pl.col("phase") != "after") & pl.Series(alone))  # the wake is not scored
             .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
-            .agg(pl.col("observed").sum(), pl.col("expected").sum())
+            .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
         )
         frames.append(frame.select(CELL_SCHEMA.names()).cast(CELL_SCHEMA))
     return pl.concat(frames)
+
+
+def nb_excess(design: Design, rows: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per window row, the variance of its observed demand beyond Poisson under ``expected``: its
+    stores' demand is negative binomial of the design's size, so a store of share s adds
+    (s x expected)^2 / size, and the row adds expected^2 x its ``square_share`` / size (sold-out stores
+    and online orders count as Poisson). Zeros without store-days or with a Poisson size."""
+    size = design.censored.size
+    if not len(design.square_share) or not np.isfinite(size):
+        return np.zeros(len(rows))
+    return expected**2 * design.square_share[rows] / size
 
 
 def _peak_offsets(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -396,17 +417,17 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
     chain = (
         cells.filter(pl.col("chain_wide"))
         .group_by("event_type", "sku", "cluster", "offset")
-        .agg(pl.col("observed").sum(), pl.col("expected").sum())
+        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
         .with_columns(pl.lit(CHAIN_WIDE).alias("region"))
     )
-    cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected"]
+    cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected", "excess"]
     both = pl.concat([cells.select(cols), chain.select(cols)])
     tested = []
     for w in sorted({-lead_days, 0}):
         per_cluster = (
             both.filter(pl.col("offset") >= w)
             .group_by(*keys, "cluster")
-            .agg(pl.col("observed").sum(), pl.col("expected").sum())
+            .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
         )
         t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
         t = t.drop("df").filter(pl.col("support") >= min_support)

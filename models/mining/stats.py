@@ -125,13 +125,21 @@ def _t_result(
 
 
 MIN_PRIOR_HYPOTHESES = 30  # fewer usable hypotheses in a family: the prior borrows from all of them
+# fewer expected units: a hypothesis's variance still gets the prior and the empirical null, but
+# shapes neither. The prior's model, s2 ~ prior x chi2(G - 1) / (G - 1), holds for sums of many
+# units; a slow seller's few discrete units give sample variances far more spread than a chi2 (many
+# exactly 0, left out, the others wide), and thousands of them read as a prior barely worth a handful
+# of degrees of freedom (the demo's 450-day world: 3-9 instead of 20-70 with them left out). For the
+# null, ``_null_variance``.
+PRIOR_MIN_EXPECTED = 30.0
 MIN_NULL_HYPOTHESES = 10  # fewer in a group: its empirical null is its family's
 MAX_PRIOR_DF = 1e4  # prior degrees of freedom beyond this: the variances are the prior's
 
 
 def _ratio_groups(clusters: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Per group: support, lift, observed / expected units, the sandwich sum of squares and the
-    Herfindahl index of the clusters' expected units (1/G for equal clusters)."""
+    """Per group: support, lift, observed / expected units, the sandwich sum of squares, the
+    Herfindahl index of the clusters' expected units (1/G for equal clusters) and the clusters'
+    summed ``excess`` (0 without the column)."""
     ratio = (pl.col("observed").sum() + 0.5) / (pl.col("expected").sum() + 0.5)
     share = pl.col("expected") / pl.col("expected").sum().over(keys)
     return (
@@ -144,6 +152,7 @@ def _ratio_groups(clusters: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
             pl.col("expected").sum().alias("expected_units"),
             ((pl.col("observed") - pl.col("lift") * pl.col("expected")) ** 2).sum().alias("ss"),
             (pl.col("share") ** 2).sum().alias("herfindahl"),
+            (pl.col("excess").sum() if "excess" in clusters.columns else pl.lit(0.0)).alias("excess"),
         )
         .sort(keys)
     )
@@ -231,19 +240,24 @@ def _null_variance(
     """Per hypothesis, its variance under the empirical null of its ``null_by`` group, or of its
     family where the group is small (``var`` where the family is small too): ``var`` plus the group's
     bias variance (``null_spread``) where the log lifts spread more than ``var`` says, ``var`` scaled
-    down (``null_scale``, never below ``floor``) where they spread less."""
+    down (``null_scale``, never below ``floor``) where they spread less. Both are read from the
+    hypotheses with at least ``PRIOR_MIN_EXPECTED`` expected units: the F reference of a squared t
+    does not hold for a slow seller's few discrete units (their median lies far below it, which
+    reads as variances too wide and would narrow the big sellers' too)."""
     out = var.copy()
     fam, grp = _codes(grouped, family), _codes(grouped, null_by)
+    read = grouped["expected_units"].to_numpy() >= PRIOR_MIN_EXPECTED
     for codes in (fam, grp):  # the group's own where it is large enough, else the family's
         for c in np.unique(codes):
             rows = codes == c
-            if rows.sum() < MIN_NULL_HYPOTHESES:  # fewer: nothing to learn a spread from
+            fit = rows & read
+            if fit.sum() < MIN_NULL_HYPOTHESES:  # fewer: nothing to learn a spread from
                 continue
-            b = null_spread(log_lift[rows], var[rows], df[rows])
+            b = null_spread(log_lift[fit], var[fit], df[fit])
             if b > 0:
                 out[rows] = var[rows] + b
             else:
-                k = null_scale(log_lift[rows], var[rows], floor[rows], df[rows])
+                k = null_scale(log_lift[fit], var[fit], floor[fit], df[fit])
                 out[rows] = np.maximum(k * var[rows], floor[rows])
     return out
 
@@ -259,13 +273,16 @@ def moderated_ratio_test(
     """``clustered_ratio_test`` with the cluster-robust variance moderated by empirical Bayes.
 
     Each hypothesis's sandwich variance s2 of the log lift (G - 1 degrees of freedom) is pooled with a
-    prior variance phi / O + tau2 H (Poisson-like noise over O observed units, plus event-to-event
-    noise tau2 over the clusters' Herfindahl index H, 1/G for equal clusters) fitted per ``family``
-    (a subset of ``keys``; a family with fewer than ``MIN_PRIOR_HYPOTHESES`` usable hypotheses uses
-    the prior of all): s2~ = (d0 prior + (G - 1) s2) / (d0 + G - 1), floored at the Poisson variance
-    1/min(O, E) (under the null the observed units are Poisson around the expected ones), tested with
-    a t distribution on d0 + G - 1 degrees of freedom. With no usable prior at all
-    it is ``clustered_ratio_test``.
+    prior variance phi N + tau2 H (the observation noise N = 1/O + X/E^2 over O observed and E
+    expected units, X the clusters' summed ``excess`` variance beyond Poisson where ``clusters`` has
+    that column: a negative binomial store-day's; plus event-to-event noise tau2 over the clusters'
+    Herfindahl index H, 1/G for equal clusters) fitted per ``family`` on the hypotheses with at least
+    ``PRIOR_MIN_EXPECTED`` expected units (a subset of ``keys``; a family with fewer than
+    ``MIN_PRIOR_HYPOTHESES`` usable hypotheses uses the prior of all): s2~ = (d0 prior + (G - 1) s2)
+    / (d0 + G - 1), floored at the null's observation variance 1/min(O, E) + X/E^2 (under the null
+    the observed units scatter around the expected ones with variance E + X), tested with a t
+    distribution on d0 + G - 1 degrees of freedom. With no usable prior at all it is
+    ``clustered_ratio_test``.
 
     ``null_by`` (a subset of ``keys`` containing ``family``): a bias of the counterfactual that every
     cluster of a hypothesis shares is invisible to the cluster variance; its variance is estimated
@@ -273,30 +290,36 @@ def moderated_ratio_test(
     than ``MIN_NULL_HYPOTHESES`` takes its family's, a small family has none) and added to each
     hypothesis's variance. Where the log lifts spread less than the variances say (the moderated
     variance is wide), the group's variances are scaled down instead (``null_scale``), never below
-    the Poisson floor: the empirical null of Efron (2004) in both directions.
+    the floor: the empirical null of Efron (2004) in both directions.
     Returns the columns of ``clustered_ratio_test`` plus df.
     """
     keys, family = list(keys), list(family)
     grouped = _ratio_groups(clusters, keys)
     g = grouped["support"].to_numpy().astype(float)
     o = grouped["observed_units"].to_numpy() + 0.5
+    e = grouped["expected_units"].to_numpy() + 0.5
     d = np.maximum(g - 1, 0)
     s2 = grouped["ss"].to_numpy() * g / np.maximum(g - 1, 1) / o**2
-    x = np.column_stack([1 / o, grouped["herfindahl"].to_numpy()])
+    # the observation noise under no effect, (E + excess) / E^2: Poisson, plus the clusters' excess
+    # variance beyond Poisson where they have one (a big seller's store-days are overdispersed)
+    noise = 1 / o + grouped["excess"].to_numpy() / e**2
+    x = np.column_stack([noise, grouped["herfindahl"].to_numpy()])
     prior, d0 = s2.copy(), np.zeros(len(g))
-    every = variance_prior(s2, d, x)
+    # 0 degrees of freedom: not in the fit
+    fits = np.where(grouped["expected_units"].to_numpy() >= PRIOR_MIN_EXPECTED, d, 0)
+    every = variance_prior(s2, fits, x)
     if every is not None:
         prior, d0 = x @ every[0], np.full(len(g), every[1])
         codes = _codes(grouped, family)
         for c in np.unique(codes):
             rows = codes == c
-            own = variance_prior(s2[rows], d[rows], x[rows])
+            own = variance_prior(s2[rows], fits[rows], x[rows])
             if own is not None:
                 prior[rows], d0[rows] = x[rows] @ own[0], own[1]
-    # floor: the Poisson variance of the log ratio under the null, 1 / expected (a slow seller's few
-    # units over a near-zero expectation are not precise), or 1 / observed where that is larger
-    e = grouped["expected_units"].to_numpy() + 0.5
-    floor = np.maximum(1 / o, 1 / e)
+    # floor: the variance of the log ratio under the null, 1 / expected (a slow seller's few units
+    # over a near-zero expectation are not precise) or 1 / observed where that is larger, plus the
+    # excess over Poisson (the empirical null may narrow the variances, never below the data's noise)
+    floor = np.maximum(1 / o, 1 / e) + grouped["excess"].to_numpy() / e**2
     var = np.maximum((d0 * prior + d * s2) / np.maximum(d0 + d, 1e-12), floor)
     df = np.maximum(d0 + d, 1)
     log_lift = np.log(grouped["lift"].to_numpy())

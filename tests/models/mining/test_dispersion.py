@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -11,7 +12,7 @@ from scipy import stats
 
 from models.mining.dispersion import censored_excess, store_size
 from models.mining.effects import Censored, censored_mean
-from models.mining.event_uplift import Design, window_cells
+from models.mining.event_uplift import Design, build_design, window_cells, with_dispersion
 
 
 @pytest.mark.parametrize("size", [2.0, 8.0])
@@ -115,3 +116,68 @@ def test_each_event_s_sell_outs_are_filled_under_its_own_lift() -> None:
     got = cells.group_by("cluster").agg(pl.col("observed").sum() / pl.col("expected").sum()).sort("cluster")
     # a lift pooled over the SKU's two events reads the strong one's sell-outs low (3.6x here)
     assert got["observed"].to_list() == pytest.approx([1.3, 4.0], rel=0.04)
+
+
+def test_a_window_cell_carries_its_stores_excess_variance() -> None:
+    """Each store's demand is negative binomial: a row whose stores hold shares s_i of its exposure
+    adds sum (s_i x expected)^2 / size to the variance of what it observes, beyond Poisson."""
+    design, expected, _ = _two_events()
+    square = np.full(len(expected), 4 * 0.2**2)  # four stores of a fifth each, online the rest
+    cells = window_cells(replace(design, square_share=square), {"storm": expected})
+    assert cells["excess"].to_numpy() == pytest.approx(20.0**2 * 0.16 / 4.0)
+    # without store-days (or with a Poisson size) the cells have none
+    assert (window_cells(design, {"storm": expected})["excess"] == 0).all()
+
+
+def test_a_drop_without_sell_outs_still_gets_its_size_and_excess() -> None:
+    """The size sets the test's noise floor too, so it is estimated where no store ran out."""
+    rng = np.random.default_rng(3)
+    first, days, stores, mean = date(2024, 1, 1), 364, 5, 6.0
+    demand = rng.negative_binomial(4.0, 4.0 / (4.0 + mean), size=(days, stores)).astype(float)
+    dates = [first + timedelta(days=t) for t in range(days)]
+    panel = pl.DataFrame(
+        {
+            "region": "R",
+            "sku": "K",
+            "date": dates,
+            "y": demand.sum(axis=1),
+            "exposure": float(stores),
+            "square_weight": float(stores),
+        }
+    )
+    store_days = pl.DataFrame(
+        {
+            "region": "R",
+            "sku": "K",
+            "date": [d for d in dates for _ in range(stores)],
+            "units": demand.ravel(),
+            "weight": 1.0,
+        }
+    )
+    window = pl.DataFrame(
+        {
+            "region": "R",
+            "date": dates[60:63],
+            "offset": [0, 1, 2],
+            "phase": "during",
+            "cluster": dates[60],
+            "chain_wide": False,
+            "event_type": "fair",
+        }
+    )
+    parts = pl.DataFrame(
+        schema={
+            "region": pl.String,
+            "sku": pl.String,
+            "date": pl.Date,
+            "sold": pl.Float64,
+            "weight": pl.Float64,
+        }
+    )
+    design = with_dispersion(
+        build_design(panel, parts, window, first=first, block_days=28, stores=store_days)
+    )
+    assert design.censored.size == pytest.approx(4.0, rel=0.25)
+    cells = window_cells(design, {"fair": np.full(3, mean * stores)})
+    # five stores of a fifth each: excess (mean x stores)^2 x 5 / 25 / size = 5 mean^2 / size a day
+    assert cells["excess"].to_numpy() == pytest.approx(5 * mean**2 / design.censored.size)

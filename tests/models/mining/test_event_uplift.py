@@ -97,6 +97,7 @@ def _cells(ratios: list[float], *, expected: float = 100.0, chain_wide: bool = F
             "chain_wide": [chain_wide] * (2 * n),
             "observed": [expected / 2] * n + [expected * (2 * r - 1) / 2 for r in ratios],
             "expected": [expected / 2] * (2 * n),
+            "excess": [0.0] * (2 * n),
         },
         schema=CELL_SCHEMA,
     )

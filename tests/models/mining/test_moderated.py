@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
+import models.mining.stats as stats_module
 from models.mining.stats import clustered_ratio_test, moderated_ratio_test, null_scale, null_spread
 
 KEYS = ["event_type", "region", "sku"]
@@ -127,3 +129,76 @@ def test_a_variance_as_wide_as_the_spread_is_kept() -> None:
     df = np.full(len(var), 1e4)
     assert null_scale(log_lift, var, np.full(len(var), 1e-9), df) == 1.0
     assert null_spread(log_lift, var, df) > 0
+
+
+def _overdispersed(rng: np.random.Generator, *, n_skus: int = 300, n_clusters: int = 5) -> pl.DataFrame:
+    """Big sellers with no effect: each event's units are 30 store-days of a negative binomial of
+    size 4 (mean 3-20 a store-day: 1.75-6x the Poisson variance), with that excess as a column."""
+    mean = np.repeat(rng.uniform(3.0, 20.0, n_skus), n_clusters)
+    size, days = 4.0, 30
+    observed = rng.negative_binomial(size, size / (size + mean[:, None]), (len(mean), days)).sum(axis=1)
+    sku = np.repeat(np.arange(n_skus), n_clusters)
+    return pl.DataFrame(
+        {
+            "event_type": "storm",
+            "region": np.where(sku % 2 == 0, "R0", "R1"),
+            "sku": [f"B{k:03d}" for k in sku],
+            "cluster": np.tile(np.arange(n_clusters), n_skus),
+            "observed": observed.astype(float),
+            "expected": days * mean,
+            "excess": days * mean**2 / size,
+        }
+    )
+
+
+def _slow(rng: np.random.Generator, *, n_skus: int = 800, n_clusters: int = 5) -> pl.DataFrame:
+    """Slow sellers with no effect, under 30 expected units: a few discrete (Poisson) units each."""
+    expected = rng.uniform(0.1, 1.5, n_skus * n_clusters)
+    observed = rng.poisson(expected)
+    sku = np.repeat(np.arange(n_skus), n_clusters)
+    return pl.DataFrame(
+        {
+            "event_type": "storm",
+            "region": np.where(sku % 2 == 0, "R0", "R1"),
+            "sku": [f"S{k:03d}" for k in sku],
+            "cluster": np.tile(np.arange(n_clusters), n_skus),
+            "observed": observed.astype(float),
+            "expected": expected,
+            "excess": 0.0,
+        }
+    )
+
+
+def test_overdispersed_big_sellers_among_slow_sellers_are_calibrated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small 3 demo's no-effect pattern: thousands of slow sellers' discrete units read as
+    variances too wide, the empirical null narrowed every variance to Poisson, and a big seller whose
+    store-days spread 2-6x Poisson passed. The excess keeps its variance at the data's noise, and
+    the slow sellers no longer set the null."""
+
+    def big_p(cells: pl.DataFrame) -> np.ndarray:
+        out = moderated_ratio_test(cells, KEYS, family=["event_type"], null_by=KEYS[:2])
+        return out.filter(pl.col("sku").str.starts_with("B"))["p_value"].to_numpy()
+
+    worlds = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        worlds.append(pl.concat([_overdispersed(rng), _slow(rng)]))
+    p = np.concatenate([big_p(cells) for cells in worlds])
+    assert 0.02 < (p < 0.05).mean() < 0.08
+    assert (p < 0.01).mean() < 0.02
+    # as before: Poisson noise, every hypothesis setting the null: far too many
+    monkeypatch.setattr(stats_module, "PRIOR_MIN_EXPECTED", 0.0)
+    blind = np.concatenate([big_p(cells.drop("excess")) for cells in worlds])
+    assert (blind < 0.01).mean() > 0.03
+
+
+def test_slow_sellers_shape_neither_the_prior_nor_the_null() -> None:
+    """Hypotheses under PRIOR_MIN_EXPECTED units get the prior and the null of the others, and
+    leave the others' p-values as they were."""
+    rng = np.random.default_rng(4)
+    big = _overdispersed(rng)
+    alone = moderated_ratio_test(big, KEYS, family=["event_type"], null_by=KEYS[:2]).sort("sku")
+    both = moderated_ratio_test(pl.concat([big, _slow(rng)]), KEYS, family=["event_type"], null_by=KEYS[:2])
+    both = both.filter(pl.col("sku").str.starts_with("B")).sort("sku")
+    assert both["p_value"].to_numpy() == pytest.approx(alone["p_value"].to_numpy())
+    assert both["df"].to_numpy() == pytest.approx(alone["df"].to_numpy())
