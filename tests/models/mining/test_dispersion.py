@@ -13,6 +13,7 @@ from scipy import stats
 from models.mining.dispersion import censored_excess, store_size
 from models.mining.effects import Censored, censored_mean
 from models.mining.event_uplift import Design, build_design, window_cells, with_dispersion
+from tests.models.mining.fair import fair_days, no_sell_outs
 
 
 @pytest.mark.parametrize("size", [2.0, 8.0])
@@ -137,7 +138,7 @@ def test_a_drop_without_sell_outs_still_gets_its_size_and_excess() -> None:
     dates = [first + timedelta(days=t) for t in range(days)]
     panel = pl.DataFrame(
         {
-            "region": "R",
+            "region": "R0",
             "sku": "K",
             "date": dates,
             "y": demand.sum(axis=1),
@@ -147,37 +148,17 @@ def test_a_drop_without_sell_outs_still_gets_its_size_and_excess() -> None:
     )
     store_days = pl.DataFrame(
         {
-            "region": "R",
+            "region": "R0",
             "sku": "K",
             "date": [d for d in dates for _ in range(stores)],
             "units": demand.ravel(),
             "weight": 1.0,
         }
     )
-    window = pl.DataFrame(
-        {
-            "region": "R",
-            "date": dates[60:63],
-            "offset": [0, 1, 2],
-            "phase": "during",
-            "cluster": dates[60],
-            "chain_wide": False,
-            "event_type": "fair",
-        }
-    )
-    parts = pl.DataFrame(
-        schema={
-            "region": pl.String,
-            "sku": pl.String,
-            "date": pl.Date,
-            "sold": pl.Float64,
-            "weight": pl.Float64,
-        }
-    )
-    design = with_dispersion(
-        build_design(panel, parts, window, first=first, block_days=28, stores=store_days)
-    )
+    window = fair_days(dates, [60])
+    design = build_design(panel, no_sell_outs(), window, first=first, block_days=28, stores=store_days)
+    design = with_dispersion(design)
     assert design.censored.size == pytest.approx(4.0, rel=0.25)
-    cells = window_cells(design, {"fair": np.full(3, mean * stores)})
+    cells = window_cells(design, {"fair": np.full(window.height, mean * stores)})
     # five stores of a fifth each: excess (mean x stores)^2 x 5 / 25 / size = 5 mean^2 / size a day
     assert cells["excess"].to_numpy() == pytest.approx(5 * mean**2 / design.censored.size)

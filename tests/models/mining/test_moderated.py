@@ -131,42 +131,37 @@ def test_a_variance_as_wide_as_the_spread_is_kept() -> None:
     assert null_spread(log_lift, var, df) > 0
 
 
+def _no_effect(
+    prefix: str, observed: np.ndarray, expected: np.ndarray, excess: np.ndarray, clusters: int
+) -> pl.DataFrame:
+    """Hypotheses ``prefix``000.. of ``clusters`` rows each (SKU-major), half in region R0."""
+    sku = np.repeat(np.arange(len(observed) // clusters), clusters)
+    return pl.DataFrame(
+        {
+            "event_type": "storm",
+            "region": np.where(sku % 2 == 0, "R0", "R1"),
+            "sku": [f"{prefix}{k:03d}" for k in sku],
+            "cluster": np.tile(np.arange(clusters), len(observed) // clusters),
+            "observed": observed.astype(float),
+            "expected": expected,
+            "excess": excess,
+        }
+    )
+
+
 def _overdispersed(rng: np.random.Generator, *, n_skus: int = 300, n_clusters: int = 5) -> pl.DataFrame:
     """Big sellers with no effect: each event's units are 30 store-days of a negative binomial of
     size 4 (mean 3-20 a store-day: 1.75-6x the Poisson variance), with that excess as a column."""
     mean = np.repeat(rng.uniform(3.0, 20.0, n_skus), n_clusters)
     size, days = 4.0, 30
     observed = rng.negative_binomial(size, size / (size + mean[:, None]), (len(mean), days)).sum(axis=1)
-    sku = np.repeat(np.arange(n_skus), n_clusters)
-    return pl.DataFrame(
-        {
-            "event_type": "storm",
-            "region": np.where(sku % 2 == 0, "R0", "R1"),
-            "sku": [f"B{k:03d}" for k in sku],
-            "cluster": np.tile(np.arange(n_clusters), n_skus),
-            "observed": observed.astype(float),
-            "expected": days * mean,
-            "excess": days * mean**2 / size,
-        }
-    )
+    return _no_effect("B", observed, days * mean, days * mean**2 / size, n_clusters)
 
 
 def _slow(rng: np.random.Generator, *, n_skus: int = 800, n_clusters: int = 5) -> pl.DataFrame:
     """Slow sellers with no effect, under 30 expected units: a few discrete (Poisson) units each."""
     expected = rng.uniform(0.1, 1.5, n_skus * n_clusters)
-    observed = rng.poisson(expected)
-    sku = np.repeat(np.arange(n_skus), n_clusters)
-    return pl.DataFrame(
-        {
-            "event_type": "storm",
-            "region": np.where(sku % 2 == 0, "R0", "R1"),
-            "sku": [f"S{k:03d}" for k in sku],
-            "cluster": np.tile(np.arange(n_clusters), n_skus),
-            "observed": observed.astype(float),
-            "expected": expected,
-            "excess": 0.0,
-        }
-    )
+    return _no_effect("S", rng.poisson(expected), expected, np.zeros(len(expected)), n_clusters)
 
 
 def test_overdispersed_big_sellers_among_slow_sellers_are_calibrated(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from models.mining.dispersion import shared_shock_variance, shock_prior
 from models.mining.event_uplift import build_design, counterfactuals, window_cells
-from tests.models.mining.fair import fair_days
+from tests.models.mining.fair import fair_days, no_sell_outs
 
 FIRST = date(2024, 1, 1)
 DAYS = 364
@@ -79,15 +79,7 @@ def _chain(seed: int, shock_sd: float) -> tuple[pl.DataFrame, pl.DataFrame, pl.D
             "exposure": float(STORES),
         }
     )
-    parts = pl.DataFrame(
-        schema={
-            "region": pl.String,
-            "sku": pl.String,
-            "date": pl.Date,
-            "sold": pl.Float64,
-            "weight": pl.Float64,
-        }
-    )
+    parts = no_sell_outs()
     days = fair_days(dates, FAIR_STARTS)
     return panel, parts, days, shock
 
