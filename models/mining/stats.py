@@ -214,8 +214,8 @@ def null_scale(log_lift: np.ndarray, var: np.ndarray, floor: np.ndarray, df: np.
     The other side of ``null_spread`` (Efron's empirical null may be narrower than the theoretical
     one): where the log lifts spread less than ``var`` says, k such that the median over the
     hypotheses of F(1, df).cdf(log_lift^2 / max(k var, floor)) is 1/2. A variance never goes below
-    ``floor``, the Poisson variance of the log ratio under the null. 1 where the spread is not
-    narrower.
+    ``floor``, the variance of the log ratio under the null (the observation noise). 1 where the
+    spread is not narrower.
     """
 
     def excess(k: float) -> float:
@@ -223,7 +223,7 @@ def null_scale(log_lift: np.ndarray, var: np.ndarray, floor: np.ndarray, df: np.
 
     if len(log_lift) == 0 or excess(1.0) >= 0:
         return 1.0
-    if excess(0.0) <= 0:  # narrower than Poisson: the floor
+    if excess(0.0) <= 0:  # narrower than the noise: the floor
         return 0.0
     return float(optimize.brentq(excess, 0.0, 1.0))
 
