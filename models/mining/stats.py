@@ -236,21 +236,21 @@ def _null_variance(
     df: np.ndarray,
     family: list[str],
     null_by: list[str],
+    shaping: np.ndarray,
 ) -> np.ndarray:
     """Per hypothesis, its variance under the empirical null of its ``null_by`` group, or of its
     family where the group is small (``var`` where the family is small too): ``var`` plus the group's
     bias variance (``null_spread``) where the log lifts spread more than ``var`` says, ``var`` scaled
     down (``null_scale``, never below ``floor``) where they spread less. Both are read from the
-    hypotheses with at least ``PRIOR_MIN_EXPECTED`` expected units: the F reference of a squared t
-    does not hold for a slow seller's few discrete units (their median lies far below it, which
-    reads as variances too wide and would narrow the big sellers' too)."""
+    ``shaping`` hypotheses (at least ``PRIOR_MIN_EXPECTED`` expected units): the F reference of a
+    squared t does not hold for a slow seller's few discrete units (their median lies far below it,
+    which reads as variances too wide and would narrow the big sellers' too)."""
     out = var.copy()
     fam, grp = _codes(grouped, family), _codes(grouped, null_by)
-    read = grouped["expected_units"].to_numpy() >= PRIOR_MIN_EXPECTED
     for codes in (fam, grp):  # the group's own where it is large enough, else the family's
         for c in np.unique(codes):
             rows = codes == c
-            fit = rows & read
+            fit = rows & shaping
             if fit.sum() < MIN_NULL_HYPOTHESES:  # fewer: nothing to learn a spread from
                 continue
             b = null_spread(log_lift[fit], var[fit], df[fit])
@@ -305,8 +305,8 @@ def moderated_ratio_test(
     noise = 1 / o + grouped["excess"].to_numpy() / e**2
     x = np.column_stack([noise, grouped["herfindahl"].to_numpy()])
     prior, d0 = s2.copy(), np.zeros(len(g))
-    # 0 degrees of freedom: not in the fit
-    fits = np.where(grouped["expected_units"].to_numpy() >= PRIOR_MIN_EXPECTED, d, 0)
+    shaping = grouped["expected_units"].to_numpy() >= PRIOR_MIN_EXPECTED
+    fits = np.where(shaping, d, 0)  # 0 degrees of freedom: not in the fit
     every = variance_prior(s2, fits, x)
     if every is not None:
         prior, d0 = x @ every[0], np.full(len(g), every[1])
@@ -324,5 +324,5 @@ def moderated_ratio_test(
     df = np.maximum(d0 + d, 1)
     log_lift = np.log(grouped["lift"].to_numpy())
     if null_by is not None:
-        var = _null_variance(grouped, log_lift, var, floor, df, family, list(null_by))
+        var = _null_variance(grouped, log_lift, var, floor, df, family, list(null_by), shaping)
     return _t_result(grouped, keys, np.sqrt(var), df, alternative)
