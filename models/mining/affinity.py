@@ -18,7 +18,10 @@ history (worth a planogram change), not a season, a trend or an event seen in on
   size). The median keeps one region with a strong taste from making mirror patterns elsewhere
   (with only two or three regions carrying a SKU it cannot: the others then mirror the one).
 * Interval: the ratio's cluster-robust variance over 4-week blocks (weeks of one region move
-  together) plus the reference's, t distribution on blocks - 1 degrees of freedom.
+  together), moderated by empirical Bayes over the region's SKUs (``stats.moderated_ratio_test``: a
+  thin region's 5-8 blocks give a variance on 4-7 degrees of freedom, whose t tails would hide a
+  clear taste), plus the reference's: a median over n other regions varies by ``median_variance(n)``
+  (0.21 for seven) times one region's variance. t distribution on the moderated degrees of freedom.
 * Test: H0 |log lift| <= log(min_affinity_lift) over the whole history, the relevance filter as the
   test's margin (a taste known to exist but known to be smaller than the filter is not reported; at a
   filter of 1 it is the usual two-sided test of no taste). Stability: the same estimand, computed in
@@ -45,7 +48,7 @@ from scipy import stats
 from features.signals import event_window_days, full_weeks, week_of
 from models.mining.effects import Effect, fit_effects
 from models.mining.settings import MiningSettings
-from models.mining.stats import clustered_ratio_test
+from models.mining.stats import median_variance, moderated_ratio_test
 
 KEYS = ("region", "sku")
 BLOCK_WEEKS = 4
@@ -117,7 +120,9 @@ def affinity_cells(
 
 def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
     """Per region, SKU and week: observed units and units expected at the chain rate (the fitted
-    units without the region's taste). Returns columns region, sku, week, observed, expected."""
+    units without the region's taste). Returns columns region, sku, week, observed, expected, block
+    (the week's block of ``BLOCK_WEEKS`` weeks, the test's cluster)."""
+    block = (pl.col("week").rank("dense") - 1).floordiv(BLOCK_WEEKS).alias("block")
     if cells.height == 0:
         return pl.DataFrame(
             schema={
@@ -127,7 +132,7 @@ def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
                 "observed": pl.Float64,
                 "expected": pl.Float64,
             }
-        )
+        ).with_columns(block)
     codes = cells.select(
         (pl.struct("channel", "week").rank("dense") - 1).alias("size"),
         (pl.struct("sku", "week").rank("dense") - 1).alias("rate"),
@@ -148,10 +153,11 @@ def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
         .with_columns(pl.Series("expected", chain))
         .group_by("region", "sku", "week")
         .agg(pl.col("units").sum().alias("observed"), pl.col("expected").sum())
+        .with_columns(block)
     )
 
 
-def _against_the_rest(ratios: pl.DataFrame, by: Sequence[str] = ()) -> pl.DataFrame:
+def _centred_on_the_rest(ratios: pl.DataFrame, by: Sequence[str] = ()) -> pl.DataFrame:
     """Centre each region's log ratios on its median SKU and compare with the median other region
     (within each group of ``by``, e.g. a half of the year)."""
     by = list(by)
@@ -167,32 +173,39 @@ def _against_the_rest(ratios: pl.DataFrame, by: Sequence[str] = ()) -> pl.DataFr
         .join(others, on=["sku", *by])
         .filter(pl.col("region") != pl.col("other"))
         .group_by("region", "sku", *by)
-        .agg(pl.col("l_o").median().alias("ref"), pl.col("v_o").median().alias("v_ref"))
+        .agg(pl.col("l_o").median().alias("ref"), pl.col("v_o").median().alias("v_o"), pl.len().alias("n"))
     )
+    # the median of n regions' log ratios varies less than one of them: by the median's factor
+    factor = {n: median_variance(n) for n in ref["n"].unique().to_list()}
+    ref = ref.with_columns((pl.col("v_o") * pl.col("n").replace_strict(factor)).alias("v_ref"))
     return centred.join(ref, on=["region", "sku", *by]).select(
         "region",
         "sku",
         *by,
         "support",
         "clusters",
+        "df",
         "observed_units",
         (pl.col("l") - pl.col("ref")).alias("log_lift"),
         (pl.col("v") + pl.col("v_ref")).alias("var"),
     )
 
 
-def _tested(weekly: pl.DataFrame, by: Sequence[str], min_weeks: int) -> pl.DataFrame:
-    """Region-vs-rest log lift and its variance per region, SKU (and ``by``) with >= min_weeks weeks."""
+def against_the_rest(weekly: pl.DataFrame, *, min_weeks: int, by: Sequence[str] = ()) -> pl.DataFrame:
+    """Per region, SKU (and ``by``) with at least ``min_weeks`` weeks: the region-against-the-rest log
+    lift, its variance and degrees of freedom (the blocks' moderated variance, plus the reference's).
+    ``weekly`` is ``fit_tastes`` output. Returns region, sku, ``by``, support (weeks), clusters
+    (blocks), df, observed_units, log_lift, var."""
     keys = [*KEYS, *by]
     support = weekly.group_by(keys).agg(pl.len().alias("support"))
     per_block = weekly.group_by(*keys, "block").agg(pl.col("observed").sum(), pl.col("expected").sum())
     ratios = (
-        clustered_ratio_test(per_block, keys, alternative="two-sided")
+        moderated_ratio_test(per_block, keys, family=["region"], alternative="two-sided")
         .rename({"support": "clusters"})
         .join(support, on=keys)
         .filter(pl.col("support") >= min_weeks)
     )
-    return _against_the_rest(ratios, by)
+    return _centred_on_the_rest(ratios, by)
 
 
 def halves(weekly: pl.DataFrame, *, first: date, as_of: date) -> pl.DataFrame:
@@ -241,20 +254,18 @@ def affinity_hypotheses(
     """Every local affinity hypothesis tested (see the module doc). Returns region, sku, support
     (weeks), lift (shrunk), ci_low, ci_high, se_log, p_value."""
     cells = affinity_cells(sales, online, event_weeks(instances), first=first, as_of=as_of)
-    weekly = fit_tastes(cells).with_columns(
-        (pl.col("week").rank("dense") - 1).floordiv(BLOCK_WEEKS).alias("block")
-    )
+    weekly = fit_tastes(cells)
     if weekly["region"].n_unique() < 2:  # one region is the chain: its share cannot differ from itself
         weekly = weekly.clear()
-    tested = _tested(weekly, (), settings.min_weeks)
+    tested = against_the_rest(weekly, min_weeks=settings.min_weeks)
     margin = float(np.log(settings.min_affinity_lift))
     log_lift, var = tested["log_lift"].to_numpy(), tested["var"].to_numpy()
-    df = np.maximum(tested["clusters"].to_numpy() - 1, 1)
+    df = tested["df"].to_numpy()
     p = beyond_margin(log_lift, np.sqrt(var), df, margin)
     # stable over the year: on the same side of 1 in every half, significantly (intersection-union
     # test). A half has too few 4-week blocks for a variance of its own: it borrows the whole
     # history's, scaled by the share of the units it holds (a ratio's variance goes as 1 / units).
-    parts = _tested(halves(weekly, first=first, as_of=as_of), ("part",), PART_MIN_WEEKS)
+    parts = against_the_rest(halves(weekly, first=first, as_of=as_of), min_weeks=PART_MIN_WEEKS, by=("part",))
     whole = tested.select(
         *KEYS,
         pl.Series("side", np.sign(log_lift)),

@@ -43,6 +43,12 @@ class MiningSettings(BaseModel):
     )
     min_affinity_lift: float = Field(1.25, gt=1, description="Smallest local-affinity lift (or 1/lift).")
     min_latent_lift: float = Field(0.25, gt=0, description="Smallest latent-demand lift worth reporting.")
+    min_latent_taste: float = Field(
+        1.25,
+        ge=1,
+        description="Smallest ratio of a region's online rate of an SKU none of its stores carries to the "
+        "rest of the chain's share worth reporting (the latent test's margin; 1.0 tests for any excess).",
+    )
     latent_substitution: float = Field(
         0.0,
         ge=0,

@@ -8,16 +8,14 @@ reports), tested with a cluster-robust variance across independent clusters (eve
 poor estimate (3 degrees of freedom for 4 events), so it is pooled with a prior variance fitted on
 every hypothesis of its family, and the t test gets the prior's degrees of freedom on top of its own.
 
-``weekly_ratio_test``: a t-test on weekly log ratios of observed to expected units, with the sample
-size shrunk for week-to-week autocorrelation.
-
-Weeks of one region and SKU are not independent (a good month follows a good month), so the effective
-number of weeks is n (1 - rho) / (1 + rho) for a positive lag-1 autocorrelation rho (the AR(1) variance
-inflation of a mean), never below 2.
+``median_variance``: how much less the median of n estimates varies than one of them (the
+affinity's reference is the median other region).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -26,63 +24,6 @@ import polars as pl
 from scipy import optimize, special, stats
 
 Alternative = Literal["two-sided", "greater"]
-
-
-def _per_group(weekly: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
-    """Per group: support, pooled observed/expected, mean/sd of log ratios, lag-1 autocorrelation."""
-    keys = list(keys)
-    with_l = weekly.sort([*keys, "week"]).with_columns(
-        ((pl.col("observed").clip(lower_bound=0) + 0.5) / (pl.col("expected") + 0.5)).log().alias("l")
-    )
-    dev = pl.col("l") - pl.col("l").mean().over(keys)
-    with_dev = with_l.with_columns(dev.alias("d"))
-    return (
-        with_dev.with_columns((pl.col("d") * pl.col("d").shift(1).over(keys)).alias("dd"))
-        .group_by(keys)
-        .agg(
-            pl.len().alias("support"),
-            pl.col("observed").sum(),
-            pl.col("expected").sum(),
-            pl.col("l").mean().alias("mean_l"),
-            pl.col("l").std(ddof=1).fill_null(0.0).fill_nan(0.0).alias("sd_l"),
-            (pl.col("dd").sum() / pl.col("d").pow(2).sum()).fill_nan(0.0).fill_null(0.0).alias("rho"),
-            (1 / (pl.col("observed").clip(lower_bound=0) + 0.5)).mean().alias("pois_var"),
-        )
-        .sort(keys)
-    )
-
-
-def weekly_ratio_test(
-    weekly: pl.DataFrame, keys: Sequence[str], *, alternative: Alternative, min_weeks: int
-) -> pl.DataFrame:
-    """Test mean weekly log(observed / expected) = 0 per group of ``keys`` with at least ``min_weeks``.
-
-    ``weekly`` has ``keys``, week, observed, expected. Returns ``keys`` plus support (weeks), lift (pooled
-    observed / expected), ci_low, ci_high (95%, log-scale t-interval around the pooled lift), se_log,
-    n_eff and p_value.
-    """
-    grouped = _per_group(weekly, keys).filter((pl.col("support") >= min_weeks) & (pl.col("expected") > 0))
-    n = grouped["support"].to_numpy().astype(float)
-    rho = np.clip(grouped["rho"].to_numpy(), 0.0, 0.95)
-    n_eff = np.clip(n * (1 - rho) / (1 + rho), min(2.0, float(min_weeks)), None)
-    n_eff = np.minimum(n_eff, n)
-    # floor at the Poisson noise of the counts: a run of identical weeks is not infinitely precise
-    sd = np.maximum(grouped["sd_l"].to_numpy(), np.sqrt(grouped["pois_var"].to_numpy()))
-    se = sd / np.sqrt(n_eff)
-    df = np.maximum(n_eff - 1, 1)
-    t_stat = grouped["mean_l"].to_numpy() / se
-    p = stats.t.sf(t_stat, df) if alternative == "greater" else 2 * stats.t.sf(np.abs(t_stat), df)
-    lift = grouped["observed"].to_numpy() / grouped["expected"].to_numpy()
-    crit = stats.t.ppf(0.975, df)
-    log_lift = np.log(np.maximum(lift, 1e-12))
-    return grouped.select(*keys, "support").with_columns(
-        pl.Series("lift", lift),
-        pl.Series("ci_low", np.exp(log_lift - crit * se)),
-        pl.Series("ci_high", np.exp(log_lift + crit * se)),
-        pl.Series("se_log", se),
-        pl.Series("n_eff", n_eff),
-        pl.Series("p_value", np.minimum(p, 1.0)),
-    )
 
 
 def clustered_ratio_test(
@@ -122,6 +63,26 @@ def _t_result(
         pl.Series("df", df),
         pl.Series("p_value", np.minimum(p, 1.0)),
     )
+
+
+@functools.cache
+def median_variance(n: int) -> float:
+    """The variance of the median of ``n`` independent standard normals (1 for one, 1/2 for two,
+    0.449 for three, about pi / 2n for many): the order statistics' density integrated on a grid (for
+    an even ``n`` the median is the mean of the middle two, whose joint density is integrated)."""
+    if n < 1:
+        raise ValueError(f"the median of {n} values")
+    x = np.linspace(-8.0, 8.0, 1601)
+    cdf, sf, pdf = stats.norm.cdf(x), stats.norm.sf(x), stats.norm.pdf(x)
+    m = n // 2
+    if n % 2:  # the (m + 1)-th of n: n! / (m!)^2 F^m (1 - F)^m f
+        density = np.exp(math.lgamma(n + 1) - 2 * math.lgamma(m + 1)) * (cdf * sf) ** m * pdf
+        return float((density * x**2).sum() / density.sum())
+    # the m-th at x below the (m + 1)-th at y: n! / ((m - 1)!)^2 F(x)^(m-1) f(x) (1 - F(y))^(m-1) f(y)
+    joint = np.outer(cdf ** (m - 1) * pdf, sf ** (m - 1) * pdf)
+    joint = np.triu(joint, 1) + np.diag(np.diag(joint)) / 2  # x < y, half the diagonal's cell
+    mid = (x[:, None] + x[None, :]) / 2
+    return float((joint * mid**2).sum() / joint.sum())
 
 
 MIN_PRIOR_HYPOTHESES = 30  # fewer usable hypotheses in a family: the prior borrows from all of them

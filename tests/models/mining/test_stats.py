@@ -1,57 +1,20 @@
-"""Tests for the weekly log-ratio test shared by local affinity and latent demand."""
+"""Tests for the miner's shared statistics not covered by the moderated test's own file."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import numpy as np
-import polars as pl
 import pytest
 
-from models.mining.stats import weekly_ratio_test
+from models.mining.stats import median_variance
 
 
-def _weekly(observed: np.ndarray, expected: float) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "region": ["r"] * len(observed),
-            "week": [date(2024, 1, 1) + timedelta(weeks=i) for i in range(len(observed))],
-            "observed": observed.astype(float),
-            "expected": [expected] * len(observed),
-        }
-    )
-
-
-@pytest.mark.parametrize(("factor", "significant"), [(1.0, False), (2.0, True), (0.5, True)])
-def test_pooled_lift_and_two_sided_test(factor: float, significant: bool) -> None:
-    obs = np.random.default_rng(1).poisson(100 * factor, 30)
-    row = weekly_ratio_test(_weekly(obs, 100.0), ["region"], alternative="two-sided", min_weeks=8).row(
-        0, named=True
-    )
-    assert row["lift"] == pytest.approx(obs.sum() / 3000)
-    assert row["ci_low"] < row["lift"] < row["ci_high"]
-    assert (row["p_value"] < 0.001) is significant
-    assert row["support"] == 30
-
-
-def test_greater_alternative_ignores_a_drop() -> None:
-    obs = np.random.default_rng(2).poisson(50, 30)
-    row = weekly_ratio_test(_weekly(obs, 100.0), ["region"], alternative="greater", min_weeks=8).row(
-        0, named=True
-    )
-    assert row["p_value"] > 0.99
-
-
-def test_too_few_weeks_are_not_tested() -> None:
-    assert (
-        weekly_ratio_test(_weekly(np.ones(5), 1.0), ["region"], alternative="greater", min_weeks=8).height
-        == 0
-    )
-
-
-def test_autocorrelated_weeks_count_as_fewer() -> None:
-    smooth = np.repeat([80, 120], 20)  # two long runs: strong positive autocorrelation
-    row = weekly_ratio_test(_weekly(smooth, 100.0), ["region"], alternative="two-sided", min_weeks=8).row(
-        0, named=True
-    )
-    assert row["n_eff"] < 10
+def test_the_variance_of_a_median_of_normals() -> None:
+    # exact for one and two (the mean of two), 0.4487 for three (order statistics), pi / 2n for many
+    assert median_variance(1) == pytest.approx(1.0, abs=1e-4)
+    assert median_variance(2) == pytest.approx(0.5, abs=1e-4)
+    assert median_variance(3) == pytest.approx(0.4487, abs=1e-3)
+    assert median_variance(201) == pytest.approx(np.pi / 2 / 201, rel=0.02)
+    draws = np.median(np.random.default_rng(0).standard_normal((100_000, 6)), axis=1)
+    assert median_variance(6) == pytest.approx(draws.var(), rel=0.02)
+    with pytest.raises(ValueError, match="median of 0"):
+        median_variance(0)
