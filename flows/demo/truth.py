@@ -71,7 +71,9 @@ def mining_quality(patterns: pl.DataFrame, truth: dict[str, Any]) -> dict[str, f
 
     A reported pattern is true when the same (region, sku[, event_type]) was planted (affinity: in the
     same direction). Chain-wide rows (region ``ALL``) are scored apart: true when the SKU was planted
-    for that event type in every region. Also counts the patterns on no-effect event types.
+    for that event type in every region; ``event_uplift.recall_with_chain`` counts a region's planted
+    riser as found when its own pattern or the chain-wide one of its type and SKU is reported (what
+    the pre-stock plan acts on). Also counts the patterns on no-effect event types.
     """
     out: dict[str, float | int] = {}
     regions = {p["region"] for kind in ("event_uplift",) for p in truth.get(kind, [])}
@@ -100,6 +102,19 @@ def mining_quality(patterns: pl.DataFrame, truth: dict[str, Any]) -> dict[str, f
     )
     out["event_uplift.chain_reported"] = chain.height
     out["event_uplift.chain_true"] = chain.join(everywhere, on=["event_type", "sku"]).height
+    # what the pre-stock plan acts on: a region's planted riser is covered by its own pattern or by the
+    # chain-wide one of its type and SKU (``models.advice.prestock`` spreads ALL rows to every region)
+    planted = _planted_frame(truth, "event_uplift")
+    own = patterns.filter((pl.col("kind") == "event_uplift") & (pl.col("region") != "ALL"))
+    covered = planted.join(
+        own.select("region", "sku", "event_type").unique(), on=["region", "sku", "event_type"]
+    )
+    by_chain = planted.join(covered, on=["region", "sku", "event_type"], how="anti").join(
+        chain.select("sku", "event_type").unique(), on=["sku", "event_type"]
+    )
+    out["event_uplift.recall_with_chain"] = (
+        (covered.height + by_chain.height) / planted.height if planted.height else float("nan")
+    )
     null_types = truth.get("null_event_types", [])
     out["null_event_patterns"] = patterns.filter(
         (pl.col("kind") == "event_uplift") & pl.col("event_type").is_in(null_types)
