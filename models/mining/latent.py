@@ -22,9 +22,9 @@
   buyers switching (``MiningSettings.latent_substitution``), online = O_c + s x S and S = ratio x
   O_c give S = online x ratio / (1 + s x ratio). The default s = 0 reads the online rate as is (the
   demo plants no substitution); a retailer who knows its switching share sets it.
-* Interval: the weekly noise of the online rate and the uncertainty of the ratio for one SKU (the
-  spread of carried SKUs' own store-to-online ratios around the category's, plus the pooled ratio's
-  own variance), added on the log scale. The median yardstick is a definition, not an estimate.
+* Interval: the online rate's noise (the block test's standard error) and the uncertainty of the
+  ratio for one SKU (the spread of carried SKUs' own store-to-online ratios around the category's,
+  plus the pooled ratio's own variance), added on the log scale. The median yardstick is a definition, not an estimate.
 """
 
 from __future__ import annotations
