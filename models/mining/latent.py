@@ -24,7 +24,8 @@
   demo plants no substitution); a retailer who knows its switching share sets it.
 * Interval: the online rate's noise (the block test's standard error) and the uncertainty of the
   ratio for one SKU (the spread of carried SKUs' own store-to-online ratios around the category's,
-  plus the pooled ratio's own variance), added on the log scale. The median yardstick is a definition, not an estimate.
+  plus the pooled ratio's own variance), added on the log scale. The median yardstick is a
+  definition, not an estimate.
 """
 
 from __future__ import annotations
