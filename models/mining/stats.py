@@ -69,17 +69,23 @@ def _t_result(
 def median_variance(n: int) -> float:
     """The variance of the median of ``n`` independent standard normals (1 for one, 1/2 for two,
     0.449 for three, about pi / 2n for many): the order statistics' density integrated on a grid (for
-    an even ``n`` the median is the mean of the middle two, whose joint density is integrated)."""
+    an even ``n`` the median is the mean of the middle two, whose joint density is integrated), in
+    logs and normalised on the grid, so a large ``n`` neither overflows nor underflows."""
     if n < 1:
         raise ValueError(f"the median of {n} values")
-    x = np.linspace(-8.0, 8.0, 1601)
-    cdf, sf, pdf = stats.norm.cdf(x), stats.norm.sf(x), stats.norm.pdf(x)
+    # the grid spans 15 of the median's standard deviations (about sqrt(pi / 2n)) or +-8, if less
+    half = min(8.0, 15.0 * math.sqrt(math.pi / (2 * n)))
+    x = np.linspace(-half, half, 1601)
+    log_cdf, log_sf, log_pdf = stats.norm.logcdf(x), stats.norm.logsf(x), stats.norm.logpdf(x)
     m = n // 2
-    if n % 2:  # the (m + 1)-th of n: n! / (m!)^2 F^m (1 - F)^m f
-        density = np.exp(math.lgamma(n + 1) - 2 * math.lgamma(m + 1)) * (cdf * sf) ** m * pdf
+    if n % 2:  # the (m + 1)-th of n: density proportional to F^m (1 - F)^m f
+        log_density = m * (log_cdf + log_sf) + log_pdf
+        density = np.exp(log_density - log_density.max())
         return float((density * x**2).sum() / density.sum())
-    # the m-th at x below the (m + 1)-th at y: n! / ((m - 1)!)^2 F(x)^(m-1) f(x) (1 - F(y))^(m-1) f(y)
-    joint = np.outer(cdf ** (m - 1) * pdf, sf ** (m - 1) * pdf)
+    # the m-th at x below the (m + 1)-th at y: proportional to F(x)^(m-1) f(x) (1 - F(y))^(m-1) f(y)
+    log_joint = ((m - 1) * log_cdf + log_pdf)[:, None] + ((m - 1) * log_sf + log_pdf)[None, :]
+    log_joint = np.where(np.triu(np.ones_like(log_joint, dtype=bool)), log_joint, -np.inf)
+    joint = np.exp(log_joint - log_joint.max())
     joint = np.triu(joint, 1) + np.diag(np.diag(joint)) / 2  # x < y, half the diagonal's cell
     mid = (x[:, None] + x[None, :]) / 2
     return float((joint * mid**2).sum() / joint.sum())

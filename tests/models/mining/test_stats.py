@@ -14,6 +14,8 @@ def test_the_variance_of_a_median_of_normals() -> None:
     assert median_variance(2) == pytest.approx(0.5, abs=1e-4)
     assert median_variance(3) == pytest.approx(0.4487, abs=1e-3)
     assert median_variance(201) == pytest.approx(np.pi / 2 / 201, rel=0.02)
+    for many in (2000, 2001, 100_000):  # no overflow, no underflow, a grid fine enough
+        assert median_variance(many) == pytest.approx(np.pi / 2 / many, rel=0.01)
     draws = np.median(np.random.default_rng(0).standard_normal((100_000, 6)), axis=1)
     assert median_variance(6) == pytest.approx(draws.var(), rel=0.02)
     with pytest.raises(ValueError, match="median of 0"):
