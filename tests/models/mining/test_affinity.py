@@ -17,7 +17,6 @@ from models.mining.affinity import (
     beyond_margin,
     event_weeks,
     fit_tastes,
-    shrink,
     store_cells,
 )
 from models.mining.patterns import apply_fdr
@@ -156,13 +155,6 @@ def test_event_weeks_are_left_out_for_their_region() -> None:
     out = _mine(pl.concat([sales, calm, spiky]), events)
     assert _lift(out, "S", "x") == pytest.approx(1.0, abs=0.1)
     assert out.filter(pl.col("region") == "S")["support"].max() == WEEKS - 1
-
-
-def test_shrinkage_pulls_noisy_lifts_toward_one() -> None:
-    log_lift = np.array([0.8, 0.8, 0.0, 0.05, -0.05])
-    post, post_var = shrink(log_lift, np.array([0.01, 1.0, 0.01, 0.01, 0.01]))
-    assert 0 < post[1] < post[0] < 0.8
-    assert (post_var < np.array([0.01, 1.0, 0.01, 0.01, 0.01])).all()
 
 
 def test_a_regional_season_alone_is_not_an_affinity() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mining.stats import median_variance
+from models.mining.stats import adaptive_shrink, median_variance
 
 
 def test_the_variance_of_a_median_of_normals() -> None:
@@ -20,3 +20,27 @@ def test_the_variance_of_a_median_of_normals() -> None:
     assert median_variance(6) == pytest.approx(draws.var(), rel=0.02)
     with pytest.raises(ValueError, match="median of 0"):
         median_variance(0)
+
+
+def test_adaptive_shrinkage_keeps_a_few_strong_effects_and_shrinks_noise() -> None:
+    # 1,600 near-0 effects (sd 0.05) and 12 strong ones (0.35x, 2.5x), sampling sds 0.07-0.2
+    rng = np.random.default_rng(0)
+    true = rng.normal(0.0, 0.05, 1600)
+    strong = rng.choice(1600, 12, replace=False)
+    true[strong] = np.log(rng.choice([0.35, 2.5], 12))
+    var = rng.uniform(0.005, 0.04, 1600)
+    estimate = true + rng.normal(0.0, np.sqrt(var))
+    post, post_var = adaptive_shrink(estimate, var)
+    # a single normal prior, its variance by moments, pulls the strong ones to 0.6-0.8x / 1.2-1.8x
+    tau2 = np.mean(estimate**2) - np.mean(var)
+    normal = tau2 / (tau2 + var) * estimate
+    assert np.median(np.abs(post[strong] - true[strong])) < 0.5 * np.median(
+        np.abs(normal[strong] - true[strong])
+    )
+    assert np.sqrt(np.mean((post - true) ** 2)) < 0.5 * np.sqrt(np.mean((estimate - true) ** 2))
+    assert np.sqrt(np.mean((post - true) ** 2)) < np.sqrt(np.mean((normal - true) ** 2))
+    assert 0.93 <= np.mean(np.abs(post - true) < 1.96 * np.sqrt(post_var)) <= 0.97  # intervals cover
+    # a noisy estimate among near-0 effects is shrunk hard
+    noisy, _ = adaptive_shrink(np.append(estimate, 0.8), np.append(var, 1.0))
+    assert abs(noisy[-1]) < 0.2
+    assert adaptive_shrink(np.array([]), np.array([]))[0].size == 0
