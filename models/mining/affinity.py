@@ -50,10 +50,9 @@ from scipy import stats
 from features.signals import event_window_days, full_weeks, week_of
 from models.mining.effects import Effect, fit_effects
 from models.mining.settings import MiningSettings
-from models.mining.stats import adaptive_shrink, median_variance, moderated_ratio_test
+from models.mining.stats import adaptive_shrink, median_variance, moderated_ratio_test, week_block
 
 KEYS = ("region", "sku")
-BLOCK_WEEKS = 4
 N_PARTS = 4  # two halves of the year, two halves of the history
 PART_MIN_WEEKS = 2  # weeks a half needs (event weeks left out)
 ONLINE = "online:"  # channel name prefix of a region's online orders
@@ -123,8 +122,8 @@ def affinity_cells(
 def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
     """Per region, SKU and week: observed units and units expected at the chain rate (the fitted
     units without the region's taste). Returns columns region, sku, week, observed, expected, block
-    (the week's block of ``BLOCK_WEEKS`` weeks, the test's cluster)."""
-    block = (pl.col("week").rank("dense") - 1).floordiv(BLOCK_WEEKS).alias("block")
+    (``stats.week_block``, the test's cluster)."""
+    block = week_block()
     if cells.height == 0:
         return pl.DataFrame(
             schema={

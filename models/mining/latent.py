@@ -38,10 +38,9 @@ from scipy import stats
 
 from features.signals import carried_weeks, full_weeks, online_region_units, weekly_store_units
 from models.mining.settings import MiningSettings
-from models.mining.stats import moderated_ratio_test
+from models.mining.stats import moderated_ratio_test, week_block
 
 KEYS = ("region", "sku")
-BLOCK_WEEKS = 4  # weeks of one region move together: the test's clusters
 
 
 def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyFrame:
@@ -151,7 +150,7 @@ def latent_test(weekly: pl.DataFrame, *, min_weeks: int, margin: float = 1.0) ->
     """One-sided test per (region, SKU) with at least ``min_weeks`` weeks (and some expected units)
     that the region buys online more than ``margin`` times what the rest of the chain's share says
     (H0: ratio <= margin; 1 is the usual test of no excess). The ratio of summed observed to expected
-    units over blocks of ``BLOCK_WEEKS`` weeks, its variance moderated by empirical Bayes over the
+    units over 4-week blocks (``stats.week_block``), its variance moderated by empirical Bayes over the
     region's candidates (``stats.moderated_ratio_test``; a slow online seller's weeks of 0-3 units
     give a weekly log ratio little power). ``weekly`` is ``latent_weekly`` output. Returns region,
     sku, support (weeks), online_weekly (mean online units a week), se_log, p_value."""
@@ -166,7 +165,7 @@ def latent_test(weekly: pl.DataFrame, *, min_weeks: int, margin: float = 1.0) ->
         .drop("expected")
     )
     per_block = (
-        weekly.with_columns((pl.col("week").rank("dense") - 1).floordiv(BLOCK_WEEKS).alias("block"))
+        weekly.with_columns(week_block())
         .join(rates.select(KEYS), on=list(KEYS))
         .group_by(*KEYS, "block")
         .agg(pl.col("observed").sum(), pl.col("expected").sum())

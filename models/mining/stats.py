@@ -91,6 +91,15 @@ def median_variance(n: int) -> float:
     return float((joint * mid**2).sum() / joint.sum())
 
 
+BLOCK_WEEKS = 4  # weeks of one region move together (a good month follows a good month)
+
+
+def week_block() -> pl.Expr:
+    """The ``week`` column's block of ``BLOCK_WEEKS`` consecutive weeks of the frame (0 for the first):
+    the clusters of the weekly tests (local affinity, latent demand)."""
+    return (pl.col("week").rank("dense") - 1).floordiv(BLOCK_WEEKS).alias("block")
+
+
 ASH_GRID_STEP = math.sqrt(2.0)  # ratio of neighbouring prior sds of the mixture's grid
 ASH_ITERATIONS = 500
 
