@@ -1,7 +1,7 @@
 """An oracle bound for event recall (issue 8): what a test with a perfect counterfactual would find.
 
     .venv/bin/python bench/mining_oracle.py [--size small] [--seed 42] [--min-lift 1.0] [--check]
-        [--cf-error 0.1,0.2] [--miner-error]
+        [--cf-error 0.1,0.2] [--miner-error] [--no-empirical-null]
 
 Beside it: ``bench/oracle_replay.py`` replays the world's store and online draws, and
 ``bench/oracle_tail.py`` holds the saddlepoint tail of the null.
@@ -51,8 +51,10 @@ lift >= ``--min-lift`` with lift = observed / null-expected observed units; scor
 
 Where the miner loses recall: the script also puts the true counterfactual through the miner's own
 test (``moderated_ratio_test`` over clusters), ``--cf-error`` the same with a log-normal error per
-event (independent across events, one draw per sd), and ``--miner-error`` fits the miner's own
-counterfactual (``event_uplift``) and prints its log error against the true expected demand per event.
+event (independent across events, one draw per sd), ``--no-empirical-null`` the same test without its
+empirical null (what the null's spread costs where the counterfactual has no error), and
+``--miner-error`` fits the miner's own counterfactual (``event_uplift``) and prints its log error
+against the true expected demand per event.
 Figures: ``bench/README.md``, "Pattern mining on the demo world".
 """
 
@@ -169,11 +171,14 @@ def miner_test(
     expected: np.ndarray,
     excess: np.ndarray,
     settings: MiningSettings,
+    *,
+    empirical_null: bool = True,
 ) -> pl.DataFrame:
     """The miner's test (``moderated_ratio_test`` per window over clusters, regions and ``ALL``
     together, as ``event_uplift.score_cells`` runs it) on the oracle's units, TRUE expected units and
     the true excess variance of the store-days (``excess`` per row): p_miner_test and
-    lift_miner_test per hypothesis and window."""
+    lift_miner_test per hypothesis and window. ``empirical_null=False``: without the empirical null
+    (no ``null_by``), what the null's spread costs where the counterfactual has no error."""
     cells = rows.with_columns(
         pl.Series("observed", observed), pl.Series("expected", expected), pl.Series("excess", excess)
     )
@@ -187,7 +192,8 @@ def miner_test(
             .group_by(*keys, "cluster")
             .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
         )
-        t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
+        null_by = ["event_type", "region"] if empirical_null else None
+        t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=null_by)
         t = t.filter(pl.col("support") >= settings.min_event_support)
         out.append(
             t.select(
@@ -254,6 +260,7 @@ def oracle(
     check: bool = False,
     cf_errors: tuple[float, ...] = (),
     with_miner_error: bool = False,
+    without_null: bool = False,
 ) -> dict[str, Any]:
     """Oracle p-values for the miner's hypotheses on one world, the FDR and the scores. ``cf_errors``:
     also run the miner's test on the true counterfactual times a log-normal error of each sd, drawn
@@ -326,6 +333,15 @@ def oracle(
         )
         t = t.with_columns(pl.col("lift_miner_test").fill_null(0.0).alias("lift"))
         noisy.append((sd, _score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)))
+    no_null = None
+    if without_null:
+        t = tested.select(*hyp_keys).join(
+            miner_test(rows, store_obs + online["y"], row_mean, row_excess, settings, empirical_null=False),
+            on=hyp_keys,
+            how="left",
+        )
+        t = t.with_columns(pl.col("lift_miner_test").fill_null(0.0).alias("lift"))
+        no_null = _score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)
     family = ("event_uplift:" + tested["event_type"]).to_numpy()
     # the run's other two families (local affinity, latent demand): selected on every demo world
     p_all = np.concatenate([tested["p_value"].to_numpy(), [0.0, 0.0]])
@@ -352,6 +368,7 @@ def oracle(
         "tested": tested,
         "null_types": sorted(null),
         "cf_error": noisy,
+        "without_null": no_null,
         "miner_error": result_error,
         "calibration": {
             col: (
@@ -412,12 +429,23 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated sds: the miner's test on the true counterfactual times a log-normal error",
     )
+    parser.add_argument(
+        "--no-empirical-null",
+        action="store_true",
+        help="also the miner's test on the true counterfactual without its empirical null",
+    )
     args = parser.parse_args(argv)
     settings = MiningSettings(min_lift=args.min_lift)
     started = time.perf_counter()
     errors = tuple(float(x) for x in args.cf_error.split(",") if x)
     r = oracle(
-        args.size, args.seed, settings, check=args.check, cf_errors=errors, with_miner_error=args.miner_error
+        args.size,
+        args.seed,
+        settings,
+        check=args.check,
+        cf_errors=errors,
+        with_miner_error=args.miner_error,
+        without_null=args.no_empirical_null,
     )
     print(
         f"demo {r['world']}: {r['hypotheses']:,} event hypotheses, "
@@ -430,6 +458,12 @@ def main(argv: list[str] | None = None) -> int:
             f"precision {q['event_uplift.precision']:.3f} ({q['event_uplift.reported']} reported), "
             f"no-effect patterns {q['null_event_patterns']}, "
             f"lift error {q.get('event_uplift.median_lift_error', float('nan')):.3f}"
+        )
+    if r["without_null"] is not None:
+        q = r["without_null"]
+        print(
+            f"  miner's test, true counterfactual, no empirical null: recall {q['event_uplift.recall']:.3f}, "
+            f"precision {q['event_uplift.precision']:.3f}, no-effect patterns {q['null_event_patterns']}"
         )
     for sd, q in r["cf_error"]:
         print(
