@@ -42,9 +42,10 @@ method on these data at this error rate, not a method. It uses the sales before 
 store-days and 2% of online lines are returned; the null model has no returns), the true carry
 intervals of the stores, and an unweighted sum of units (a test weighting cells by 1 / (1 + m / 4),
 the negative binomial's score, could be a little stronger on SKUs with large store-days). FDR: the
-miner's two-level procedure (``models.mining.patterns.two_level_q``, families = event types) with the
-two non-event families of a run (local affinity, latent demand) counted as selected (they were on all
-six demo worlds), and one Benjamini-Hochberg over the event hypotheses for comparison; relevance rule
+miner's (``models.mining.patterns.fdr_q``: the two-level procedure, families = event types, and the
+regional families below reported chain-wide patterns) with the two non-event families of a run
+(local affinity, latent demand) counted as selected (they were on all six demo worlds), and one
+Benjamini-Hochberg over the event hypotheses for comparison; relevance rule
 lift >= ``--min-lift`` with lift = observed / null-expected observed units; scored with
 ``flows.demo.truth.mining_quality`` (the bench's definition of a planted riser and its matching).
 ``--check`` verifies the replayed draws against ``flows.demo.facts.sales_block``.
@@ -82,7 +83,7 @@ from flows.demo.generate import demo_lake_tables  # noqa: E402
 from flows.demo.truth import mining_quality  # noqa: E402
 from flows.demo.world import World, build_world  # noqa: E402
 from models.mining.event_uplift import event_cells, usable_instances  # noqa: E402
-from models.mining.patterns import two_level_q  # noqa: E402
+from models.mining.patterns import fdr_q  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
 from models.mining.stats import moderated_ratio_test  # noqa: E402
 
@@ -206,13 +207,29 @@ def miner_test(
     return pl.concat(out)
 
 
-def _score(tested: pl.DataFrame, p: np.ndarray, settings: MiningSettings, truth: dict[str, Any]) -> dict:
-    """``mining_quality`` of the hypotheses passing the two-level FDR (families as the miner's, plus
-    the run's affinity and latent families, selected) and the relevance rule, on p-values ``p``."""
-    family = np.concatenate(
-        [("event_uplift:" + tested["event_type"]).to_numpy(), ["local_affinity", "latent_demand"]]
+def _miner_q(tested: pl.DataFrame, p: np.ndarray, settings: MiningSettings) -> np.ndarray:
+    """The miner's q-values (``models.mining.patterns.fdr_q``: the two-level FDR with families as the
+    miner's, the regional families below reported chain patterns) for ``tested``'s event hypotheses
+    (event_type, region, sku, lift) on p-values ``p``, with the run's affinity and latent families
+    counted as selected (they were on every demo world)."""
+    events = tested.select("event_type", "region", "sku", "lift").with_columns(
+        pl.lit("event_uplift").alias("kind"), pl.Series("p_value", p)
     )
-    q = two_level_q(np.concatenate([p, [0.0, 0.0]]), family, settings.fdr_alpha)[: tested.height]
+    others = pl.DataFrame(
+        {
+            "kind": ["local_affinity", "latent_demand"],
+            "region": ["R", "R"],
+            "sku": ["S", "S"],
+            "p_value": [0.0, 0.0],
+        }
+    )
+    return fdr_q(pl.concat([events, others], how="diagonal_relaxed"), settings)[: tested.height]
+
+
+def _score(tested: pl.DataFrame, p: np.ndarray, settings: MiningSettings, truth: dict[str, Any]) -> dict:
+    """``mining_quality`` of the hypotheses passing the miner's FDR (``_miner_q``) and the relevance
+    rule, on p-values ``p``."""
+    q = _miner_q(tested, p, settings)
     passed = tested.filter(pl.Series(q <= settings.fdr_alpha) & (pl.col("lift") >= settings.min_lift))
     found = passed.unique(["region", "sku", "event_type"]).with_columns(pl.lit("event_uplift").alias("kind"))
     return mining_quality(found, truth)
@@ -342,17 +359,17 @@ def oracle(
         )
         t = t.with_columns(pl.col("lift_miner_test").fill_null(0.0).alias("lift"))
         no_null = _score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)
-    family = ("event_uplift:" + tested["event_type"]).to_numpy()
-    # the run's other two families (local affinity, latent demand): selected on every demo world
-    p_all = np.concatenate([tested["p_value"].to_numpy(), [0.0, 0.0]])
-    q2 = two_level_q(p_all, np.concatenate([family, ["local_affinity", "latent_demand"]]), settings.fdr_alpha)
+    q2 = _miner_q(tested, tested["p_value"].to_numpy(), settings)
     q1 = stats.false_discovery_control(tested["p_value"].to_numpy(), method="bh")
-    p_t = np.concatenate([tested["p_miner_test"].fill_null(1.0).to_numpy(), [0.0, 0.0]])
-    q_t = two_level_q(p_t, np.concatenate([family, ["local_affinity", "latent_demand"]]), settings.fdr_alpha)
+    q_t = _miner_q(
+        tested.with_columns(lift=pl.col("lift_miner_test").fill_null(0.0)),
+        tested["p_miner_test"].fill_null(1.0).to_numpy(),
+        settings,
+    )
     tested = tested.with_columns(
-        pl.Series("q_two_level", q2[: tested.height]),
+        pl.Series("q_two_level", q2),
         pl.Series("q_one_bh", q1),
-        pl.Series("q_miner_test", q_t[: tested.height]),
+        pl.Series("q_miner_test", q_t),
     )
     null = set(world.truth["null_event_types"])
     planted_keys = {(p["event_type"], p["region"], p["sku"]) for p in world.truth["event_uplift"]}

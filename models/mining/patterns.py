@@ -9,7 +9,10 @@ all / selected families) is <= ``fdr_alpha`` and its lift clears the kind's thre
 >= ``min_lift``; affinity >= ``min_affinity_lift`` or <= its inverse; latent demand >=
 ``min_latent_lift``). Event uplift is tested on two windows per (event_type, region, sku) (with and
 without the lead days, see ``models.mining.event_uplift``); both count in the type's FDR family and
-the passing one with the larger lift is reported, its window in ``window_start_offset_days``.
+the passing one with the larger lift is reported, its window in ``window_start_offset_days``. Below
+a reported chain-wide pattern (region ``ALL``) its SKU and type's regional hypotheses form a family of
+their own, tested at the same level (``regional_families_q``, a hierarchical FDR step): where the chain
+rose, the regions that did.
 
 Discovered events (``models.mining.discovery``: windows of co-rising SKUs no labeled event covers) are
 scanned after the FDR step, in their own BH family over every region x day span scanned (windows, not
@@ -118,9 +121,14 @@ def two_level_q(p: np.ndarray, family: np.ndarray, alpha: float) -> np.ndarray:
     The q-value depends on ``alpha`` through R: it is the reporting rule at that level, not an adjusted
     p-value to be compared with other levels.
     """
+    return _two_level(p, family, alpha)[0]
+
+
+def _two_level(p: np.ndarray, family: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """``two_level_q``'s q-values and its scale M / R (all over selected families, R at least 1)."""
     p = np.clip(np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0), 0.0, 1.0)
     if not len(p):
-        return p
+        return p, 1.0
     names, idx = np.unique(np.asarray(family), return_inverse=True)
     within = np.empty_like(p)
     simes = np.empty(len(names))
@@ -130,9 +138,81 @@ def two_level_q(p: np.ndarray, family: np.ndarray, alpha: float) -> np.ndarray:
         simes[f] = within[on].min()
     family_q = stats.false_discovery_control(simes, method="bh")
     selected = family_q <= alpha
-    scaled = within * len(names) / max(int(selected.sum()), 1)
+    scale = len(names) / max(int(selected.sum()), 1)
+    scaled = within * scale
     q = np.where(selected[idx], scaled, np.maximum(scaled, family_q[idx]))
-    return np.minimum(q, 1.0)
+    return np.minimum(q, 1.0), scale
+
+
+def _bh(by: list[str]) -> pl.Expr:
+    """Benjamini-Hochberg adjusted ``p`` within each group of ``by`` (rows sorted by ``by`` and p)."""
+    raw = pl.col("p") * pl.len().over(by) / (pl.int_range(pl.len()).over(by) + 1)
+    return raw.cum_min(reverse=True).over(by).clip(upper_bound=1.0)
+
+
+def regional_families_q(
+    hypotheses: pl.DataFrame, q: np.ndarray, scale: float, settings: MiningSettings
+) -> np.ndarray:
+    """A hierarchical step below the event types (Yekutieli 2008, "Hierarchical false discovery
+    rate-controlling methodology"). In a type's family a region's rise competes with every SKU of every
+    region, thousands of hypotheses; when the SKU rises on the type's events somewhere, the question
+    left is where. So in every selected type's family (a row with ``q`` <= ``fdr_alpha``) each SKU's
+    regional hypotheses (every region, both windows) form a family of their own, opened below a parent:
+
+    * for a type with chain-wide events, the SKU's chain-wide pattern (region ``ALL``, ``q`` <=
+      ``fdr_alpha``, lift >= ``min_lift``): the chain's demand, pooled, rose;
+    * for a regional type, the SKU's regions taken together: the hypothesis "no region rises", tested
+      by Simes' combination of its regional p-values (the smallest BH-adjusted), Benjamini-Hochberg
+      over the type's SKUs at the selected families' level (``fdr_alpha`` / ``scale``).
+
+    An opened family is tested by Benjamini-Hochberg at that same level: a row is rejected at a level
+    where its parent is and its BH-adjusted p times ``scale`` (``scale`` = M / R of ``two_level_q``)
+    is below it, so its q-value is the larger of the two. A type that is not selected (every no-effect
+    type but by chance) opens nothing.
+
+    ``hypotheses`` has kind, region, sku, event_type, lift, p_value; ``q`` their two-level q-values.
+    Returns one q-value per row: its regional family's, 1 where the row is in none."""
+    alpha, by = settings.fdr_alpha, ["event_type", "sku"]
+    rows = hypotheses.with_row_index("row").with_columns(
+        pl.Series("q", q), pl.col("p_value").fill_nan(1.0).fill_null(1.0).alias("p")
+    )
+    event = rows.filter(pl.col("kind") == "event_uplift")
+    selected = event.filter(pl.col("q") <= alpha)["event_type"].unique()
+    chain = event.filter(pl.col("region") == CHAIN_WIDE)
+    regional = (
+        event.filter((pl.col("region") != CHAIN_WIDE) & pl.col("event_type").is_in(selected.implode()))
+        .sort(*by, "p")
+        .with_columns(_bh(by).alias("within"))
+    )
+    below_chain = (
+        chain.filter(pl.col("lift") >= settings.min_lift).group_by(by).agg(pl.col("q").min().alias("parent"))
+    )
+    simes = (
+        regional.join(chain.select("event_type").unique(), on="event_type", how="anti")
+        .group_by(by)
+        .agg(pl.col("within").min().alias("p"))
+        .sort("event_type", "p")
+        .with_columns((_bh(["event_type"]) * scale).alias("parent"))
+        .select(*by, "parent")
+    )
+    opened = regional.join(pl.concat([below_chain, simes]).filter(pl.col("parent") <= alpha), on=by)
+    out = np.ones(hypotheses.height)
+    # rejected at a level where its parent is and it is within its family: the larger of the two
+    out[opened["row"].to_numpy()] = np.maximum(
+        opened["within"].to_numpy() * scale, opened["parent"].to_numpy()
+    )
+    return np.minimum(out, 1.0)
+
+
+def fdr_q(hypotheses: pl.DataFrame, settings: MiningSettings) -> np.ndarray:
+    """Every hypothesis's q-value: the two-level procedure over ``fdr_family`` (``two_level_q``), and for
+    a regional event_uplift row below a reported chain-wide pattern the smaller of that and its
+    regional family's (``regional_families_q``). ``hypotheses`` has kind, region, sku, event_type, lift,
+    p_value."""
+    p = hypotheses["p_value"].fill_nan(1.0).fill_null(1.0).to_numpy()
+    family = hypotheses.select(fdr_family()).to_series().to_numpy()
+    q, scale = _two_level(p, family, settings.fdr_alpha)
+    return np.minimum(q, regional_families_q(hypotheses, q, scale, settings))
 
 
 def apply_fdr(hypotheses: pl.DataFrame, settings: MiningSettings) -> pl.DataFrame:
@@ -143,15 +223,15 @@ def apply_fdr(hypotheses: pl.DataFrame, settings: MiningSettings) -> pl.DataFram
     ``ALL`` included, both windows), one for local_affinity, one for latent_demand. Families are selected
     by BH over their Simes p-values at ``fdr_alpha``; within each of the R selected families of M, BH at
     ``fdr_alpha * R / M``. q_value is the within-family BH-adjusted p-value times M / R, so a row passes
-    at ``q_value <= fdr_alpha``; rows of unselected families get a q_value above ``fdr_alpha``.
+    at ``q_value <= fdr_alpha``; rows of unselected families get a q_value above ``fdr_alpha``. A regional
+    event_uplift row below a reported chain-wide pattern of its SKU and type also gets the q-value of
+    its regional family (``regional_families_q``), and keeps the smaller.
 
     ``hypotheses`` has kind, event_type, lift, p_value. Returns the passing rows with q_value added.
     """
     if hypotheses.height == 0:
         return hypotheses.with_columns(pl.lit(None, dtype=pl.Float64).alias("q_value"))
-    p = hypotheses["p_value"].fill_nan(1.0).fill_null(1.0).to_numpy()
-    family = hypotheses.select(fdr_family()).to_series().to_numpy()
-    q = two_level_q(p, family, settings.fdr_alpha)
+    q = fdr_q(hypotheses, settings)
     kind, lift = pl.col("kind"), pl.col("lift")
     big_enough = (
         ((kind == "event_uplift") & (lift >= settings.min_lift))
