@@ -9,10 +9,11 @@ all / selected families) is <= ``fdr_alpha`` and its lift clears the kind's thre
 >= ``min_lift``; affinity >= ``min_affinity_lift`` or <= its inverse; latent demand >=
 ``min_latent_lift``). Event uplift is tested on two windows per (event_type, region, sku) (with and
 without the lead days, see ``models.mining.event_uplift``); both count in the type's FDR family and
-the passing one with the larger lift is reported, its window in ``window_start_offset_days``. Below
-a reported chain-wide pattern (region ``ALL``) its SKU and type's regional hypotheses form a family of
-their own, tested at the same level (``regional_families_q``, a hierarchical FDR step): where the chain
-rose, the regions that did.
+the passing one with the larger lift is reported, its window in ``window_start_offset_days``. In an
+event type and in local affinity, a SKU's regional hypotheses also form a family of their own, tested
+at the same level below a parent (its chain-wide pattern, or Simes' test of its regions): where the
+SKU is known to rise, or to sell unlike the chain, somewhere, which regions (``regional_families_q``,
+a hierarchical FDR step).
 
 Discovered events (``models.mining.discovery``: windows of co-rising SKUs no labeled event covers) are
 scanned after the FDR step, in their own BH family over every region x day span scanned (windows, not
@@ -153,34 +154,44 @@ def _bh(by: list[str]) -> pl.Expr:
 def regional_families_q(
     hypotheses: pl.DataFrame, q: np.ndarray, scale: float, settings: MiningSettings
 ) -> np.ndarray:
-    """A hierarchical step below the event types (Yekutieli 2008, "Hierarchical false discovery
-    rate-controlling methodology"). In a type's family a region's rise competes with every SKU of every
-    region, thousands of hypotheses; when the SKU rises on the type's events somewhere, the question
-    left is where. So in every selected type's family (a row with ``q`` <= ``fdr_alpha``) each SKU's
-    regional hypotheses (every region, both windows) form a family of their own, opened below a parent:
+    """A hierarchical step below the families (Yekutieli 2008, "Hierarchical false discovery
+    rate-controlling methodology"): a SKU's regions. In an event type's family a region's rise
+    competes with every SKU of every region, thousands of hypotheses, and so does a regional taste in
+    local affinity; once the SKU is known to rise on the type's events, or to sell unlike the chain,
+    somewhere, the question left is where. So in every selected event type and in local affinity (a
+    family with a row at ``q`` <= ``fdr_alpha``) each SKU's regional hypotheses (every region, for
+    events both windows) form a family of their own, opened below a parent:
 
-    * for a type with chain-wide events, the SKU's chain-wide pattern (region ``ALL``, ``q`` <=
-      ``fdr_alpha``, lift >= ``min_lift``): the chain's demand, pooled, rose;
-    * for a regional type, the SKU's regions taken together: the hypothesis "no region rises", tested
-      by Simes' combination of its regional p-values (the smallest BH-adjusted), Benjamini-Hochberg
-      over the type's SKUs at the selected families' level (``fdr_alpha`` / ``scale``).
+    * for an event type with chain-wide events, the SKU's chain-wide pattern (region ``ALL``, ``q``
+      <= ``fdr_alpha``, lift >= ``min_lift``): the chain's demand, pooled, rose;
+    * for a regional type and for local affinity, the SKU's regions taken together: the hypothesis
+      "no region differs", tested by Simes' combination of its regional p-values (the smallest
+      BH-adjusted), Benjamini-Hochberg over the family's SKUs at the selected families' level
+      (``fdr_alpha`` / ``scale``).
 
     An opened family is tested by Benjamini-Hochberg at that same level: a row is rejected at a level
     where its parent is and its BH-adjusted p times ``scale`` (``scale`` = M / R of ``two_level_q``)
-    is below it, so its q-value is the larger of the two. A type that is not selected (every no-effect
-    type but by chance) opens nothing.
+    is below it, so its q-value is the larger of the two. A family that is not selected (every
+    no-effect event type but by chance) opens nothing. Latent demand is left as it is: its candidates
+    are the SKUs a region's stores do not carry, one or two regions a SKU.
 
     ``hypotheses`` has kind, region, sku, event_type, lift, p_value; ``q`` their two-level q-values.
     Returns one q-value per row: its regional family's, 1 where the row is in none."""
-    alpha, by = settings.fdr_alpha, ["event_type", "sku"]
-    rows = hypotheses.with_row_index("row").with_columns(
-        pl.Series("q", q), pl.col("p_value").fill_nan(1.0).fill_null(1.0).alias("p")
+    alpha, by = settings.fdr_alpha, ["family", "sku"]
+    kind = pl.col("kind")
+    rows = (
+        hypotheses.with_row_index("row")
+        .with_columns(
+            pl.Series("q", q),
+            pl.col("p_value").fill_nan(1.0).fill_null(1.0).alias("p"),
+            pl.when(kind == "event_uplift").then(pl.col("event_type")).otherwise(kind).alias("family"),
+        )
+        .filter(kind.is_in(["event_uplift", "local_affinity"]))
     )
-    event = rows.filter(pl.col("kind") == "event_uplift")
-    selected = event.filter(pl.col("q") <= alpha)["event_type"].unique()
-    chain = event.filter(pl.col("region") == CHAIN_WIDE)
+    selected = rows.filter(pl.col("q") <= alpha)["family"].unique()
+    chain = rows.filter(pl.col("region") == CHAIN_WIDE)
     regional = (
-        event.filter((pl.col("region") != CHAIN_WIDE) & pl.col("event_type").is_in(selected.implode()))
+        rows.filter((pl.col("region") != CHAIN_WIDE) & pl.col("family").is_in(selected.implode()))
         .sort(*by, "p")
         .with_columns(_bh(by).alias("within"))
     )
@@ -188,11 +199,11 @@ def regional_families_q(
         chain.filter(pl.col("lift") >= settings.min_lift).group_by(by).agg(pl.col("q").min().alias("parent"))
     )
     simes = (
-        regional.join(chain.select("event_type").unique(), on="event_type", how="anti")
+        regional.join(chain.select("family").unique(), on="family", how="anti")
         .group_by(by)
         .agg(pl.col("within").min().alias("p"))
-        .sort("event_type", "p")
-        .with_columns((_bh(["event_type"]) * scale).alias("parent"))
+        .sort("family", "p")
+        .with_columns((_bh(["family"]) * scale).alias("parent"))
         .select(*by, "parent")
     )
     opened = regional.join(pl.concat([below_chain, simes]).filter(pl.col("parent") <= alpha), on=by)
@@ -206,9 +217,9 @@ def regional_families_q(
 
 def fdr_q(hypotheses: pl.DataFrame, settings: MiningSettings) -> np.ndarray:
     """Every hypothesis's q-value: the two-level procedure over ``fdr_family`` (``two_level_q``), and for
-    a regional event_uplift row below a reported chain-wide pattern the smaller of that and its
-    regional family's (``regional_families_q``). ``hypotheses`` has kind, region, sku, event_type, lift,
-    p_value."""
+    a regional event_uplift or local_affinity row in an opened family of its SKU's regions the smaller
+    of that and its regional family's (``regional_families_q``). ``hypotheses`` has kind, region, sku,
+    event_type, lift, p_value."""
     p = hypotheses["p_value"].fill_nan(1.0).fill_null(1.0).to_numpy()
     family = hypotheses.select(fdr_family()).to_series().to_numpy()
     q, scale = _two_level(p, family, settings.fdr_alpha)
@@ -224,8 +235,8 @@ def apply_fdr(hypotheses: pl.DataFrame, settings: MiningSettings) -> pl.DataFram
     by BH over their Simes p-values at ``fdr_alpha``; within each of the R selected families of M, BH at
     ``fdr_alpha * R / M``. q_value is the within-family BH-adjusted p-value times M / R, so a row passes
     at ``q_value <= fdr_alpha``; rows of unselected families get a q_value above ``fdr_alpha``. A regional
-    event_uplift row below a reported chain-wide pattern of its SKU and type also gets the q-value of
-    its regional family (``regional_families_q``), and keeps the smaller.
+    event_uplift or local_affinity row in an opened family of its SKU's regions also gets that family's
+    q-value (``regional_families_q``), and keeps the smaller.
 
     ``hypotheses`` has kind, event_type, lift, p_value. Returns the passing rows with q_value added.
     """
