@@ -172,8 +172,8 @@ def regional_families_q(
     An opened family is tested by Benjamini-Hochberg at that same level: a row is rejected at a level
     where its parent is and its BH-adjusted p times ``scale`` (``scale`` = M / R of ``two_level_q``)
     is below it, so its q-value is the larger of the two. A family that is not selected (every
-    no-effect event type but by chance) opens nothing. Latent demand is left as it is: its candidates
-    are the SKUs a region's stores do not carry, one or two regions a SKU.
+    no-effect event type but by chance) opens nothing. Latent demand is left as it is (on the
+    hypotheses of ten demo worlds the step would change none of its patterns).
 
     ``hypotheses`` has kind, region, sku, event_type, lift, p_value; ``q`` their two-level q-values.
     Returns one q-value per row: its regional family's, 1 where the row is in none."""
@@ -238,7 +238,8 @@ def apply_fdr(hypotheses: pl.DataFrame, settings: MiningSettings) -> pl.DataFram
     event_uplift or local_affinity row in an opened family of its SKU's regions also gets that family's
     q-value (``regional_families_q``), and keeps the smaller.
 
-    ``hypotheses`` has kind, event_type, lift, p_value. Returns the passing rows with q_value added.
+    ``hypotheses`` has kind, region, sku, event_type, lift, p_value. Returns the passing rows with
+    q_value added.
     """
     if hypotheses.height == 0:
         return hypotheses.with_columns(pl.lit(None, dtype=pl.Float64).alias("q_value"))
