@@ -189,7 +189,8 @@ def test_a_regional_type_opens_a_sku_s_regions_where_one_of_them_is_clear() -> N
     """A regional type (no chain-wide rows): ten SKUs rise clearly in one region (p 1e-6) and less
     clearly in two more (p 0.005, 0.008), 200 SKUs not at all (6 regions each). In the type's family of
     1,261 hypotheses the two weaker regions do not pass; below their SKU (its regions by Simes' test,
-    BH over the SKUs) they do, and none of the regions that did not rise."""
+    BH over the SKUs) they do. Of the regions that did not rise, only the one the type's own BH lets
+    through is reported."""
     risers = []
     for k in range(10):
         part = _events("heat", np.array([1e-6, 0.005, 0.008, 0.5, 0.6, 0.9]))
