@@ -3,8 +3,9 @@
     .venv/bin/python bench/mining_oracle.py [--size small] [--seed 42] [--min-lift 1.0] [--check]
         [--cf-error 0.1,0.2] [--miner-error] [--no-empirical-null]
 
-Beside it: ``bench/oracle_replay.py`` replays the world's store and online draws, and
-``bench/oracle_tail.py`` holds the saddlepoint tail of the null.
+Beside it: ``bench/oracle_replay.py`` replays the world's store and online draws,
+``bench/oracle_tail.py`` holds the saddlepoint tail of the null, and ``bench/oracle_miner.py`` the
+miner's test, FDR and counterfactual set against the truth.
 
 The miner's event recall on the demo worlds (planted risers found / planted) is 0.64-0.98. Is the
 goal of 0.9 reachable at all at the miner's error rate, or do the data not hold enough evidence? This
@@ -75,6 +76,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.oracle_miner import miner_error, miner_q, miner_test, score  # noqa: E402
 from bench.oracle_replay import online_rows, own_multiplier, store_cells  # noqa: E402
 from bench.oracle_tail import cell_means, saddlepoint_p  # noqa: E402
 from features.signals import clean_store_sales, daily_online_units, daily_panel, event_days  # noqa: E402
@@ -82,10 +84,8 @@ from flows.demo import facts  # noqa: E402
 from flows.demo.generate import demo_lake_tables  # noqa: E402
 from flows.demo.truth import mining_quality  # noqa: E402
 from flows.demo.world import World, build_world  # noqa: E402
-from models.mining.event_uplift import event_cells, usable_instances  # noqa: E402
-from models.mining.patterns import fdr_q  # noqa: E402
+from models.mining.event_uplift import usable_instances  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
-from models.mining.stats import moderated_ratio_test  # noqa: E402
 
 # ---------------------------------------------------------------- the miner's hypotheses
 
@@ -164,109 +164,6 @@ def hypotheses(
 
 
 # ---------------------------------------------------------------- the oracle run
-
-
-def miner_test(
-    rows: pl.DataFrame,
-    observed: np.ndarray,
-    expected: np.ndarray,
-    excess: np.ndarray,
-    settings: MiningSettings,
-    *,
-    empirical_null: bool = True,
-) -> pl.DataFrame:
-    """The miner's test (``moderated_ratio_test`` per window over clusters, regions and ``ALL``
-    together, as ``event_uplift.score_cells`` runs it) on the oracle's units, TRUE expected units and
-    the true excess variance of the store-days (``excess`` per row): p_miner_test and
-    lift_miner_test per hypothesis and window. ``empirical_null=False``: without the empirical null
-    (no ``null_by``), what the null's spread costs where the counterfactual has no error."""
-    cells = rows.with_columns(
-        pl.Series("observed", observed), pl.Series("expected", expected), pl.Series("excess", excess)
-    )
-    keys = ["event_type", "region", "sku"]
-    chain = cells.filter(pl.col("chain_wide")).with_columns(pl.lit("ALL").alias("region"))
-    both = pl.concat([cells, chain])
-    out = []
-    for w in sorted({-settings.event_lead_days, 0}):
-        per_cluster = (
-            both.filter(pl.col("offset") >= w)
-            .group_by(*keys, "cluster")
-            .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
-        )
-        null_by = ["event_type", "region"] if empirical_null else None
-        t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=null_by)
-        t = t.filter(pl.col("support") >= settings.min_event_support)
-        out.append(
-            t.select(
-                *keys,
-                pl.lit(w, pl.Int64).alias("window_start_offset_days"),
-                pl.col("p_value").alias("p_miner_test"),
-                pl.col("lift").alias("lift_miner_test"),
-            )
-        )
-    return pl.concat(out)
-
-
-def _miner_q(tested: pl.DataFrame, p: np.ndarray, settings: MiningSettings) -> np.ndarray:
-    """The miner's q-values (``models.mining.patterns.fdr_q``: the two-level FDR with families as the
-    miner's, the regional families below reported chain patterns) for ``tested``'s event hypotheses
-    (event_type, region, sku, lift) on p-values ``p``, with the run's affinity and latent families
-    counted as selected (they were on every demo world)."""
-    events = tested.select("event_type", "region", "sku", "lift").with_columns(
-        pl.lit("event_uplift").alias("kind"), pl.Series("p_value", p)
-    )
-    others = pl.DataFrame(
-        {
-            "kind": ["local_affinity", "latent_demand"],
-            "region": ["R", "R"],
-            "sku": ["S", "S"],
-            "p_value": [0.0, 0.0],
-        }
-    )
-    return fdr_q(pl.concat([events, others], how="diagonal_relaxed"), settings)[: tested.height]
-
-
-def _score(tested: pl.DataFrame, p: np.ndarray, settings: MiningSettings, truth: dict[str, Any]) -> dict:
-    """``mining_quality`` of the hypotheses passing the miner's FDR (``_miner_q``) and the relevance
-    rule, on p-values ``p``."""
-    q = _miner_q(tested, p, settings)
-    passed = tested.filter(pl.Series(q <= settings.fdr_alpha) & (pl.col("lift") >= settings.min_lift))
-    found = passed.unique(["region", "sku", "event_type"]).with_columns(pl.lit("event_uplift").alias("kind"))
-    return mining_quality(found, truth)
-
-
-def miner_error(
-    world: World, rows: pl.DataFrame, true_demand: np.ndarray, settings: MiningSettings
-) -> pl.DataFrame:
-    """The miner's own counterfactual (``event_uplift``: design, dispersion, per-type fits and the
-    shock, ``window_cells``) against the true expected demand without the type's effect, per (event
-    type, region, SKU, cluster) on the lead-days window: log(miner expected / true expected)."""
-    tables = demo_lake_tables(size=world.size, seed=world.seed)
-    sales = clean_store_sales(tables.store_sales, tables.stores.lazy(), as_of=world.as_of).cache()
-    online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=world.as_of)
-    cells = event_cells(
-        sales,
-        online,
-        tables.events.lazy(),
-        tables.stores.lazy().select("region"),
-        as_of=world.as_of,
-        settings=settings,
-        promo=tables.store_sales,
-    )
-    keys = ["event_type", "region", "sku", "cluster"]
-    miner = (
-        cells.filter(pl.col("offset") >= -settings.event_lead_days)
-        .group_by(keys)
-        .agg(pl.col("expected").sum().alias("miner_expected"))
-    )
-    truth = (
-        rows.with_columns(pl.Series("true_expected", true_demand))
-        .group_by(keys)
-        .agg(pl.col("true_expected").sum())
-    )
-    return miner.join(truth, on=keys).with_columns(
-        (pl.col("miner_expected") / pl.col("true_expected")).log().alias("log_error")
-    )
 
 
 def oracle(
@@ -349,7 +246,7 @@ def oracle(
             how="left",
         )
         t = t.with_columns(pl.col("lift_miner_test").fill_null(0.0).alias("lift"))
-        noisy.append((sd, _score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)))
+        noisy.append((sd, score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)))
     no_null = None
     if without_null:
         t = tested.select(*hyp_keys).join(
@@ -358,10 +255,10 @@ def oracle(
             how="left",
         )
         t = t.with_columns(pl.col("lift_miner_test").fill_null(0.0).alias("lift"))
-        no_null = _score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)
-    q2 = _miner_q(tested, tested["p_value"].to_numpy(), settings)
+        no_null = score(t, t["p_miner_test"].fill_null(1.0).to_numpy(), settings, world.truth)
+    q2 = miner_q(tested, tested["p_value"].to_numpy(), settings)
     q1 = stats.false_discovery_control(tested["p_value"].to_numpy(), method="bh")
-    q_t = _miner_q(
+    q_t = miner_q(
         tested.with_columns(lift=pl.col("lift_miner_test").fill_null(0.0)),
         tested["p_miner_test"].fill_null(1.0).to_numpy(),
         settings,
