@@ -103,6 +103,53 @@ def online_region_units(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, a
     )
 
 
+def _buyers(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Sale lines up to ``as_of`` with their buyer (the customer, or the order for a guest checkout)
+    and week."""
+    return orders.filter((pl.col("order_date") <= as_of) & (pl.col("units") > 0)).with_columns(
+        pl.coalesce("customer_key", "order_id").alias("buyer"), week_of("order_date").alias("week")
+    )
+
+
+def online_region_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Online buyers per ship-to region, SKU and week: how many buyers (customers, a guest's order
+    each) bought the SKU that week, whatever the units. Returns columns region, sku, week, buyers."""
+    return (
+        _buyers(orders, as_of=as_of)
+        .join(
+            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
+            on="ship_postal_code",
+            how="inner",
+        )
+        .group_by("region", "sku", "week")
+        .agg(pl.col("buyer").n_unique().cast(pl.Float64).alias("buyers"))
+    )
+
+
+def buyer_dispersion(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Per SKU, how lumpy its online demand is: over its buyers, sum x^2 / sum x, for x a buyer's
+    units (``units_dispersion``) and the weeks the buyer bought it in (``weeks_dispersion``).
+
+    If buyers come as a Poisson stream and each brings x, the total's variance is sum x^2: the ratio
+    times its mean. 1 when every buyer takes one unit once; a SKU that a few wholesale customers
+    reorder by the case reads in the hundreds in units, a few in weeks. Sale lines up to ``as_of``
+    (returns left out). Returns columns sku, units_dispersion, weeks_dispersion (each >= 1).
+    """
+    lumpy = [
+        ((pl.col(x) ** 2).sum() / pl.col(x).sum()).clip(lower_bound=1.0).alias(f"{x}_dispersion")
+        for x in ("units", "weeks")
+    ]
+    return (
+        _buyers(orders, as_of=as_of)
+        .group_by("sku", "buyer")
+        .agg(
+            pl.col("units").cast(pl.Float64).sum(), pl.col("week").n_unique().cast(pl.Float64).alias("weeks")
+        )
+        .group_by("sku")
+        .agg(*lumpy)
+    )
+
+
 def event_instances(events: pl.LazyFrame, regions: pl.LazyFrame, *, lead_days: int) -> pl.LazyFrame:
     """One row per (event_id, region) hit, with ``ALL`` expanded to every region in ``regions``.
 

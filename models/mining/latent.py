@@ -2,16 +2,19 @@
 
 * Candidates: (region, SKU) with online units shipped to the region's postal codes and no store of the
   region carrying the SKU in today's assortment.
-* Is the online rate real? Per full week, observed = the SKU's online units to the region, expected =
-  the region's online units of all SKUs x the SKU's share of online units in the *rest* of the chain.
-  One-sided test of the ratio of their sums over 4-week blocks, the blocks' variance moderated by
-  empirical Bayes over the region's candidates (``latent_test``): a SKU that the region buys online
-  only as much as everyone else does is not latent demand, nor is one it buys a little more (H0:
-  ratio <= ``min_latent_taste``, 1.25 like the affinity filter: on the demo, uncarried SKUs with the
-  world's mild tastes of 1.03-1.15x and a fast online rate were certain at a margin of 1 and read as
-  latent demand, 5 of 11 patterns on the medium world). (A t test of weekly log ratios, used
-  before, had almost no power for slow online sellers of 0-3 units a week and read no p below 0.05
-  among the demo's candidates with no latent demand.)
+* Do more of the region's people buy it? Per full week, observed = the region's buyers of the SKU
+  (customers, a guest checkout's order each: ``features.signals.online_region_buyers``), expected =
+  the region's buyers of all SKUs x the SKU's share of buyers in the *rest* of the chain. Buyers,
+  not units: a wholesale customer who reorders a SKU by the case is one buyer, and on real orders
+  (Online Retail II, customers split into regions at random: ``bench/latent_placebo.py``) units read
+  500-800 latent patterns where there are none. One-sided quasi-likelihood test of the summed
+  buyer-weeks (``latent_test``): their variance from each SKU's buyers' repeat weeks
+  (``features.signals.buyer_dispersion``) and the rest of the chain's own count, a dispersion beyond
+  that from the blocks of weeks moderated by empirical Bayes, a negative binomial tail. A SKU that
+  the region buys online only as much as everyone else does is not latent demand, nor is one it
+  buys a little more (H0: ratio <= ``min_latent_taste``, 1.25 like the affinity filter: on the demo,
+  uncarried SKUs with the world's mild tastes of 1.03-1.15x and a fast online rate were certain at a
+  margin of 1 and read as latent demand, 5 of 11 patterns on the medium world).
 * Size: estimated store units per store-week = mean weekly online units x the region's store-to-online
   ratio of the category (sum over carried SKUs of per-store weekly store units / sum of their weekly
   online units to the region; chain-wide category ratio when the region has none). lift = that /
@@ -22,7 +25,8 @@
   buyers switching (``MiningSettings.latent_substitution``), online = O_c + s x S and S = ratio x
   O_c give S = online x ratio / (1 + s x ratio). The default s = 0 reads the online rate as is (the
   demo plants no substitution); a retailer who knows its switching share sets it.
-* Interval: the online rate's noise (the block test's standard error) and the uncertainty of the
+* Interval: the online units' noise (their buyers' lumps: sum of squared units per buyer / units,
+  over the units) and the uncertainty of the
   ratio for one SKU (the spread of carried SKUs' own store-to-online ratios around the category's,
   plus the pooled ratio's own variance), added on the log scale. The median yardstick is a
   definition, not an estimate.
@@ -36,9 +40,16 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from features.signals import carried_weeks, full_weeks, online_region_units, weekly_store_units
+from features.signals import (
+    buyer_dispersion,
+    carried_weeks,
+    full_weeks,
+    online_region_buyers,
+    online_region_units,
+    weekly_store_units,
+)
 from models.mining.settings import MiningSettings
-from models.mining.stats import moderated_ratio_test, week_block
+from models.mining.stats import PRIOR_MIN_EXPECTED, variance_prior, week_block
 
 KEYS = ("region", "sku")
 
@@ -47,8 +58,11 @@ def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyF
     """Observed and expected online units per candidate (region, SKU) and week (zero weeks included).
 
     ``online`` has region, sku, week, units (full weeks only); ``carried_pairs`` the (region, sku)
-    pairs some store of the region carries. Returns columns region, sku, week, observed, expected.
+    pairs some store of the region carries. Returns columns region, sku, week, observed, expected and
+    rest (the SKU's units in the rest of the chain that week: the expectation's own count). A week
+    whose returns outweigh its sales counts 0 units (demand is not negative).
     """
+    online = online.with_columns(pl.col("units").clip(lower_bound=0))
     region_total = online.group_by("region", "week").agg(pl.col("units").sum().alias("total"))
     chain_sku = online.group_by("sku", "week").agg(pl.col("units").sum().alias("chain_units"))
     chain_total = region_total.group_by("week").agg(pl.col("total").sum().alias("chain_total"))
@@ -73,6 +87,7 @@ def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyF
             "week",
             "observed",
             (pl.col("total") * rest_share.clip(lower_bound=0)).alias("expected"),
+            (pl.col("chain_units") - pl.col("observed")).clip(lower_bound=0).alias("rest"),
         )
     )
 
@@ -146,34 +161,108 @@ def category_yardsticks(
     )
 
 
-def latent_test(weekly: pl.DataFrame, *, min_weeks: int, margin: float = 1.0) -> pl.DataFrame:
-    """One-sided test per (region, SKU) with at least ``min_weeks`` weeks (and some expected units)
+def _dispersion_prior(s2: np.ndarray, df: np.ndarray, shaping: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Per hypothesis (prior dispersion, its degrees of freedom): ``stats.variance_prior`` of the
+    dispersions ``s2`` per region over the hypotheses with ``shaping`` (those of the chain where a region
+    has too few); (1, 0) where there are too few anywhere."""
+    out = np.tile([1.0, 0.0], (len(s2), 1))
+    fits, ones = np.where(shaping, df, 0), np.ones((len(s2), 1))
+    every = variance_prior(s2, fits, ones)
+    if every is None:
+        return out
+    out[:] = every[0][0], every[1]
+    for r in np.unique(region):
+        rows = region == r
+        own = variance_prior(s2[rows], fits[rows], ones[rows])
+        if own is not None:
+            out[rows] = own[0][0], own[1]
+    return out
+
+
+def _count_tail(observed: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """P(X >= observed) for X negative binomial with that mean and variance (size mean^2 / (var -
+    mean)), Poisson where the variance is not above the mean; never exactly 0."""
+    over = var > mean * (1 + 1e-9)
+    size = mean**2 / np.where(over, var - mean, 1.0)
+    k = np.floor(observed) - 1
+    tail = np.where(
+        over, stats.nbinom.sf(k, size, mean / np.where(over, var, 1.0)), stats.poisson.sf(k, mean)
+    )
+    return np.clip(tail, 1e-300, 1.0)
+
+
+def latent_test(
+    weekly: pl.DataFrame, *, min_weeks: int, margin: float = 1.0, dispersion: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """One-sided test per (region, SKU) with at least ``min_weeks`` weeks (and something expected)
     that the region buys online more than ``margin`` times what the rest of the chain's share says
-    (H0: ratio <= margin; 1 is the usual test of no excess). The ratio of summed observed to expected
-    units over 4-week blocks (``stats.week_block``), its variance moderated by empirical Bayes over the
-    region's candidates (``stats.moderated_ratio_test``; a slow online seller's weeks of 0-3 units
-    give a weekly log ratio little power). ``weekly`` is ``latent_weekly`` output. Returns region,
-    sku, support (weeks), online_weekly (mean online units a week), se_log, p_value."""
-    rates = (
-        weekly.group_by(KEYS)
+    (H0: ratio <= margin; 1 is the usual test of no excess). ``weekly`` is ``latent_weekly`` output
+    (of buyers or of units); ``dispersion`` (sku, dispersion) how lumpy each SKU's counts are: sum x^2
+    / sum x over its buyers (``features.signals.buyer_dispersion``), 1 for a SKU it lacks and for all
+    without it.
+
+    A quasi-likelihood test of the observed count O against the expected E (summed over the weeks):
+    under H0 O has mean margin x E and variance phi x D x (margin E + margin^2 V), D the SKU's
+    dispersion, V the variance of E from its own count (sum over weeks of E_w^2 / rest_w, the rest
+    of the chain's count of the SKU), and phi what is left beyond that: each hypothesis's scatter of
+    4-week blocks (``stats.week_block``) around its own ratio over the variance the model gives it,
+    moderated by empirical Bayes over the region's hypotheses of 30 or more expected
+    (``stats.variance_prior``). The tail is the negative binomial's of that mean and variance (a slow
+    seller's count is skewed: a normal tail would call 10 where 5 are expected rarer than it is),
+    carried to a t on the prior's and the blocks' degrees of freedom for phi's uncertainty, and never
+    below the tail at phi = 1 (the model's variance itself). Returns region, sku, support (weeks),
+    observed_weekly (mean observed a week), se_log (of the observed ratio), p_value.
+    """
+    lumps = pl.lit(1.0) if dispersion is None else pl.col("dispersion").fill_null(1.0)
+    with_var = weekly.with_columns(
+        pl.when(pl.col("rest") > 0).then(pl.col("expected") ** 2 / pl.col("rest")).otherwise(0.0).alias("v")
+    )
+    if dispersion is not None:
+        with_var = with_var.join(dispersion.select("sku", "dispersion"), on="sku", how="left")
+    blocks = (
+        with_var.with_columns(week_block(), lumps.alias("d"))
+        .group_by(*KEYS, "block")
+        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("v").sum(), pl.len().alias("weeks"))
+    )
+    ratio = (pl.col("observed").sum() + 0.5) / (pl.col("expected").sum() + 0.5)
+    groups = (
+        blocks.with_columns(ratio.over(KEYS).alias("lift"))
+        .group_by(KEYS)
         .agg(
-            pl.len().alias("support"),
-            (pl.col("observed").sum() / pl.len()).alias("online_weekly"),
+            pl.col("weeks").sum().alias("support"),
+            pl.len().alias("blocks"),
+            pl.col("lift").first(),
+            pl.col("observed").sum(),
             pl.col("expected").sum(),
+            pl.col("v").sum(),
+            ((pl.col("observed") - pl.col("lift") * pl.col("expected")) ** 2).sum().alias("ss"),
         )
         .filter((pl.col("support") >= min_weeks) & (pl.col("expected") > 0))
-        .drop("expected")
+        .join(with_var.select("sku", lumps.alias("d")).unique("sku"), on="sku")
+        .sort(KEYS)
     )
-    per_block = (
-        weekly.with_columns(week_block())
-        .join(rates.select(KEYS), on=list(KEYS))
-        .group_by(*KEYS, "block")
-        .agg(pl.col("observed").sum(), pl.col("expected").sum())
+    o, e, v, d, lift, g = (
+        groups[c].to_numpy().astype(float) for c in ("observed", "expected", "v", "d", "lift", "blocks")
     )
-    tested = moderated_ratio_test(per_block, KEYS, family=["region"], alternative="greater")
-    beyond = (tested["lift"].log().to_numpy() - np.log(margin)) / tested["se_log"].to_numpy()
-    p = stats.t.sf(beyond, tested["df"].to_numpy())
-    return rates.join(tested.select(*KEYS, "se_log", pl.Series("p_value", p)), on=list(KEYS)).sort(KEYS)
+    df = np.maximum(g - 1, 0)
+    s2 = groups["ss"].to_numpy() * g / np.maximum(df, 1) / (d * (lift * e + lift**2 * v))
+    prior = _dispersion_prior(s2, df, e >= PRIOR_MIN_EXPECTED, groups["region"].to_numpy())
+    total_df = np.maximum(prior[:, 1] + df, 1)
+    phi = (prior[:, 1] * prior[:, 0] + df * s2) / np.maximum(prior[:, 1] + df, 1e-12)
+    model = d * (margin * e + margin**2 * v)
+    # the moderated dispersion's tail, carried to a t for its own uncertainty; never below the tail
+    # of the model's variance itself (phi = 1: nothing estimated, no t)
+    moderated = stats.t.sf(stats.norm.isf(_count_tail(o, margin * e, phi * model)), total_df)
+    p = np.maximum(moderated, _count_tail(o, margin * e, model))
+    phi = np.maximum(phi, 1.0)
+    se_log = np.sqrt(phi * d * (1 / (o + 0.5) + v / (e + 0.5) ** 2))
+    return groups.select(
+        *KEYS,
+        "support",
+        (pl.col("observed") / pl.col("support")).alias("observed_weekly"),
+        pl.Series("se_log", se_log),
+        pl.Series("p_value", p),
+    )
 
 
 def latent_hypotheses(
@@ -185,12 +274,15 @@ def latent_hypotheses(
     as_of: date,
     settings: MiningSettings,
 ) -> pl.DataFrame:
-    """Every latent demand hypothesis tested (one-sided), sized as store units.
+    """Every latent demand hypothesis tested (one-sided, on buyer-weeks), sized as store units.
 
     ``refs`` holds LazyFrames ``stores``, ``products``, ``postal_regions``, ``assortment``. Returns
     region, sku, support, lift, ci_low, ci_high, p_value, online_weekly, est_store_weekly.
     """
     online = online_region_units(online_orders, refs["postal_regions"], as_of=as_of).pipe(
+        full_weeks, first=first, as_of=as_of
+    )
+    buyers = online_region_buyers(online_orders, refs["postal_regions"], as_of=as_of).pipe(
         full_weeks, first=first, as_of=as_of
     )
     carried_pairs = (
@@ -199,16 +291,26 @@ def latent_hypotheses(
         .select(KEYS)
         .unique()
     )
-    weekly, yards = pl.collect_all(
+    weekly, units, yards, lumps = pl.collect_all(
         [
-            latent_weekly(online, carried_pairs),
+            latent_weekly(buyers.rename({"buyers": "units"}), carried_pairs),
+            online.group_by(KEYS).agg(pl.col("units").clip(lower_bound=0).sum().alias("online_units")),
             category_yardsticks(sales, online, refs["products"], first=first, as_of=as_of),
+            buyer_dispersion(online_orders, as_of=as_of),
         ]
     )
-    tested = latent_test(weekly, min_weeks=settings.min_weeks, margin=settings.min_latent_taste)
+    tested = latent_test(
+        weekly,
+        min_weeks=settings.min_weeks,
+        margin=settings.min_latent_taste,
+        dispersion=lumps.select("sku", pl.col("weeks_dispersion").alias("dispersion")),
+    )
     sized = (
-        tested.join(refs["products"].select("sku", "category").collect(), on="sku")
+        tested.join(units, on=list(KEYS), how="left")
+        .join(lumps, on="sku", how="left")
+        .join(refs["products"].select("sku", "category").collect(), on="sku")
         .join(yards, on=["region", "category"], how="left")
+        .with_columns((pl.col("online_units").fill_null(0.0) / pl.col("support")).alias("online_weekly"))
         # substitution: of the would-be store buyers a share buys online while no store carries it
         .with_columns(
             (
@@ -222,7 +324,11 @@ def latent_hypotheses(
     # an untestable size (no yardstick) keeps the test in the FDR family but can never be reported
     size = sized["size"].fill_nan(None).fill_null(0.0).to_numpy()
     ratio_var = sized["ratio_var"].fill_nan(None).fill_null(0.0).to_numpy()
-    spread = np.exp(1.96 * np.sqrt(sized["se_log"].to_numpy() ** 2 + ratio_var))
+    # the online rate's noise: its units come in buyers' lumps
+    rate_var = sized["units_dispersion"].fill_null(1.0).to_numpy() / (
+        sized["online_units"].fill_null(0.0).to_numpy() + 0.5
+    )
+    spread = np.exp(1.96 * np.sqrt(rate_var + ratio_var))
     return sized.with_columns(
         pl.Series("lift", size), pl.Series("ci_low", size / spread), pl.Series("ci_high", size * spread)
     ).select(*KEYS, "support", "lift", "ci_low", "ci_high", "p_value", "online_weekly", "est_store_weekly")
