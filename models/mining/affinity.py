@@ -5,10 +5,14 @@ history (worth a planogram change), not a season, a trend or an event seen in on
 
 * Cells: store x SKU x full week while the store carries the SKU (first to last sale), with an
   exposure = the share of the week it was on the shelf (days emptied all day left out:
-  availability-normalised); plus the region's online orders of the SKU in every week its stores
+  availability-normalised); plus the region's online buyers of the SKU in every week its stores
   carry it (weeks without an order count as 0), a channel that never runs out and does not depend on
-  what the stores carry. Weeks touched by an event window in a region are left out for that region,
-  so event spikes are reported as event uplift, not as a taste.
+  what the stores carry. Buyers, not units (the miner passes ``features.signals.online_region_buyers``),
+  and their variance beyond Poisson from the SKU's buyers' repeat weeks (``excess``): a wholesale
+  customer who reorders by the case every week is one buyer, not a regional taste
+  (``tests/models/mining/test_wholesale.py``; on online units it read 1.66x, p 3e-23). Weeks touched
+  by an event window in a region are left out for that region, so event spikes are reported as event
+  uplift, not as a taste.
 * Model (Poisson, ``models.mining.effects``): units = exposure x channel-week size x SKU-week chain
   rate x region-SKU taste. The sizes make a store with a narrower assortment (whose every SKU takes a
   bigger share) no local fan; the chain rate follows the SKU's season and trend everywhere at once.
@@ -18,7 +22,8 @@ history (worth a planogram change), not a season, a trend or an event seen in on
   size). The median keeps one region with a strong taste from making mirror patterns elsewhere
   (with only two or three regions carrying a SKU it cannot: the others then mirror the one).
 * Interval: the ratio's cluster-robust variance over 4-week blocks (weeks of one region move
-  together), moderated by empirical Bayes over the region's SKUs (``stats.moderated_ratio_test``: a
+  together; the online buyers' repeat weeks, which blocks do not see, as the noise's excess), moderated
+  by empirical Bayes over the region's SKUs (``stats.moderated_ratio_test``: a
   thin region's 5-8 blocks give a variance on 4-7 degrees of freedom, whose t tails would hide a
   clear taste), plus the reference's: a median over n other regions varies by ``median_variance(n)``
   (0.21 for seven) times one region's variance. t distribution on the moderated degrees of freedom.
@@ -95,25 +100,41 @@ def store_cells(sales: pl.LazyFrame, *, first: date, as_of: date) -> pl.LazyFram
 
 
 def affinity_cells(
-    sales: pl.LazyFrame, online: pl.LazyFrame | None, busy: pl.LazyFrame, *, first: date, as_of: date
+    sales: pl.LazyFrame,
+    online: pl.LazyFrame | None,
+    busy: pl.LazyFrame,
+    *,
+    first: date,
+    as_of: date,
+    dispersion: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Store cells plus online cells (the region's weekly online units of SKUs its stores carry), event
-    weeks of the region left out. ``online`` is ``features.signals.online_region_units`` output."""
-    stores = store_cells(sales, first=first, as_of=as_of)
+    """Store cells plus online cells (the region's weekly online count of SKUs its stores carry: buyers
+    in the miner), event weeks of the region left out; ``lumps`` is each cell's count dispersion
+    beyond Poisson (0 for a store's units; for an online cell the SKU's ``dispersion`` - 1: a buyer
+    who comes back week after week counts in many weeks). ``online`` has region, sku, week, units
+    (``features.signals.online_region_buyers`` renamed, or ``online_region_units``); ``dispersion``
+    sku, dispersion."""
+    stores = store_cells(sales, first=first, as_of=as_of).with_columns(pl.lit(0.0).alias("lumps"))
     parts = [stores]
     if online is not None:
         # every week a store of the region carries the SKU, weeks without an order as 0 (left out,
         # they would inflate a slow seller's online rate)
         carried = stores.select("region", "sku", "week").unique()
         units = online.group_by("region", "sku", "week").agg(pl.col("units").sum())
+        cells = carried.join(units, on=["region", "sku", "week"], how="left")
+        lumps = pl.lit(0.0)
+        if dispersion is not None:
+            cells = cells.join(dispersion.lazy().select("sku", "dispersion"), on="sku", how="left")
+            lumps = (pl.col("dispersion").fill_null(1.0) - 1).clip(lower_bound=0)
         parts.append(
-            carried.join(units, on=["region", "sku", "week"], how="left").select(
+            cells.select(
                 (pl.lit(ONLINE) + pl.col("region")).alias("channel"),
                 "region",
                 "sku",
                 "week",
                 pl.col("units").fill_null(0.0).clip(lower_bound=0),
                 pl.lit(1.0).alias("exposure"),
+                lumps.alias("lumps"),
             )
         )
     return pl.concat(parts).join(busy, on=["region", "week"], how="anti").collect()
@@ -121,8 +142,9 @@ def affinity_cells(
 
 def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
     """Per region, SKU and week: observed units and units expected at the chain rate (the fitted
-    units without the region's taste). Returns columns region, sku, week, observed, expected, block
-    (``stats.week_block``, the test's cluster)."""
+    units without the region's taste), and the variance beyond Poisson that the expected units carry
+    (``excess``: each cell's lumps x its expected). Returns columns region, sku, week, observed,
+    expected, excess, block (``stats.week_block``, the test's cluster)."""
     block = week_block()
     if cells.height == 0:
         return pl.DataFrame(
@@ -132,6 +154,7 @@ def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
                 "week": pl.Date,
                 "observed": pl.Float64,
                 "expected": pl.Float64,
+                "excess": pl.Float64,
             }
         ).with_columns(block)
     codes = cells.select(
@@ -150,10 +173,14 @@ def fit_tastes(cells: pl.DataFrame) -> pl.DataFrame:
     rows = np.arange(len(y))
     chain = exposure * np.exp(offset + effects[0].on(rows) + effects[1].on(rows))
     return (
-        cells.select("region", "sku", "week", "units")
+        cells.select("region", "sku", "week", "units", "lumps")
         .with_columns(pl.Series("expected", chain))
         .group_by("region", "sku", "week")
-        .agg(pl.col("units").sum().alias("observed"), pl.col("expected").sum())
+        .agg(
+            pl.col("units").sum().alias("observed"),
+            pl.col("expected").sum(),
+            (pl.col("lumps") * pl.col("expected")).sum().alias("excess"),
+        )
         .with_columns(block)
     )
 
@@ -199,7 +226,9 @@ def against_the_rest(weekly: pl.DataFrame, *, min_weeks: int, by: Sequence[str] 
     (blocks), df, observed_units, log_lift, var."""
     keys = [*KEYS, *by]
     support = weekly.group_by(keys).agg(pl.len().alias("support"))
-    per_block = weekly.group_by(*keys, "block").agg(pl.col("observed").sum(), pl.col("expected").sum())
+    per_block = weekly.group_by(*keys, "block").agg(
+        pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum()
+    )
     ratios = (
         moderated_ratio_test(per_block, keys, family=["region"], alternative="two-sided")
         .rename({"support": "clusters"})
@@ -243,10 +272,14 @@ def affinity_hypotheses(
     as_of: date,
     settings: MiningSettings,
     online: pl.LazyFrame | None = None,
+    dispersion: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every local affinity hypothesis tested (see the module doc). Returns region, sku, support
-    (weeks), lift (shrunk), ci_low, ci_high, se_log, p_value."""
-    cells = affinity_cells(sales, online, event_weeks(instances), first=first, as_of=as_of)
+    """Every local affinity hypothesis tested (see the module doc). ``online`` and ``dispersion`` as
+    ``affinity_cells`` takes them. Returns region, sku, support (weeks), lift (shrunk), ci_low,
+    ci_high, se_log, p_value."""
+    cells = affinity_cells(
+        sales, online, event_weeks(instances), first=first, as_of=as_of, dispersion=dispersion
+    )
     weekly = fit_tastes(cells)
     if weekly["region"].n_unique() < 2:  # one region is the chain: its share cannot differ from itself
         weekly = weekly.clear()

@@ -37,10 +37,11 @@ from data_contracts.outputs import PATTERN_COLUMNS, PATTERN_KINDS, conform
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
 from features.signals import (
+    buyer_dispersion,
     clean_store_sales,
     daily_online_units,
     event_instances,
-    online_region_units,
+    online_region_buyers,
 )
 from models.mining.affinity import affinity_hypotheses
 from models.mining.discovery import DiscoverySettings
@@ -82,9 +83,17 @@ def _weekly_rows(
         tables.stores.lazy().select("region"),
         lead_days=settings.event_lead_days,
     )
-    online = online_region_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
+    # the online channel in buyers a week, lumped by their repeat weeks (as latent demand)
+    online = online_region_buyers(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
+    lumps = buyer_dispersion(tables.online_orders, as_of=as_of).select("sku", dispersion="weeks_dispersion")
     affinity = affinity_hypotheses(
-        sales, instances, first=first, as_of=as_of, settings=settings, online=online
+        sales,
+        instances,
+        first=first,
+        as_of=as_of,
+        settings=settings,
+        online=online.rename({"buyers": "units"}),
+        dispersion=lumps.collect(),
     )
     refs = {
         name: getattr(tables, name).lazy() for name in ("stores", "products", "postal_regions", "assortment")

@@ -25,6 +25,17 @@ class Lift:
 
 
 @dataclass(frozen=True)
+class Wholesale:
+    """One online customer in ``region`` who orders ``units`` of ``sku`` every ``every`` days, from the
+    chain's first day: a business reordering by the case, as real web shops have them."""
+
+    sku: str
+    region: str
+    units: float
+    every: int = 7
+
+
+@dataclass(frozen=True)
 class ChainSpec:
     """What a chain looks like; the seed decides nothing here.
 
@@ -49,6 +60,7 @@ class ChainSpec:
     zero_days: bool = False  # the till reports every carried pair every day (units 0 when nothing sold)
     online_rate: float = 0.0  # expected one-unit order lines per region, SKU and day
     online_lifts: tuple[Lift, ...] = ()  # planted effects on online demand
+    wholesale: tuple[Wholesale, ...] = ()  # online customers reordering by the case
     events: pl.DataFrame | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,20 +152,31 @@ def _lift(
 
 
 def _online_orders(rng: np.random.Generator, spec: ChainSpec) -> pl.DataFrame:
-    """One-unit order lines, each its own order, shipped to the region's postal code at midnight UTC."""
+    """One-unit order lines, each its own guest order, then the wholesale customers' orders (a customer
+    key each), shipped to the region's postal code at midnight UTC."""
     rate = spec.online_rate * _lift(spec.online_lifts, spec.regions, spec.skus, spec.days)
     counts = rng.poisson(rate)
     reg, sku, day = np.nonzero(counts)
     reg, sku, day = (np.repeat(a, counts[reg, sku, day]) for a in (reg, sku, day))
+    units = np.ones(len(day))
+    customer: list[str | None] = [None] * len(day)
+    for w in spec.wholesale:
+        days = np.arange(0, spec.days, w.every)
+        reg = np.concatenate([reg, np.full(len(days), spec.regions.index(w.region))])
+        sku = np.concatenate([sku, np.full(len(days), spec.skus.index(w.sku))])
+        day = np.concatenate([day, days])
+        units = np.concatenate([units, np.full(len(days), w.units)])
+        customer += [f"wholesale-{w.sku}-{w.region}"] * len(days)
     return pl.DataFrame(
         {
             "order_id": [f"O{i}" for i in range(len(day))],
             "line_number": np.ones(len(day), dtype=np.int64),
             "sku": np.array(spec.skus)[sku],
-            "units": np.ones(len(day)),
-            "revenue": np.asarray(spec.prices)[sku],
+            "units": units,
+            "revenue": units * np.asarray(spec.prices)[sku],
             "ship_postal_code": np.array([f"P{k}" for k in range(len(spec.regions))])[reg],
             "order_date": np.datetime64(spec.start, "D") + day,
+            "customer_key": pl.Series(customer, dtype=pl.String),
         }
     ).with_columns(
         pl.col("order_date").cast(pl.Date),
