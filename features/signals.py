@@ -241,6 +241,25 @@ def daily_online_units(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as
     )
 
 
+def daily_online_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Online buyers per ship-to region, SKU and order date: customers (a guest checkout's order each)
+    with a sale line of the SKU that day, whatever their units. The miner's online demand signal: a
+    business that orders 60 of a SKU is one buyer, as a shopper who takes one.
+
+    Returns columns region, sku, date, buyers.
+    """
+    return (
+        orders.filter((pl.col("order_date") <= as_of) & (pl.col("units") > 0))
+        .join(
+            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
+            on="ship_postal_code",
+            how="inner",
+        )
+        .group_by("region", "sku", pl.col("order_date").alias("date"))
+        .agg(pl.coalesce("customer_key", "order_id").n_unique().cast(pl.Float64).alias("buyers"))
+    )
+
+
 def _online_weights(online: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     """Per region x SKU bought online: first day of online trade in the chain and mean daily units."""
     start = online.select(pl.col("date").min().alias("first"))

@@ -1,7 +1,8 @@
 """Discovered events: regional windows where many SKUs rose together far above their expected demand,
 with no labeled event covering them (a local festival, a plant closure, a heat spike, a viral post).
 
-Method, on a dense region x SKU x day cube of demand (store units plus the region's online orders):
+Method, on a dense region x SKU x day cube of demand (store units plus the region's online buyers: a
+business's big order of many SKUs is one buyer of each, not a co-rise; ``bench/online_placebo.py``):
 
 * Counterfactual: the event miner's (``models.mining.discovery_baseline``). A Poisson model with
   the miner's fixed effects (``event_uplift.build_design``: a region x SKU x ``block_days`` block

@@ -19,6 +19,7 @@ import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
 from data_contracts.tables import LakeTables
+from features.signals import daily_online_buyers
 from models.mining.discovery import DiscoverySettings, build_cube, scan
 from models.mining.discovery_stores import part_units, store_consistent
 
@@ -50,7 +51,8 @@ def region_daily_units(
     *,
     as_of: date,
 ) -> pl.LazyFrame:
-    """Units per region, SKU and day, stores plus online orders shipped to the region (returns net).
+    """Demand per region, SKU and day: store units (returns net) plus online buyers shipped to the
+    region (``features.signals.daily_online_buyers``: a business's case is one buyer).
 
     ``sales`` is lake store_sales, ``orders`` lake online_orders. Returns region, sku, date, units,
     promo (a store of the region had the SKU on promo that day).
@@ -65,14 +67,8 @@ def region_daily_units(
             (pl.col("promo").fill_null(False).any() if has_promo else pl.lit(False)).alias("promo"),
         )
     )
-    online = (
-        orders.filter(pl.col("order_date") <= as_of)
-        .join(
-            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
-            on="ship_postal_code",
-        )
-        .group_by("region", "sku", pl.col("order_date").alias("date"))
-        .agg(pl.col("units").cast(pl.Float64).sum().alias("units"), pl.lit(False).alias("promo"))
+    online = daily_online_buyers(orders, postal_regions, as_of=as_of).select(
+        "region", "sku", "date", pl.col("buyers").alias("units"), pl.lit(False).alias("promo")
     )
     cols = ["region", "sku", "date", "units", "promo"]
     return (

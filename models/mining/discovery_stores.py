@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
+from features.signals import daily_online_buyers
 from models.mining.discovery_null import tail_p
 
 ONLINE = "online:"  # a region's online orders are one more part, named ONLINE + region
@@ -48,8 +49,9 @@ def part_units(
     reach_days: int,
     as_of: date,
 ) -> pl.DataFrame:
-    """Units per part (a store, or ONLINE + region), region, SKU and day, with the part's promo flag,
-    for the SKUs of the candidate windows ``found`` over their days and ``reach_days`` either side."""
+    """Units per part (a store, or ONLINE + region: its buyers), region, SKU and day, with the part's
+    promo flag, for the SKUs of the candidate windows ``found`` over their days and ``reach_days``
+    either side."""
     schema = {
         "part": pl.String,
         "region": pl.String,
@@ -77,20 +79,17 @@ def part_units(
             (pl.col("promo").fill_null(False) if has_promo else pl.lit(False)).alias("promo"),
         )
     )
-    online = (
-        orders.filter(pl.col("order_date").is_between(lo, hi) & pl.col("sku").is_in(skus))
-        .join(
-            postal_regions.lazy().select(pl.col("postal_code").alias("ship_postal_code"), "region"),
-            on="ship_postal_code",
-        )
-        .select(
-            (pl.lit(ONLINE) + pl.col("region")).alias("part"),
-            "region",
-            "sku",
-            pl.col("order_date").alias("date"),
-            pl.col("units").cast(pl.Float64),
-            pl.lit(False).alias("promo"),
-        )
+    online = daily_online_buyers(
+        orders.filter(pl.col("order_date").is_between(lo, hi) & pl.col("sku").is_in(skus)),
+        postal_regions.lazy(),
+        as_of=as_of,
+    ).select(
+        (pl.lit(ONLINE) + pl.col("region")).alias("part"),
+        "region",
+        "sku",
+        "date",
+        pl.col("buyers").alias("units"),
+        pl.lit(False).alias("promo"),
     )
     return (
         pl.concat([store, online])

@@ -4,8 +4,9 @@ without the event.
 Method (imputation event study, after Borusyak, Jaravel and Spiess 2024):
 
 * Panel: demand per region x SKU x day (``features.signals.daily_panel``): units of the stores that
-  were not out of stock, plus the region's online orders, over an exposure (the weight of the stores
-  carrying the SKU that day, plus online). A store-day that ended with an empty shelf is censored:
+  were not out of stock, plus the region's online buyers (``daily_online_buyers``: a business's
+  order by the case is one buyer), over an exposure (the weight of the stores carrying the SKU that
+  day, plus online). A store-day that ended with an empty shelf is censored:
   its demand was at least what it sold, and it enters by EM (``models.mining.effects``).
 * Counterfactual, per event type: a Poisson model with fixed effects, region x SKU level, region x
   SKU x ``event_block_days`` block (season, trend, local drift), SKU x weekday and SKU x day of month

@@ -6,7 +6,7 @@
   (customers, a guest checkout's order each: ``features.signals.online_region_buyers``), expected =
   the region's buyers of all SKUs x the SKU's share of buyers in the *rest* of the chain. Buyers,
   not units: a wholesale customer who reorders a SKU by the case is one buyer, and on real orders
-  (Online Retail II, customers split into regions at random: ``bench/latent_placebo.py``) units read
+  (Online Retail II, customers split into regions at random: ``bench/online_placebo.py``) units read
   500-800 latent patterns where there are none. One-sided quasi-likelihood test of the summed
   buyer-weeks (``latent_test``): their variance from each SKU's buyers' repeat weeks
   (``features.signals.buyer_dispersion``) and the rest of the chain's own count, a dispersion beyond

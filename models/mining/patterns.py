@@ -39,7 +39,7 @@ from data_contracts.tables import LakeTables
 from features.signals import (
     buyer_dispersion,
     clean_store_sales,
-    daily_online_units,
+    daily_online_buyers,
     event_instances,
     online_region_buyers,
 )
@@ -61,7 +61,10 @@ def _event_rows(
 ) -> pl.DataFrame:
     """Event uplift hypotheses as pattern rows (before FDR)."""
     regions = tables.stores.lazy().select("region")
-    online = daily_online_units(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
+    # online demand in buyers a day (a wholesale customer's case is one buyer's order)
+    online = daily_online_buyers(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of).rename(
+        {"buyers": "units"}
+    )
     hyp = event_uplift_hypotheses(
         sales,
         online,

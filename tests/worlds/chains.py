@@ -26,13 +26,15 @@ class Lift:
 
 @dataclass(frozen=True)
 class Wholesale:
-    """One online customer in ``region`` who orders ``units`` of ``sku`` every ``every`` days, from the
-    chain's first day: a business reordering by the case, as real web shops have them."""
+    """One online customer in ``region`` whose order holds ``units`` of each of ``skus``, every
+    ``every`` days from the chain's first day (``irregular``: on each day with chance 1 / ``every``):
+    a business reordering by the case, as real web shops have them."""
 
-    sku: str
+    skus: tuple[str, ...]
     region: str
     units: float
     every: int = 7
+    irregular: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,17 +162,22 @@ def _online_orders(rng: np.random.Generator, spec: ChainSpec) -> pl.DataFrame:
     reg, sku, day = (np.repeat(a, counts[reg, sku, day]) for a in (reg, sku, day))
     units = np.ones(len(day))
     customer: list[str | None] = [None] * len(day)
+    order = np.arange(len(day))  # each shopper's line its own order
     for w in spec.wholesale:
-        days = np.arange(0, spec.days, w.every)
-        reg = np.concatenate([reg, np.full(len(days), spec.regions.index(w.region))])
-        sku = np.concatenate([sku, np.full(len(days), spec.skus.index(w.sku))])
-        day = np.concatenate([day, days])
-        units = np.concatenate([units, np.full(len(days), w.units)])
-        customer += [f"wholesale-{w.sku}-{w.region}"] * len(days)
+        if w.irregular:
+            days = np.flatnonzero(rng.random(spec.days) < 1 / w.every)
+        else:
+            days = np.arange(0, spec.days, w.every)
+        reg = np.concatenate([reg, np.full(len(days) * len(w.skus), spec.regions.index(w.region))])
+        sku = np.concatenate([sku, np.tile([spec.skus.index(k) for k in w.skus], len(days))])
+        day = np.concatenate([day, np.repeat(days, len(w.skus))])
+        units = np.concatenate([units, np.full(len(days) * len(w.skus), w.units)])
+        order = np.concatenate([order, order.size + np.repeat(np.arange(len(days)), len(w.skus))])
+        customer += [f"wholesale-{w.region}-{w.skus[0]}"] * (len(days) * len(w.skus))
     return pl.DataFrame(
         {
-            "order_id": [f"O{i}" for i in range(len(day))],
-            "line_number": np.ones(len(day), dtype=np.int64),
+            "order_id": [f"O{i}" for i in order],
+            "line_number": _line_numbers(order),
             "sku": np.array(spec.skus)[sku],
             "units": units,
             "revenue": units * np.asarray(spec.prices)[sku],
@@ -182,3 +189,9 @@ def _online_orders(rng: np.random.Generator, spec: ChainSpec) -> pl.DataFrame:
         pl.col("order_date").cast(pl.Date),
         pl.col("order_date").cast(pl.Datetime("us", "UTC")).alias("ordered_at"),
     )
+
+
+def _line_numbers(order: np.ndarray) -> np.ndarray:
+    """1, 2, ... within each order (an order's rows are consecutive)."""
+    _, first, which = np.unique(order, return_index=True, return_inverse=True)
+    return (np.arange(len(order)) - first[which] + 1).astype(np.int64)

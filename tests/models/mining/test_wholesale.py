@@ -1,20 +1,26 @@
-"""A wholesale customer who reorders a SKU by the case online is one buyer, not a regional taste.
+"""A wholesale customer who reorders by the case online is one buyer: not a regional taste, not an event.
 
 Real web shops have them (Online Retail II: a SKU's units over its buyers have a lump, sum of squared
 units per buyer / units, of 52 at the median SKU and 394 at the 90th percentile): one business in a
 region, 60 units a week, makes that region's online units of the SKU several times the rest of the
-chain's. Neither local affinity nor latent demand may read it as the region's people wanting the
-SKU; the miner counts buyers a week, with the buyers' repeat weeks in the variance.
+chain's, and a big order of many SKUs on one day looks like a co-rise. Neither local affinity nor
+latent demand may read it as the region's people wanting the SKU, nor discovery as an event nobody
+labeled: the miner counts online buyers (a day's, or a week's with the buyers' repeat weeks in the
+variance), not units.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import polars as pl
+import pytest
 
-from features.signals import clean_store_sales, event_instances, online_region_units
+from features.signals import clean_store_sales, daily_online_units, event_instances, online_region_units
+from models.mining import discovery_rows
 from models.mining.affinity import affinity_hypotheses
+from models.mining.discovery import DiscoverySettings
 from models.mining.patterns import _weekly_rows, apply_fdr
 from models.mining.settings import MiningSettings
 from tests.worlds.chains import Wholesale, seeded_chain
@@ -22,7 +28,7 @@ from tests.worlds.planted import AS_OF, START, planted_spec
 
 # the wholesale customers: one in R0 on S05, carried everywhere; one in R2 on S03, which no store of R2
 # carries (a latent demand candidate)
-CASES = (Wholesale("S05", "R0", 60.0), Wholesale("S03", "R2", 60.0))
+CASES = (Wholesale(("S05",), "R0", 60.0), Wholesale(("S03",), "R2", 60.0))
 FILTER_OFF = MiningSettings(min_lift=1.0, min_affinity_lift=1.0001)
 
 
@@ -59,3 +65,35 @@ def test_planted_tastes_are_found_beside_wholesale_customers() -> None:
     assert {k for k in reported if k[1:] in {("R0", "S05"), ("R2", "S03")}} == {
         ("latent_demand", "R2", "S03")
     }
+
+
+def _online_units(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Online demand as units (the mistake): ``daily_online_units`` in ``daily_online_buyers``' shape."""
+    return daily_online_units(orders, postal_regions, as_of=as_of).rename({"units": "buyers"})
+
+
+def _discovered_windows(*, units: bool, monkeypatch: pytest.MonkeyPatch) -> int:
+    # one business in R1 orders 200 of each of eight SKUs on about one day in twenty
+    spec = planted_spec(plant=False)
+    case = Wholesale(spec.skus[4:12], "R1", 200.0, every=20, irregular=True)
+    world = seeded_chain(dataclasses.replace(spec, wholesale=(case,)), seed=7)
+    if units:
+        monkeypatch.setattr(discovery_rows, "daily_online_buyers", _online_units)
+    mined = pl.DataFrame(
+        schema={
+            "kind": pl.String,
+            "region": pl.String,
+            "event_type": pl.String,
+            "sku": pl.String,
+            "lift": pl.Float64,
+        }
+    )
+    rows = discovery_rows.discovered_event_rows(world, as_of=AS_OF, mined=mined, settings=DiscoverySettings())
+    return rows["event_id"].n_unique()
+
+
+def test_a_businesss_big_orders_are_not_events_nobody_labeled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # on Online Retail II's orders (four regions of customers at random, clean store sales, the 300
+    # busiest SKUs) online units read 83-102 discovered windows per split (bench/online_placebo.py)
+    assert _discovered_windows(units=False, monkeypatch=monkeypatch) == 0
+    assert _discovered_windows(units=True, monkeypatch=monkeypatch) >= 5  # the mistake it guards against
