@@ -32,20 +32,9 @@ from flows.demo.generate import demo_lake_tables  # noqa: E402
 from flows.demo.unlabeled import discovery_quality  # noqa: E402
 from flows.demo.world import build_world  # noqa: E402
 from models.mining.discovery import DiscoverySettings  # noqa: E402
-from models.mining.discovery_rows import discovered_event_rows  # noqa: E402
+from models.mining.discovery_rows import NO_PATTERNS, discovered_event_rows  # noqa: E402
 from models.mining.patterns import mine_patterns  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
-
-NO_PATTERNS = pl.DataFrame(
-    schema={
-        "kind": pl.String,
-        "region": pl.String,
-        "event_type": pl.String,
-        "sku": pl.String,
-        "lift": pl.Float64,
-    }
-)
-
 
 SETTINGS = DiscoverySettings()
 

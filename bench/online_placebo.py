@@ -75,7 +75,11 @@ def order_lines(raw: pl.DataFrame) -> pl.DataFrame:
     an exact line exported twice is kept once, as ingest would."""
     return (
         raw.filter(pl.col("StockCode").str.contains(PRODUCT_CODE))
-        .unique(["Invoice", "StockCode", "Description", "Quantity", "Price", "InvoiceDate"], keep="first")
+        .unique(
+            ["Invoice", "StockCode", "Description", "Quantity", "Price", "InvoiceDate"],
+            keep="first",
+            maintain_order=True,
+        )
         .select(
             pl.col("Invoice").alias("order_id"),
             pl.col("StockCode").alias("sku"),
@@ -101,7 +105,11 @@ def plant(lines: pl.DataFrame, *, seed: int, n: int) -> tuple[pl.DataFrame, pl.D
     skus = sold.filter(pl.col("buyers").is_between(100, 1000))["sku"].sort().to_numpy()
     regions = lines["ship_postal_code"].unique().sort().to_numpy()
     planted = pl.DataFrame({"region": rng.choice(regions, n), "sku": rng.choice(skus, n, replace=False)})
-    others = lines.join(planted, on="sku").filter(pl.col("ship_postal_code") != pl.col("region"))
+    others = (
+        lines.join(planted, on="sku")
+        .filter(pl.col("ship_postal_code") != pl.col("region"))
+        .sort("order_id", "sku", "order_date", "units", "customer_key", nulls_last=True, maintain_order=True)
+    )
     copies = others.filter(pl.Series(rng.random(others.height) < 1 / 3))
     copies = copies.with_columns(
         ("copy-" + pl.col("order_id")).alias("order_id"),

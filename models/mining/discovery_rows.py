@@ -41,6 +41,9 @@ ROW_SCHEMA = pl.Schema(
     }
 )
 SHOWN_NAMES = 3
+# a run's mined patterns when none passed: the columns ``discovered_event_rows`` reads of them
+_TEXT = dict.fromkeys(("kind", "region", "event_type", "sku"), pl.String)
+NO_PATTERNS = pl.DataFrame(schema={**_TEXT, "lift": pl.Float64})
 
 
 def region_daily_units(

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from models.mining.discovery import DiscoverySettings
-from models.mining.discovery_rows import discovered_event_rows
+from models.mining.discovery_rows import NO_PATTERNS, discovered_event_rows
 from models.mining.discovery_stores import part_units, store_consistent
 from tests.worlds.planted import AS_OF, START, planted_chain
 
@@ -109,16 +109,7 @@ def _spiked(stores: list[str], lift: float) -> tuple[object, date]:
 
 def _discovered(tables, *, store_check: bool) -> pl.DataFrame:
     settings = SETTINGS.model_copy(update={"store_check": store_check})
-    none = pl.DataFrame(
-        schema={
-            "kind": pl.String,
-            "region": pl.String,
-            "event_type": pl.String,
-            "sku": pl.String,
-            "lift": pl.Float64,
-        }
-    )
-    return discovered_event_rows(tables, as_of=AS_OF, mined=none, settings=settings)
+    return discovered_event_rows(tables, as_of=AS_OF, mined=NO_PATTERNS, settings=settings)
 
 
 def test_the_planted_chain_one_stores_spike_is_found_only_without_the_store_check() -> None:

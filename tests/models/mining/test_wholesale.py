@@ -79,16 +79,9 @@ def _discovered_windows(*, units: bool, monkeypatch: pytest.MonkeyPatch) -> int:
     world = seeded_chain(dataclasses.replace(spec, wholesale=(case,)), seed=7)
     if units:
         monkeypatch.setattr(discovery_rows, "daily_online_buyers", _online_units)
-    mined = pl.DataFrame(
-        schema={
-            "kind": pl.String,
-            "region": pl.String,
-            "event_type": pl.String,
-            "sku": pl.String,
-            "lift": pl.Float64,
-        }
+    rows = discovery_rows.discovered_event_rows(
+        world, as_of=AS_OF, mined=discovery_rows.NO_PATTERNS, settings=DiscoverySettings()
     )
-    rows = discovery_rows.discovered_event_rows(world, as_of=AS_OF, mined=mined, settings=DiscoverySettings())
     return rows["event_id"].n_unique()
 
 
