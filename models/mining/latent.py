@@ -7,7 +7,7 @@
   the region's buyers of all SKUs x the SKU's share of buyers in the *rest* of the chain. Buyers,
   not units: a wholesale customer who reorders a SKU by the case is one buyer, and on real orders
   (Online Retail II, customers split into regions at random: ``bench/online_placebo.py``) units read
-  500-800 latent patterns where there are none. One-sided quasi-likelihood test of the summed
+  540-810 latent patterns where there are none. One-sided quasi-likelihood test of the summed
   buyer-weeks (``latent_test``): their variance from each SKU's buyers' repeat weeks
   (``features.signals.buyer_dispersion``) and the rest of the chain's own count, a dispersion beyond
   that from the blocks of weeks moderated by empirical Bayes, a negative binomial tail. A SKU that

@@ -236,7 +236,7 @@ def _latent_q(lines: pl.LazyFrame, *, buyers: bool) -> pl.DataFrame:
 
 def test_a_wholesale_customers_reorders_are_not_latent_demand() -> None:
     # on Online Retail II with its customers split into regions at random, units counted one by one
-    # read 500-800 latent patterns (bench/online_placebo.py)
+    # read 540-810 latent patterns (bench/online_placebo.py)
     lines = _order_lines({("R0", "s00"): 3.0, ("R1", "s01"): 3.0}, seed=11)
     fooled = _latent_q(lines, buyers=False).filter(pl.col("q") <= 0.05)
     assert fooled.filter(pl.col("sku") >= "s30").height >= 3  # the test this guards against
