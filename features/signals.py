@@ -111,9 +111,10 @@ def _buyers(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     )
 
 
-def online_region_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
-    """Online buyers per ship-to region, SKU and week: how many buyers (customers, a guest's order
-    each) bought the SKU that week, whatever the units. Returns columns region, sku, week, buyers."""
+def _region_buyers(
+    orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date, period: pl.Expr
+) -> pl.LazyFrame:
+    """Buyers per ship-to region, SKU and ``period`` (a column of ``_buyers``' lines)."""
     return (
         _buyers(orders, as_of=as_of)
         .join(
@@ -121,9 +122,15 @@ def online_region_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, 
             on="ship_postal_code",
             how="inner",
         )
-        .group_by("region", "sku", "week")
+        .group_by("region", "sku", period)
         .agg(pl.col("buyer").n_unique().cast(pl.Float64).alias("buyers"))
     )
+
+
+def online_region_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Online buyers per ship-to region, SKU and week: how many buyers (customers, a guest's order
+    each) bought the SKU that week, whatever the units. Returns columns region, sku, week, buyers."""
+    return _region_buyers(orders, postal_regions, as_of=as_of, period=pl.col("week"))
 
 
 def buyer_dispersion(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
@@ -248,16 +255,7 @@ def daily_online_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, a
 
     Returns columns region, sku, date, buyers.
     """
-    return (
-        orders.filter((pl.col("order_date") <= as_of) & (pl.col("units") > 0))
-        .join(
-            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
-            on="ship_postal_code",
-            how="inner",
-        )
-        .group_by("region", "sku", pl.col("order_date").alias("date"))
-        .agg(pl.coalesce("customer_key", "order_id").n_unique().cast(pl.Float64).alias("buyers"))
-    )
+    return _region_buyers(orders, postal_regions, as_of=as_of, period=pl.col("order_date").alias("date"))
 
 
 def _online_weights(online: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
