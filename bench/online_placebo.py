@@ -12,15 +12,18 @@ never leave memory.
 Latent demand (``--regions`` regions, no store carries anything). Then, on the same orders,
 ``--planted`` (region, SKU) pairs get real latent demand: a third of each SKU's lines from the other
 regions are copied to the region as new guest orders (about 3x its share: more people in the region
-buy it, each copied order a buyer of its own). Four tests, all at the miner's default margin
+buy it, each copied order a buyer of its own). Five tests, all at the miner's default margin
 (``MiningSettings.min_latent_taste``), Benjamini-Hochberg at 0.05 over each run's hypotheses:
 
 * before: the test up to 2026-12-07, units' ratio over 4-week blocks with a moderated cluster
   variance (``stats.moderated_ratio_test``);
 * units one by one: ``latent_test`` on units, dispersion 1;
 * units, buyers' lumps: ``latent_test`` on units with each SKU's units dispersion over its buyers;
-* buyer-weeks: ``latent_test`` on buyers a week with their repeat weeks' dispersion, as the miner
-  runs it (``models.mining.latent.latent_hypotheses``).
+* buyer-weeks: ``latent_test`` on buyers a week with their repeat weeks' dispersion (the miner's
+  test from 2026-12-07 until the block count below);
+* buyers a block: ``latent_test`` on the buyers of each 4-week block (a buyer who comes back within
+  the block counts once) with their repeat blocks' dispersion, as the miner runs it
+  (``models.mining.latent.latent_hypotheses``).
 
 Printed per seed: hypotheses, false patterns (unplanted with q <= 0.05), the share of unplanted p-values
 below 0.05 and 0.001 at margin 1 (calibrated: 5% and 0.1% or less), planted found.
@@ -58,13 +61,14 @@ from features.signals import (  # noqa: E402
     buyer_dispersion,
     daily_online_units,
     full_weeks,
+    online_period_buyers,
     online_region_buyers,
     online_region_units,
 )
 from models.mining import discovery_rows, discovery_stores, patterns  # noqa: E402
-from models.mining.latent import KEYS, latent_test, latent_weekly  # noqa: E402
+from models.mining.latent import KEYS, latent_periods, latent_test  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
-from models.mining.stats import moderated_ratio_test, week_block  # noqa: E402
+from models.mining.stats import BLOCK_WEEKS, moderated_ratio_test, week_block  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "online_retail_ii"
 PRODUCT_CODE = r"^\d{5}"
@@ -145,18 +149,23 @@ def run(
     buyers = online_region_buyers(orders, postal.lazy(), as_of=as_of).pipe(
         full_weeks, first=first, as_of=as_of
     )
+    in_blocks = online_period_buyers(orders, postal.lazy(), first=first, as_of=as_of, weeks=BLOCK_WEEKS)
     none_carried = pl.LazyFrame(schema={"region": pl.String, "sku": pl.String})
-    weekly = latent_weekly(units, none_carried).collect()
-    weekly_buyers = latent_weekly(buyers.rename({"buyers": "units"}), none_carried).collect()
+    weekly = latent_periods(units, none_carried).collect()
+    weekly_buyers = latent_periods(buyers.rename({"buyers": "units"}), none_carried).collect()
+    block_buyers = latent_periods(in_blocks.rename({"buyers": "units"}), none_carried).collect()
     lumps = buyer_dispersion(orders, as_of=as_of).collect()
     by_units = lumps.select("sku", dispersion="units_dispersion")
-    by_weeks = lumps.select("sku", dispersion="weeks_dispersion")
+    by_weeks = lumps.select("sku", dispersion="repeat_dispersion")
+    by_blocks = buyer_dispersion(orders, as_of=as_of, first=first, weeks=BLOCK_WEEKS).collect()
+    by_blocks = by_blocks.select("sku", dispersion="repeat_dispersion")
     tests: dict[str, Callable[[float], pl.DataFrame]] = {
         "before": lambda m: before_test(weekly, m),
         "units one by one": lambda m: latent_test(weekly, min_weeks=8, margin=m),
         "units, buyers' lumps": lambda m: latent_test(weekly, min_weeks=8, margin=m, dispersion=by_units),
-        "buyer-weeks (the miner)": lambda m: latent_test(
-            weekly_buyers, min_weeks=8, margin=m, dispersion=by_weeks
+        "buyer-weeks": lambda m: latent_test(weekly_buyers, min_weeks=8, margin=m, dispersion=by_weeks),
+        "buyers a block (the miner)": lambda m: latent_test(
+            block_buyers, min_weeks=8, margin=m, dispersion=by_blocks
         ),
     }
     marks = planted.with_columns(pl.lit(True).alias("planted"))

@@ -58,6 +58,26 @@ def full_weeks(lf: pl.LazyFrame, *, first: date, as_of: date) -> pl.LazyFrame:
     return lf.filter((pl.col("week") >= first) & (pl.col("week") + timedelta(days=6) <= as_of))
 
 
+def in_periods(lf: pl.LazyFrame, *, first: date, as_of: date, weeks: int) -> pl.LazyFrame:
+    """Rows of ``lf`` (with a ``week`` column) in the full weeks of [first, as_of], their ``week`` moved
+    to the Monday that starts its period of ``weeks`` weeks (periods counted from the first Monday on
+    or after ``first``), with ``weeks``: the period's full weeks (the last may hold fewer)."""
+    start = first + timedelta(days=(7 - first.weekday()) % 7)
+    last_sunday = as_of - timedelta(days=(as_of.weekday() + 1) % 7)
+    n_full = ((last_sunday - start).days + 1) // 7
+    span = 7 * weeks
+    period = pl.lit(start) + pl.duration(days=(pl.col("week") - pl.lit(start)).dt.total_days() // span * span)
+    return (
+        full_weeks(lf, first=first, as_of=as_of)
+        .with_columns(period.alias("week"))
+        .with_columns(
+            pl.min_horizontal(pl.lit(weeks), n_full - (pl.col("week") - pl.lit(start)).dt.total_days() // 7)
+            .cast(pl.Int64)
+            .alias("weeks")
+        )
+    )
+
+
 def weekly_store_units(clean_sales: pl.LazyFrame) -> pl.LazyFrame:
     """Units per store, region, SKU and week (stockout days contribute nothing).
 
@@ -133,24 +153,48 @@ def online_region_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, 
     return _region_buyers(orders, postal_regions, as_of=as_of, period=pl.col("week"))
 
 
-def buyer_dispersion(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+def online_period_buyers(
+    orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, first: date, as_of: date, weeks: int
+) -> pl.LazyFrame:
+    """Online buyers per ship-to region, SKU and period of ``weeks`` full weeks (``in_periods``): how
+    many buyers bought the SKU in the period, each once however many weeks they came back in.
+    Returns columns region, sku, week (the period's first Monday), weeks (its full weeks), buyers."""
+    lines = in_periods(_buyers(orders, as_of=as_of), first=first, as_of=as_of, weeks=weeks)
+    return (
+        lines.join(
+            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
+            on="ship_postal_code",
+            how="inner",
+        )
+        .group_by("region", "sku", "week")
+        .agg(pl.col("weeks").first(), pl.col("buyer").n_unique().cast(pl.Float64).alias("buyers"))
+    )
+
+
+def buyer_dispersion(
+    orders: pl.LazyFrame, *, as_of: date, first: date | None = None, weeks: int = 1
+) -> pl.LazyFrame:
     """Per SKU, how lumpy its online demand is: over its buyers, sum x^2 / sum x, for x a buyer's
-    units (``units_dispersion``) and the weeks the buyer bought it in (``weeks_dispersion``).
+    units (``units_dispersion``) and the periods the buyer bought it in (``repeat_dispersion``): weeks,
+    or with ``first`` the periods of ``weeks`` full weeks of ``in_periods``.
 
     If buyers come as a Poisson stream and each brings x, the total's variance is sum x^2: the ratio
     times its mean. 1 when every buyer takes one unit once; a SKU that a few wholesale customers
     reorder by the case reads in the hundreds in units, a few in weeks. Sale lines up to ``as_of``
-    (returns left out). Returns columns sku, units_dispersion, weeks_dispersion (each >= 1).
+    (returns left out). Returns columns sku, units_dispersion, repeat_dispersion (each >= 1).
     """
+    lines = _buyers(orders, as_of=as_of)
+    if first is not None:
+        lines = in_periods(lines, first=first, as_of=as_of, weeks=weeks)
     lumpy = [
-        ((pl.col(x) ** 2).sum() / pl.col(x).sum()).clip(lower_bound=1.0).alias(f"{x}_dispersion")
-        for x in ("units", "weeks")
+        ((pl.col(x) ** 2).sum() / pl.col(x).sum()).clip(lower_bound=1.0).alias(f"{name}_dispersion")
+        for x, name in (("units", "units"), ("periods", "repeat"))
     ]
     return (
-        _buyers(orders, as_of=as_of)
-        .group_by("sku", "buyer")
+        lines.group_by("sku", "buyer")
         .agg(
-            pl.col("units").cast(pl.Float64).sum(), pl.col("week").n_unique().cast(pl.Float64).alias("weeks")
+            pl.col("units").cast(pl.Float64).sum(),
+            pl.col("week").n_unique().cast(pl.Float64).alias("periods"),
         )
         .group_by("sku")
         .agg(*lumpy)

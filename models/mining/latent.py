@@ -2,19 +2,23 @@
 
 * Candidates: (region, SKU) with online units shipped to the region's postal codes and no store of the
   region carrying the SKU in today's assortment.
-* Do more of the region's people buy it? Per full week, observed = the region's buyers of the SKU
-  (customers, a guest checkout's order each: ``features.signals.online_region_buyers``), expected =
-  the region's buyers of all SKUs x the SKU's share of buyers in the *rest* of the chain. Buyers,
-  not units: a wholesale customer who reorders a SKU by the case is one buyer, and on real orders
-  (Online Retail II, customers split into regions at random: ``bench/online_placebo.py``) units read
-  540-810 latent patterns where there are none. One-sided quasi-likelihood test of the summed
-  buyer-weeks (``latent_test``): their variance from each SKU's buyers' repeat weeks
-  (``features.signals.buyer_dispersion``) and the rest of the chain's own count, a dispersion beyond
-  that from the blocks of weeks moderated by empirical Bayes, a negative binomial tail. A SKU that
-  the region buys online only as much as everyone else does is not latent demand, nor is one it
-  buys a little more (H0: ratio <= ``min_latent_taste``, 1.25 like the affinity filter: on the demo,
-  uncarried SKUs with the world's mild tastes of 1.03-1.15x and a fast online rate were certain at a
-  margin of 1 and read as latent demand, 5 of 11 patterns on the medium world).
+* Do more of the region's people buy it? Per block of ``stats.BLOCK_WEEKS`` full weeks, observed =
+  the region's buyers of the SKU (customers, a guest checkout's order each, counted once in the
+  block: ``features.signals.online_period_buyers``), expected = the region's buyers of all SKUs x the
+  SKU's share of buyers in the *rest* of the chain. Buyers, not units: a wholesale customer who
+  reorders a SKU by the case is one buyer, and on real orders (Online Retail II, customers split into
+  regions at random: ``bench/online_placebo.py``) units read 540-810 latent patterns where there are
+  none. Once a block, not once a week: a buyer who comes back for a SKU week after week is one
+  buyer's lumps, which the variance must carry; counted weekly (3.7 weeks a buyer at that shop's
+  median SKU) the test found 7-13 of 20 planted pairs, counted once a block (2.3 blocks) 16-18.
+  One-sided quasi-likelihood test of the summed counts (``latent_test``): their variance from each
+  SKU's buyers' repeat blocks (``features.signals.buyer_dispersion``) and the rest of the chain's
+  own count, a dispersion beyond that from the blocks moderated by empirical Bayes, a negative
+  binomial tail. A SKU that the region buys online only as much as everyone else does is not latent
+  demand, nor is one it buys a little more (H0: ratio <= ``min_latent_taste``, 1.25 like the
+  affinity filter: on the demo, uncarried SKUs with the world's mild tastes of 1.03-1.15x and a fast
+  online rate were certain at a margin of 1 and read as latent demand, 5 of 11 patterns on the
+  medium world).
 * Size: estimated store units per store-week = mean weekly online units x the region's store-to-online
   ratio of the category (sum over carried SKUs of per-store weekly store units / sum of their weekly
   online units to the region; chain-wide category ratio when the region has none). lift = that /
@@ -44,26 +48,33 @@ from features.signals import (
     buyer_dispersion,
     carried_weeks,
     full_weeks,
-    online_region_buyers,
+    online_period_buyers,
     online_region_units,
     weekly_store_units,
 )
 from models.mining.settings import MiningSettings
-from models.mining.stats import PRIOR_MIN_EXPECTED, variance_prior, week_block
+from models.mining.stats import BLOCK_WEEKS, PRIOR_MIN_EXPECTED, variance_prior
 
 KEYS = ("region", "sku")
 
 
-def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyFrame:
-    """Observed and expected online units per candidate (region, SKU) and week (zero weeks included).
+def latent_periods(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyFrame:
+    """Observed and expected online counts per candidate (region, SKU) and period (periods without an
+    order included).
 
-    ``online`` has region, sku, week, units (full weeks only); ``carried_pairs`` the (region, sku)
-    pairs some store of the region carries. Returns columns region, sku, week, observed, expected and
-    rest (the SKU's units in the rest of the chain that week: the expectation's own count). A week
-    whose returns outweigh its sales counts 0 units (demand is not negative).
+    ``online`` has region, sku, week (the period's first Monday: a week, or a block of weeks), units
+    (full weeks only) and optionally weeks (the period's full weeks, 1 without the column);
+    ``carried_pairs`` the (region, sku) pairs some store of the region carries. Returns columns
+    region, sku, week, weeks, observed, expected and rest (the SKU's count in the rest of the chain
+    that period: the expectation's own count). A period whose returns outweigh its sales counts 0
+    (demand is not negative).
     """
+    if "weeks" not in online.collect_schema().names():
+        online = online.with_columns(pl.lit(1, pl.Int64).alias("weeks"))
     online = online.with_columns(pl.col("units").clip(lower_bound=0))
-    region_total = online.group_by("region", "week").agg(pl.col("units").sum().alias("total"))
+    region_total = online.group_by("region", "week").agg(
+        pl.col("units").sum().alias("total"), pl.col("weeks").max()
+    )
     chain_sku = online.group_by("sku", "week").agg(pl.col("units").sum().alias("chain_units"))
     chain_total = region_total.group_by("week").agg(pl.col("total").sum().alias("chain_total"))
     candidates = (
@@ -76,7 +87,7 @@ def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyF
     rest_share = (pl.col("chain_units") - pl.col("observed")) / (pl.col("chain_total") - pl.col("total"))
     return (
         candidates.join(region_total.filter(pl.col("total") > 0), on="region")
-        .join(online.rename({"units": "observed"}), on=["region", "sku", "week"], how="left")
+        .join(online.drop("weeks").rename({"units": "observed"}), on=["region", "sku", "week"], how="left")
         .join(chain_sku, on=["sku", "week"], how="left")
         .join(chain_total, on="week")
         .with_columns(pl.col("observed").fill_null(0.0), pl.col("chain_units").fill_null(0.0))
@@ -85,6 +96,7 @@ def latent_weekly(online: pl.LazyFrame, carried_pairs: pl.LazyFrame) -> pl.LazyF
             "region",
             "sku",
             "week",
+            "weeks",
             "observed",
             (pl.col("total") * rest_share.clip(lower_bound=0)).alias("expected"),
             (pl.col("chain_units") - pl.col("observed")).clip(lower_bound=0).alias("rest"),
@@ -192,20 +204,21 @@ def _count_tail(observed: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.n
 
 
 def latent_test(
-    weekly: pl.DataFrame, *, min_weeks: int, margin: float = 1.0, dispersion: pl.DataFrame | None = None
+    periods: pl.DataFrame, *, min_weeks: int, margin: float = 1.0, dispersion: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """One-sided test per (region, SKU) with at least ``min_weeks`` weeks (and something expected)
     that the region buys online more than ``margin`` times what the rest of the chain's share says
-    (H0: ratio <= margin; 1 is the usual test of no excess). ``weekly`` is ``latent_weekly`` output
-    (of buyers or of units); ``dispersion`` (sku, dispersion) how lumpy each SKU's counts are: sum x^2
-    / sum x over its buyers (``features.signals.buyer_dispersion``), 1 for a SKU it lacks and for all
-    without it.
+    (H0: ratio <= margin; 1 is the usual test of no excess). ``periods`` is ``latent_periods`` output
+    (of buyers or of units, per week or per block of ``stats.BLOCK_WEEKS`` weeks); ``dispersion``
+    (sku, dispersion) how lumpy each SKU's counts are: sum x^2 / sum x over its buyers
+    (``features.signals.buyer_dispersion``, x the periods a buyer came in), 1 for a SKU it lacks and
+    for all without it.
 
-    A quasi-likelihood test of the observed count O against the expected E (summed over the weeks):
+    A quasi-likelihood test of the observed count O against the expected E (summed over the periods):
     under H0 O has mean margin x E and variance phi x D x (margin E + margin^2 V), D the SKU's
-    dispersion, V the variance of E from its own count (sum over weeks of E_w^2 / rest_w, the rest
+    dispersion, V the variance of E from its own count (sum over periods of E_p^2 / rest_p, the rest
     of the chain's count of the SKU), and phi what is left beyond that: each hypothesis's scatter of
-    4-week blocks (``stats.week_block``) around its own ratio over the variance the model gives it,
+    blocks of ``BLOCK_WEEKS`` weeks around its own ratio over the variance the model gives it,
     moderated by empirical Bayes over the region's hypotheses of 30 or more expected
     (``stats.variance_prior``). The tail is the negative binomial's of that mean and variance (a slow
     seller's count is skewed: a normal tail would call 10 where 5 are expected rarer than it is),
@@ -214,15 +227,16 @@ def latent_test(
     observed_weekly (mean observed a week), se_log (of the observed ratio), p_value.
     """
     lumps = pl.lit(1.0) if dispersion is None else pl.col("dispersion").fill_null(1.0)
-    with_var = weekly.with_columns(
+    with_var = periods.with_columns(
         pl.when(pl.col("rest") > 0).then(pl.col("expected") ** 2 / pl.col("rest")).otherwise(0.0).alias("v")
     )
     if dispersion is not None:
         with_var = with_var.join(dispersion.select("sku", "dispersion"), on="sku", how="left")
+    block = (pl.col("week") - pl.col("week").min()).dt.total_days() // (7 * BLOCK_WEEKS)
     blocks = (
-        with_var.with_columns(week_block(), lumps.alias("d"))
+        with_var.with_columns(block.alias("block"), lumps.alias("d"))
         .group_by(*KEYS, "block")
-        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("v").sum(), pl.len().alias("weeks"))
+        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("v").sum(), pl.col("weeks").sum())
     )
     ratio = (pl.col("observed").sum() + 0.5) / (pl.col("expected").sum() + 0.5)
     groups = (
@@ -274,7 +288,7 @@ def latent_hypotheses(
     as_of: date,
     settings: MiningSettings,
 ) -> pl.DataFrame:
-    """Every latent demand hypothesis tested (one-sided, on buyer-weeks), sized as store units.
+    """Every latent demand hypothesis tested (one-sided, on buyers a block), sized as store units.
 
     ``refs`` holds LazyFrames ``stores``, ``products``, ``postal_regions``, ``assortment``. Returns
     region, sku, support, lift, ci_low, ci_high, p_value, online_weekly, est_store_weekly.
@@ -282,8 +296,8 @@ def latent_hypotheses(
     online = online_region_units(online_orders, refs["postal_regions"], as_of=as_of).pipe(
         full_weeks, first=first, as_of=as_of
     )
-    buyers = online_region_buyers(online_orders, refs["postal_regions"], as_of=as_of).pipe(
-        full_weeks, first=first, as_of=as_of
+    buyers = online_period_buyers(
+        online_orders, refs["postal_regions"], first=first, as_of=as_of, weeks=BLOCK_WEEKS
     )
     carried_pairs = (
         refs["assortment"]
@@ -291,19 +305,19 @@ def latent_hypotheses(
         .select(KEYS)
         .unique()
     )
-    weekly, units, yards, lumps = pl.collect_all(
+    periods, units, yards, lumps = pl.collect_all(
         [
-            latent_weekly(buyers.rename({"buyers": "units"}), carried_pairs),
+            latent_periods(buyers.rename({"buyers": "units"}), carried_pairs),
             online.group_by(KEYS).agg(pl.col("units").clip(lower_bound=0).sum().alias("online_units")),
             category_yardsticks(sales, online, refs["products"], first=first, as_of=as_of),
-            buyer_dispersion(online_orders, as_of=as_of),
+            buyer_dispersion(online_orders, as_of=as_of, first=first, weeks=BLOCK_WEEKS),
         ]
     )
     tested = latent_test(
-        weekly,
+        periods,
         min_weeks=settings.min_weeks,
         margin=settings.min_latent_taste,
-        dispersion=lumps.select("sku", pl.col("weeks_dispersion").alias("dispersion")),
+        dispersion=lumps.select("sku", pl.col("repeat_dispersion").alias("dispersion")),
     )
     sized = (
         tested.join(units, on=list(KEYS), how="left")

@@ -88,7 +88,7 @@ def _weekly_rows(
     )
     # the online channel in buyers a week, lumped by their repeat weeks (as latent demand)
     online = online_region_buyers(tables.online_orders, tables.postal_regions.lazy(), as_of=as_of)
-    lumps = buyer_dispersion(tables.online_orders, as_of=as_of).select("sku", dispersion="weeks_dispersion")
+    lumps = buyer_dispersion(tables.online_orders, as_of=as_of).select("sku", dispersion="repeat_dispersion")
     affinity = affinity_hypotheses(
         sales,
         instances,

@@ -13,17 +13,19 @@ from scipy import stats
 from features.signals import (
     buyer_dispersion,
     clean_store_sales,
+    online_period_buyers,
     online_region_buyers,
     online_region_units,
     week_of,
 )
-from models.mining.latent import category_yardsticks, latent_hypotheses, latent_test, latent_weekly
+from models.mining.latent import category_yardsticks, latent_hypotheses, latent_periods, latent_test
 from models.mining.settings import MiningSettings
+from models.mining.stats import BLOCK_WEEKS
 
 MONDAY = date(2024, 1, 1)
 
 
-def test_latent_weekly_tests_only_pairs_no_store_of_the_region_carries() -> None:
+def test_latent_periods_tests_only_pairs_no_store_of_the_region_carries() -> None:
     online = pl.LazyFrame(
         {
             "region": ["N", "N", "S", "S"],
@@ -33,15 +35,23 @@ def test_latent_weekly_tests_only_pairs_no_store_of_the_region_carries() -> None
         }
     )
     carried = pl.LazyFrame({"region": ["N", "S", "S"], "sku": ["y", "x", "y"]})
-    out = latent_weekly(online, carried).collect()
+    out = latent_periods(online, carried).collect()
     # N's 10 online units x x's share in the rest of the chain (S: 2 of 10), from S's 2 units of x
     expected = pl.DataFrame(
-        {"region": ["N"], "sku": ["x"], "week": [MONDAY], "observed": [6.0], "expected": [2.0], "rest": [2.0]}
+        {
+            "region": ["N"],
+            "sku": ["x"],
+            "week": [MONDAY],
+            "weeks": [1],
+            "observed": [6.0],
+            "expected": [2.0],
+            "rest": [2.0],
+        }
     )
     assert_frame_equal(out, expected)
 
 
-def test_latent_weekly_fills_weeks_without_orders_with_zero() -> None:
+def test_latent_periods_fills_weeks_without_orders_with_zero() -> None:
     online = pl.LazyFrame(
         {
             "region": ["N", "N", "S", "S"],
@@ -50,7 +60,7 @@ def test_latent_weekly_fills_weeks_without_orders_with_zero() -> None:
             "units": [3.0, 1.0, 5.0, 5.0],
         }
     )
-    out = latent_weekly(online, pl.LazyFrame({"region": ["N"], "sku": ["y"]})).collect().sort("week")
+    out = latent_periods(online, pl.LazyFrame({"region": ["N"], "sku": ["y"]})).collect().sort("week")
     assert out.filter(pl.col("sku") == "x")["observed"].to_list() == [3.0, 0.0]
 
 
@@ -124,7 +134,7 @@ def _online_chain(
     """A year of weekly online units of 60 slow online sellers (0.1-2 a week per region, weeks
     wandering with log sd ``wander``) to eight regions of different online sizes; each region's stores
     carry 70% of the SKUs. ``wanted``: {(region, sku): x} the region's online demand over the
-    chain's; ``scale`` multiplies every rate. Returns ``latent_weekly`` output and the carried pairs."""
+    chain's; ``scale`` multiplies every rate. Returns ``latent_periods`` output and the carried pairs."""
     rng = np.random.default_rng(seed)
     regions, skus, weeks = [f"R{r}" for r in range(8)], [f"s{k:02d}" for k in range(60)], 52
     speed = rng.uniform(0.2, 1.0, len(skus))
@@ -141,7 +151,7 @@ def _online_chain(
                 carried.append((region, sku))
     online = pl.LazyFrame(rows, schema=["region", "sku", "week", "units"], orient="row")
     pairs = pl.LazyFrame(carried, schema=["region", "sku"], orient="row")
-    return latent_weekly(online, pairs).collect(), pairs
+    return latent_periods(online, pairs).collect(), pairs
 
 
 def test_slow_online_sellers_wanted_three_times_over_are_found() -> None:
@@ -216,20 +226,22 @@ def _order_lines(wanted: dict[tuple[str, str], float], *, seed: int) -> pl.LazyF
 
 def _latent_q(lines: pl.LazyFrame, *, buyers: bool) -> pl.DataFrame:
     """``latent_test`` at the default margin on ``lines`` (nothing carried anywhere), with the
-    Benjamini-Hochberg q-value of each hypothesis: as the miner runs it (buyer-weeks, their repeat
-    weeks' lumps) or on units counted one by one."""
+    Benjamini-Hochberg q-value of each hypothesis: as the miner runs it (buyers a block of weeks, their
+    repeat blocks' lumps) or on units counted one by one."""
     as_of = MONDAY + timedelta(days=400)
     if buyers:
         postal = lines.select(pl.col("region").unique().alias("postal_code"), pl.col("region").unique())
-        online = online_region_buyers(lines.with_columns(ship_postal_code="region"), postal, as_of=as_of)
+        shipped = lines.with_columns(ship_postal_code="region")
+        online = online_period_buyers(shipped, postal, first=MONDAY, as_of=as_of, weeks=BLOCK_WEEKS)
         online = online.rename({"buyers": "units"})
-        lumps = buyer_dispersion(lines, as_of=as_of).select("sku", dispersion="weeks_dispersion").collect()
+        lumps = buyer_dispersion(lines, as_of=as_of, first=MONDAY, weeks=BLOCK_WEEKS)
+        lumps = lumps.select("sku", dispersion="repeat_dispersion").collect()
     else:
         online = lines.group_by("region", "sku", week_of("order_date").alias("week")).agg(
             pl.col("units").sum()
         )
         lumps = None
-    weekly = latent_weekly(online, pl.LazyFrame(schema={"region": pl.String, "sku": pl.String})).collect()
+    weekly = latent_periods(online, pl.LazyFrame(schema={"region": pl.String, "sku": pl.String})).collect()
     tested = latent_test(weekly, min_weeks=8, margin=MiningSettings().min_latent_taste, dispersion=lumps)
     return tested.with_columns(pl.Series("q", stats.false_discovery_control(tested["p_value"].to_numpy())))
 
@@ -254,10 +266,13 @@ def test_buyer_dispersion_is_one_for_single_units_and_the_lumps_otherwise() -> N
             "order_date": [MONDAY, MONDAY, MONDAY, MONDAY + timedelta(days=7), MONDAY],
         }
     )
-    out = buyer_dispersion(lines, as_of=MONDAY + timedelta(days=7)).collect().sort("sku")
+    out = buyer_dispersion(lines, as_of=MONDAY + timedelta(days=13)).collect().sort("sku")
     # x: two guests of one unit once; y: one customer's 30 units (30^2 / 30) in 2 weeks (2^2 / 2)
     assert out["units_dispersion"].to_list() == pytest.approx([1.0, 30.0])
-    assert out["weeks_dispersion"].to_list() == pytest.approx([1.0, 2.0])
+    assert out["repeat_dispersion"].to_list() == pytest.approx([1.0, 2.0])
+    # in blocks of two weeks y's customer came in one block
+    blocks = buyer_dispersion(lines, as_of=MONDAY + timedelta(days=13), first=MONDAY, weeks=2).collect()
+    assert blocks.sort("sku")["repeat_dispersion"].to_list() == pytest.approx([1.0, 1.0])
 
 
 def test_online_region_buyers_counts_each_buyer_once_a_week() -> None:
@@ -274,3 +289,59 @@ def test_online_region_buyers_counts_each_buyer_once_a_week() -> None:
     postal = pl.LazyFrame({"postal_code": ["p1"], "region": ["N"]})
     out = online_region_buyers(lines, postal, as_of=MONDAY + timedelta(days=6)).collect()
     assert out.select("region", "sku", "buyers").rows() == [("N", "x", 2.0)]
+
+
+def test_online_period_buyers_counts_each_buyer_once_a_period_of_full_weeks() -> None:
+    # w buys x in weeks 1, 2 and 5; a guest in week 5; the lines before the first Monday and in the
+    # partial last week are left out; periods of 4 weeks from the first Monday on or after ``first``
+    days = [-2, 0, 8, 29, 30, 36]
+    lines = pl.LazyFrame(
+        {
+            "order_id": [f"o{i}" for i in range(len(days))],
+            "customer_key": ["w", "w", "w", "w", None, "w"],
+            "sku": ["x"] * len(days),
+            "units": [1.0] * len(days),
+            "order_date": [MONDAY + timedelta(days=d) for d in days],
+            "ship_postal_code": ["p1"] * len(days),
+        }
+    )
+    postal = pl.LazyFrame({"postal_code": ["p1"], "region": ["N"]})
+    as_of = MONDAY + timedelta(days=37)  # 5 full weeks and 3 days of a sixth
+    out = online_period_buyers(lines, postal, first=MONDAY - timedelta(days=3), as_of=as_of, weeks=4)
+    rows = out.collect().sort("week").select("week", "weeks", "buyers").rows()
+    assert rows == [(MONDAY, 4, 1.0), (MONDAY + timedelta(days=28), 1, 2.0)]
+
+
+def _loyal_lines(wanted: dict[tuple[str, str], float], *, seed: int) -> pl.LazyFrame:
+    """A year of online lines of 40 SKUs to eight regions, bought by loyal customers: each comes
+    back for the SKU week after week (runs of about 8 weeks). 2-6 new customers of a SKU a month
+    per region, ``wanted`` {(region, sku): x} times as many."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in range(8):
+        for k in range(40):
+            rate = (2.0 + 4.0 * k / 40) * 12 * wanted.get((f"R{r}", f"s{k:02d}"), 1.0)
+            for c in range(rng.poisson(rate)):
+                start, length = rng.integers(0, 52), 1 + rng.geometric(1 / 8)
+                for w in range(start, min(52, start + length)):
+                    rows.append((f"R{r}", f"s{k:02d}", f"c{r}-{k}-{c}", w))
+    region, sku, customer, week = (list(x) for x in zip(*rows, strict=True))
+    return pl.LazyFrame(
+        {
+            "order_id": [f"o{i}" for i in range(len(rows))],
+            "customer_key": customer,
+            "sku": sku,
+            "units": [1.0] * len(rows),
+            "order_date": [MONDAY + timedelta(days=7 * w + 2) for w in week],
+            "region": region,
+        }
+    )
+
+
+def test_more_people_buying_is_found_though_each_comes_back_for_weeks() -> None:
+    # three times as many people; each buyer's repeat weeks make buyer-weeks lumpy (about 8 a buyer),
+    # a block of four weeks counts each buyer once in it
+    wanted = {("R0", "s10"): 3.0, ("R1", "s20"): 3.0, ("R2", "s30"): 3.0}
+    lines = _loyal_lines(wanted, seed=7)
+    found = _latent_q(lines, buyers=True).filter(pl.col("q") <= 0.05)
+    assert sorted(zip(found["region"], found["sku"], strict=True)) == sorted(wanted)
