@@ -404,6 +404,34 @@ def daily_panel(
 PHASES = ("during", "lead", "after")  # a day's phase; where windows overlap, the first one wins
 
 
+def promo_shares(
+    promo: pl.LazyFrame, clean_sales: pl.LazyFrame, panel: pl.LazyFrame, *, as_of: date
+) -> pl.LazyFrame:
+    """``panel`` (``daily_panel``) with ``promo_share``: the part of each row's
+    exposure in stores that had the SKU on promotion that day (0 .. 1; the online part counts as not
+    on promotion, so a store-only promotion of a region with online orders reads below 1).
+
+    ``promo`` has store_id, sku, date, promo (store sales as dropped); stores' weights as in the panel
+    (``pair_weights``). A promotion may be regional or chain-wide: the counterfactual
+    learns one effect per SKU and promo state from every region's promoted days.
+    """
+    weights = pair_weights(clean_sales).select("store_id", "sku", "region", "weight")
+    flagged = (
+        promo.filter((pl.col("date") <= as_of) & pl.col("promo").fill_null(False))
+        .select("store_id", "sku", "date")
+        .unique()
+        .join(weights, on=["store_id", "sku"])
+        .group_by("region", "sku", "date")
+        .agg(pl.col("weight").sum().alias("promo_weight"))
+    )
+    share = (pl.col("promo_weight").fill_null(0.0) / pl.col("exposure")).clip(0.0, 1.0)
+    return (
+        panel.join(flagged, on=["region", "sku", "date"], how="left")
+        .with_columns(share.alias("promo_share"))
+        .drop("promo_weight")
+    )
+
+
 def event_days(instances: pl.LazyFrame, *, cluster_gap_days: int, after_days: int = 0) -> pl.LazyFrame:
     """Each day inside a window of an event type in a region, with its offset, phase and cluster.
 

@@ -134,3 +134,15 @@ def shock_prior(
     total = np.bincount(group, expected, levels)
     square = np.bincount(group, expected**2, levels)
     return (1.0 + phi * square / np.maximum(total, 1e-12)) / max(tau2, MIN_TAU2)
+
+
+def shock_left(
+    expected: np.ndarray, group: np.ndarray, tau2: float, phi: float, *, levels: int
+) -> np.ndarray:
+    """Per SKU x day level, the variance of the shared shock's log that its shrunk estimate leaves
+    (``shock_prior``'s posterior): tau2 x a / (E + a), E the controls' expected demand that day. A day
+    without controls (every region inside the window: a chain-wide event) keeps all of tau2, the
+    share of the same-day shock that no counterfactual without control regions can see."""
+    total = np.bincount(group, expected, levels)
+    a = shock_prior(expected, group, tau2, phi, levels=levels)
+    return tau2 * a / (total + a)

@@ -26,8 +26,9 @@ Method (imputation event study, after Borusyak, Jaravel and Spiess 2024):
   variance, moderated by empirical Bayes across the type's hypotheses, plus an empirical-null
   variance of the bias the type's counterfactual shares across a hypothesis's events (per region),
   and is tested > 0 with a t distribution (``models.mining.stats.moderated_ratio_test``), its
-  variance never below the data's own noise: Poisson plus the store-days' negative binomial excess
-  (``nb_excess``).
+  variance never below the data's own noise: Poisson, the store-days' negative binomial excess
+  (``nb_excess``), and the same-day shock the counterfactual could not see (``dispersion.shock_left``:
+  a chain-wide day, with no control region, keeps all of it, shared by the regions it pools).
 * Two windows per hypothesis: [start - lead_days, end] and [start, end]; both enter the FDR family.
 * Chain-wide event types (``ALL`` rows in events.csv) are also tested for the chain as a whole (region
   ``ALL``), pooling every region's demand per event.
@@ -45,9 +46,10 @@ import numpy as np
 import polars as pl
 
 from data_contracts.schemas import CHAIN_WIDE
-from features.signals import PHASES, daily_panel, event_days, event_instances, pair_weights
+from features.signals import PHASES, daily_panel, event_days, event_instances, promo_shares
 from models.mining.dispersion import (
     shared_shock_variance,
+    shock_left,
     shock_prior,
     store_size,
     uncensored_store_days,
@@ -83,9 +85,12 @@ CELL_SCHEMA = pl.Schema(
         "chain_wide": pl.Boolean,
         "observed": pl.Float64,
         "expected": pl.Float64,
-        # the negative binomial part of the observed demand's variance beyond Poisson, under no event:
-        # sum over the cell's stores of (share x expected)^2 / size (``nb_excess``)
+        # the observed demand's variance beyond Poisson, under no event: the negative binomial part,
+        # sum over the cell's stores of (share x expected)^2 / size (``nb_excess``), plus expected^2 x
+        # the variance the same-day shock's estimate leaves (``dispersion.shock_left``)
         "excess": pl.Float64,
+        # expected x that shock's sd: the regions of a chain-wide day share it (``score_cells``)
+        "shock": pl.Float64,
     }
 )
 
@@ -155,34 +160,6 @@ def _promo_code(panel: pl.DataFrame, bins: int) -> pl.Expr:
     share = pl.col("promo_share").fill_null(0.0).clip(0.0, 1.0)
     state = (share * bins).ceil().cast(pl.Int64).clip(1, bins) - 1
     return pl.when(share > 0).then(pl.col("k") * bins + state).otherwise(-1).cast(pl.Int64)
-
-
-def promo_shares(
-    promo: pl.LazyFrame, clean_sales: pl.LazyFrame, panel: pl.LazyFrame, *, as_of: date
-) -> pl.LazyFrame:
-    """``panel`` (``features.signals.daily_panel``) with ``promo_share``: the part of each row's
-    exposure in stores that had the SKU on promotion that day (0 .. 1; the online part counts as not
-    on promotion, so a store-only promotion of a region with online orders reads below 1).
-
-    ``promo`` has store_id, sku, date, promo (store sales as dropped); stores' weights as in the panel
-    (``features.signals.pair_weights``). A promotion may be regional or chain-wide: the counterfactual
-    learns one effect per SKU and promo state from every region's promoted days.
-    """
-    weights = pair_weights(clean_sales).select("store_id", "sku", "region", "weight")
-    flagged = (
-        promo.filter((pl.col("date") <= as_of) & pl.col("promo").fill_null(False))
-        .select("store_id", "sku", "date")
-        .unique()
-        .join(weights, on=["store_id", "sku"])
-        .group_by("region", "sku", "date")
-        .agg(pl.col("weight").sum().alias("promo_weight"))
-    )
-    share = (pl.col("promo_weight").fill_null(0.0) / pl.col("exposure")).clip(0.0, 1.0)
-    return (
-        panel.join(flagged, on=["region", "sku", "date"], how="left")
-        .with_columns(share.alias("promo_share"))
-        .drop("promo_weight")
-    )
 
 
 def build_design(
@@ -279,7 +256,16 @@ def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
 
 
 def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.ndarray]:
-    """Per event type: expected demand on each of its window rows had the type not happened.
+    """Per event type: expected demand on each of its window rows had the type not happened
+    (``counterfactuals_and_shocks``' first part)."""
+    return counterfactuals_and_shocks(design, max_sweeps=max_sweeps)[0]
+
+
+def counterfactuals_and_shocks(
+    design: Design, *, max_sweeps: int = 100
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per event type: expected demand on each of its window rows had the type not happened, and the
+    variance of the log same-day shock left in that expectation (``dispersion.shock_left``).
 
     A first fit over all rows (every type with its own lead / during effect) is the starting point of
     one fit per type on the rows outside that type's windows, so an event's own days never shape its
@@ -294,6 +280,7 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
     tau2, phi = _shock_variance(design, list(start.values()), offset)
     gamma = design.codes["gamma"]
     out: dict[str, np.ndarray] = {}
+    left: dict[str, np.ndarray] = {}
     for t in types:
         rows = design.windows[t]["row"].to_numpy()
         outside = np.ones(len(design.y), dtype=bool)
@@ -310,7 +297,9 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
         )
         eta = linear_predictor(effects, every, offset)
         mu = design.exposure * np.exp(eta)
-        prior = shock_prior(mu[outside], gamma[outside], tau2, phi, levels=int(gamma.max()) + 1)
+        levels = int(gamma.max()) + 1
+        prior = shock_prior(mu[outside], gamma[outside], tau2, phi, levels=levels)
+        left[t] = shock_left(mu[outside], gamma[outside], tau2, phi, levels=levels)[gamma[rows]]
         shock = Effect("gamma", gamma, prior)
         # the sold-out control stores' demand counts too (their censored parts, filled under the fit)
         fit_effects(
@@ -322,7 +311,7 @@ def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.nd
             max_sweeps=1,
         )
         out[t] = design.exposure[rows] * np.exp(eta[rows] + shock.on(rows))
-    return out
+    return out, left
 
 
 def _shock_variance(design: Design, effects: list[Effect], offset: float) -> tuple[float, float]:
@@ -336,7 +325,12 @@ def _shock_variance(design: Design, effects: list[Effect], offset: float) -> tup
 
 
 def window_cells(
-    design: Design, expected: dict[str, np.ndarray], *, em_rounds: int = 200, tol: float = 1e-4
+    design: Design,
+    expected: dict[str, np.ndarray],
+    shocks: dict[str, np.ndarray] | None = None,
+    *,
+    em_rounds: int = 200,
+    tol: float = 1e-4,
 ) -> pl.DataFrame:
     """Observed and expected demand per event type, region, SKU, cluster and offset (CELL_SCHEMA).
 
@@ -362,7 +356,8 @@ def window_cells(
         local[rows] = np.arange(len(rows))
         cens = design.censored.take(local[design.censored.row] >= 0, local)
         observed = fill_own_lift(design.y[rows].astype(np.float64), e, cens, rounds=em_rounds, tol=tol)
-        excess = nb_excess(design, rows, e)
+        shock = e * np.sqrt(shocks[t]) if shocks is not None else np.zeros(len(rows))
+        excess = nb_excess(design, rows, e) + shock**2
         frame = (
             w.select("region", "sku", "offset", "phase", "cluster", "chain_wide")
             .with_columns(
@@ -370,10 +365,11 @@ def window_cells(
                 pl.Series("observed", observed),
                 pl.Series("expected", e),
                 pl.Series("excess", excess),
+                pl.Series("shock", shock),
             )
             .filter((pl.col("phase") != "after") & pl.Series(alone))  # the wake is not scored
             .group_by("event_type", "region", "sku", "cluster", "offset", "chain_wide")
-            .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
+            .agg(*(pl.col(c).sum() for c in ("observed", "expected", "excess", "shock")))
         )
         frames.append(frame.select(CELL_SCHEMA.names()).cast(CELL_SCHEMA))
     return pl.concat(frames)
@@ -415,10 +411,12 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
     window_start_offset_days, peak_offset_days.
     """
     keys = list(HYPOTHESIS_KEYS)
+    # the regions of a chain-wide day share its shock: their covariances join the pooled variance
+    shared = pl.col("shock").sum() ** 2 - (pl.col("shock") ** 2).sum()
     chain = (
         cells.filter(pl.col("chain_wide"))
         .group_by("event_type", "sku", "cluster", "offset")
-        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum())
+        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("excess").sum() + shared)
         .with_columns(pl.lit(CHAIN_WIDE).alias("region"))
     )
     cols = ["event_type", "region", "sku", "cluster", "offset", "observed", "expected", "excess"]
@@ -472,7 +470,7 @@ def event_cells(
                 stores=stores_df,
             )
             design = with_dispersion(design)
-            cells = window_cells(design, counterfactuals(design))
+            cells = window_cells(design, *counterfactuals_and_shocks(design))
     return cells
 
 

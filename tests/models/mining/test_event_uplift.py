@@ -98,6 +98,7 @@ def _cells(ratios: list[float], *, expected: float = 100.0, chain_wide: bool = F
             "observed": [expected / 2] * n + [expected * (2 * r - 1) / 2 for r in ratios],
             "expected": [expected / 2] * (2 * n),
             "excess": [0.0] * (2 * n),
+            "shock": [0.0] * (2 * n),
         },
         schema=CELL_SCHEMA,
     )
@@ -113,6 +114,24 @@ def test_lift_is_total_observed_over_total_expected_with_a_t_interval() -> None:
     assert row["peak_offset_days"] == 0
     during = out.filter(pl.col("window_start_offset_days") == 0)["lift"].item()
     assert during == pytest.approx((950 + 0.5) / (200 + 0.5))
+
+
+def test_the_regions_of_a_chain_wide_day_share_its_shock_in_the_pooled_variance() -> None:
+    # the same lift in every cluster: the clusters' scatter is 0 and the variance is the noise's floor,
+    # 1 / expected + excess / expected^2 (``stats.moderated_ratio_test`` without a prior); tested on
+    # the event day alone (offset 0: 50 expected a region and cluster)
+    def region(name: str) -> pl.DataFrame:
+        cells = _cells([2.0, 2.0, 2.0], chain_wide=True).with_columns(region=pl.lit(name))
+        return cells.with_columns(excess=pl.lit(100.0), shock=pl.lit(10.0))  # 10^2 of it the shock's
+
+    out = score_cells(pl.concat([region("r"), region("q")]), lead_days=0, min_support=2)
+    pooled = out.filter(pl.col("region") == "ALL").row(0, named=True)
+    # ALL: 3 clusters of 2 x 50 expected; the regions' excess 2 x 100 a day plus their shared shock's
+    # covariance, (10 + 10)^2 - 2 x 10^2
+    expected, excess = 300.5, 3 * (2 * 100.0 + 200.0)
+    assert pooled["se_log"] ** 2 == pytest.approx(1 / expected + excess / expected**2, rel=1e-6)
+    alone = out.filter(pl.col("region") == "r").row(0, named=True)
+    assert alone["se_log"] ** 2 == pytest.approx(1 / 150.5 + 3 * 100.0 / 150.5**2, rel=1e-6)
 
 
 def test_fewer_clusters_than_min_support_are_not_tested() -> None:

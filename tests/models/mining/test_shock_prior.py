@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.mining.dispersion import shared_shock_variance, shock_prior
-from models.mining.event_uplift import build_design, counterfactuals, window_cells
+from models.mining.dispersion import shared_shock_variance, shock_left, shock_prior
+from models.mining.event_uplift import build_design, counterfactuals, counterfactuals_and_shocks, window_cells
 from tests.models.mining.fair import fair_days, no_sell_outs
 
 FIRST = date(2024, 1, 1)
@@ -114,3 +114,35 @@ def test_without_chain_wide_shocks_the_controls_noise_stays_out(seed: int) -> No
     error, lift = _window_error(seed, 0.0)
     assert np.std(error) < 0.025, np.std(error)
     assert abs(lift - 1) < 0.03, lift
+
+
+def test_the_shock_left_is_the_shrunk_estimates_posterior_variance() -> None:
+    """tau2 x a / (E + a): the more the controls expect, the less of tau2 is left; a SKU-day without
+    controls (a chain-wide day) keeps all of it."""
+    m, group = np.array([10.0, 200.0]), np.array([0, 1])
+    left = shock_left(m, group, 0.04, 0.0, levels=3)
+    a = shock_prior(m, group, 0.04, 0.0, levels=3)
+    assert left[:2] == pytest.approx(0.04 * a[:2] / (m + a[:2]))
+    # as the posterior of a normal shock with the controls' ratio noise 1 / m
+    assert left[:2] == pytest.approx(1 / (1 / 0.04 + m))
+    assert left[1] < left[0] < 0.04
+    assert left[2] == pytest.approx(0.04)
+
+
+def test_a_chain_wide_window_keeps_the_whole_shock_in_its_cells_variance() -> None:
+    """The fair on every region's same days (no control region): each window cell's excess carries
+    expected^2 x tau2 beyond the store-days' (none here), and its shock sd is expected x sqrt(tau2)."""
+    panel, parts, days, _ = _chain(1, 0.3)
+    every = pl.concat([days.with_columns(region=pl.lit(r), chain_wide=pl.lit(True)) for r in REGIONS])
+    design = build_design(panel, parts, every, first=FIRST, block_days=84)
+    expected, left = counterfactuals_and_shocks(design)
+    assert left["fair"] == pytest.approx(np.full(len(left["fair"]), left["fair"].max()))
+    assert 0.05 < left["fair"].max() < 0.15  # tau2 of a log sd 0.3 shock, about 0.09
+    cells = window_cells(design, expected, left)
+    assert cells["excess"].to_numpy() == pytest.approx(cells["expected"].to_numpy() ** 2 * left["fair"].max())
+    assert cells["shock"].to_numpy() == pytest.approx(
+        cells["expected"].to_numpy() * np.sqrt(left["fair"].max())
+    )
+    # R0 alone in the window: four control regions see most of the shock
+    alone = counterfactuals_and_shocks(build_design(panel, parts, days, first=FIRST, block_days=84))[1]
+    assert alone["fair"].max() < left["fair"].max() / 4
