@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from typing import cast
 
 import numpy as np
@@ -48,6 +49,7 @@ import polars as pl
 from data_contracts.schemas import CHAIN_WIDE
 from features.signals import PHASES, daily_panel, event_days, event_instances, promo_shares
 from models.mining.dispersion import (
+    row_dispersion,
     shared_shock_variance,
     shock_left,
     shock_prior,
@@ -63,7 +65,7 @@ from models.mining.effects import (
     linear_predictor,
 )
 from models.mining.settings import MiningSettings
-from models.mining.stats import moderated_ratio_test
+from models.mining.stats import moderated_ratio_test, peak_offsets
 
 HYPOTHESIS_KEYS = ("event_type", "region", "sku")
 BASE_EFFECTS = ("delta", "drift", "dow", "dom")
@@ -110,9 +112,13 @@ class Design:
     store_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     store_units: np.ndarray = field(default_factory=lambda: np.zeros(0))
     store_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    store_pair: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # store x SKU code
     # per row: the sum of the squared shares of the stores whose demand it observes in full, days
     # without a sales row included (empty: the store-days' own rows only)
     square_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # per row: sum over its stores of share^2 / their size (``with_dispersion``; empty: not yet)
+    square_kappa: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fitted: tuple[Effect, ...] = ()  # every effect and type fitted on every row (``with_dispersion``)
 
     @property
     def base(self) -> list[str]:
@@ -218,6 +224,9 @@ def build_design(
         store_row=st["row"].to_numpy().astype(np.int64),
         store_units=st["units"].to_numpy().astype(np.float64),
         store_share=(st["weight"] / st["exposure"]).clip(upper_bound=1.0).to_numpy(),
+        store_pair=st.select(pl.struct("store_id", "sku").rank("dense").cast(pl.Int64) - 1)
+        .to_series()
+        .to_numpy(),
         square_share=square,
     )
 
@@ -227,21 +236,17 @@ def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
     (``models.mining.dispersion.store_size``: every carried store-day, those without a sales row and
     those that sold out included), estimated from a Poisson fit of every effect on the rows outside
     all event windows; unchanged without store-days. The size also sets the window cells' excess
-    variance (``nb_excess``), so it is estimated on a drop without a single sell-out too."""
+    variance (``nb_excess``, so it is estimated without a single sell-out too), there with each store
+    x SKU's own where its days read it wider (``dispersion.row_dispersion``, under ``fitted``)."""
     if not len(design.store_row):
         return design
     outside = design.outside_windows()
     offset = float(np.log(max(design.y.sum(), 1e-9) / max(design.exposure.sum(), 1e-9)))
     effects = design.effects(design.base)
-    fit_effects(
-        design.y,
-        design.exposure,
-        effects,
-        mask=outside,
-        censored=design.censored,
-        offset=offset,
-        max_sweeps=max_sweeps,
+    fit = partial(
+        fit_effects, design.y, design.exposure, censored=design.censored, offset=offset, max_sweeps=max_sweeps
     )
+    fit(effects, mask=outside)
     mu = design.exposure * np.exp(linear_predictor(effects, np.arange(len(design.y)), offset))
     kept, cens = outside[design.store_row], design.censored
     sold_out = outside[cens.row]
@@ -252,7 +257,17 @@ def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
         censored_expected=(cens.share * mu[cens.row])[sold_out],
         sold=cens.sold[sold_out],
     )
-    return replace(design, censored=replace(cens, size=size))
+    every = design.effects(
+        [*design.base, *(f"event:{t}" for t in sorted(design.windows))], {e.name: e for e in effects}
+    )
+    fit(every)
+    mu = design.exposure * np.exp(linear_predictor(every, np.arange(len(design.y)), offset))
+    expected = design.store_share * mu[design.store_row]
+    square = row_dispersion(
+        design.store_units, expected, design.store_pair, design.store_row, design.store_share,
+        design.square_share, size, rows=len(design.y),
+    )  # fmt: skip
+    return replace(design, censored=replace(cens, size=size), square_kappa=square, fitted=tuple(every))
 
 
 def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.ndarray]:
@@ -274,8 +289,11 @@ def counterfactuals_and_shocks(
     """
     types = sorted(design.windows)
     offset = float(np.log(max(design.y.sum(), 1e-9) / max(design.exposure.sum(), 1e-9)))
-    start = {e.name: e for e in design.effects([*design.base, *(f"event:{t}" for t in types)])}
-    fit_effects(design.y, design.exposure, list(start.values()), censored=design.censored, offset=offset)
+    start = {
+        e.name: e for e in design.fitted or design.effects([*design.base, *(f"event:{t}" for t in types)])
+    }
+    if not design.fitted:
+        fit_effects(design.y, design.exposure, list(start.values()), censored=design.censored, offset=offset)
     every = np.arange(len(design.y))
     tau2, phi = _shock_variance(design, list(start.values()), offset)
     gamma = design.codes["gamma"]
@@ -377,29 +395,15 @@ def window_cells(
 
 def nb_excess(design: Design, rows: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Per window row, the variance of its observed demand beyond Poisson under ``expected``: its
-    stores' demand is negative binomial of the design's size, so a store of share s adds
-    (s x expected)^2 / size, and the row adds expected^2 x its ``square_share`` / size (sold-out stores
-    and online orders count as Poisson). Zeros without store-days or with a Poisson size."""
+    stores' demand is negative binomial, so a store of share s adds (s x expected)^2 / its size: the
+    row's ``square_kappa`` (``with_dispersion``), else its ``square_share`` / the design's size (sold-out
+    stores and online orders count as Poisson). Zeros without store-days or with a Poisson size."""
+    if len(design.square_kappa):
+        return expected**2 * design.square_kappa[rows]
     size = design.censored.size
     if not len(design.square_share) or not np.isfinite(size):
         return np.zeros(len(rows))
     return expected**2 * design.square_share[rows] / size
-
-
-def _peak_offsets(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Per group, the offset with the highest pooled observed / expected among the offsets that at
-    least half of its clusters reach (ties: the earliest day)."""
-    per = (
-        cells.group_by(*keys, "offset")
-        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("cluster").n_unique().alias("n"))
-        .with_columns(pl.col("n").max().over(keys).alias("n_max"))
-        .filter((pl.col("n") * 2 >= pl.col("n_max")) & (pl.col("expected") > 0))
-        .with_columns((pl.col("observed") / pl.col("expected")).alias("ratio"))
-        .sort(*keys, "offset")
-    )
-    return per.group_by(keys).agg(
-        pl.col("offset").get(pl.col("ratio").arg_max()).cast(pl.Int64).alias("peak_offset_days")
-    )
 
 
 def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.DataFrame:
@@ -431,7 +435,7 @@ def score_cells(cells: pl.DataFrame, *, lead_days: int, min_support: int) -> pl.
         t = moderated_ratio_test(per_cluster, keys, family=["event_type"], null_by=["event_type", "region"])
         t = t.drop("df").filter(pl.col("support") >= min_support)
         tested.append(t.with_columns(pl.lit(w, pl.Int64).alias("window_start_offset_days")))
-    return pl.concat(tested).join(_peak_offsets(both, keys), on=keys, how="left")
+    return pl.concat(tested).join(peak_offsets(both, keys), on=keys, how="left")
 
 
 def event_cells(

@@ -345,3 +345,20 @@ def moderated_ratio_test(
     if null_by is not None:
         var = _null_variance(grouped, log_lift, var, floor, df, family, list(null_by), shaping)
     return _t_result(grouped, keys, np.sqrt(var), df, alternative)
+
+
+def peak_offsets(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per group of ``keys``, the offset with the highest pooled observed / expected among the offsets
+    that at least half of its clusters reach (ties: the earliest day): the event miner's peak day.
+    ``cells`` has keys, offset, cluster, observed, expected."""
+    per = (
+        cells.group_by(*keys, "offset")
+        .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("cluster").n_unique().alias("n"))
+        .with_columns(pl.col("n").max().over(keys).alias("n_max"))
+        .filter((pl.col("n") * 2 >= pl.col("n_max")) & (pl.col("expected") > 0))
+        .with_columns((pl.col("observed") / pl.col("expected")).alias("ratio"))
+        .sort(*keys, "offset")
+    )
+    return per.group_by(keys).agg(
+        pl.col("offset").get(pl.col("ratio").arg_max()).cast(pl.Int64).alias("peak_offset_days")
+    )
