@@ -257,17 +257,16 @@ def with_dispersion(design: Design, *, max_sweeps: int = 100) -> Design:
         censored_expected=(cens.share * mu[cens.row])[sold_out],
         sold=cens.sold[sold_out],
     )
-    every = design.effects(
-        [*design.base, *(f"event:{t}" for t in sorted(design.windows))], {e.name: e for e in effects}
-    )
-    fit(every)
+    cens = replace(cens, size=size)
+    every = design.effects([*design.base, *(f"event:{t}" for t in sorted(design.windows))])
+    fit(every, censored=cens)
     mu = design.exposure * np.exp(linear_predictor(every, np.arange(len(design.y)), offset))
     expected = design.store_share * mu[design.store_row]
     square = row_dispersion(
         design.store_units, expected, design.store_pair, design.store_row, design.store_share,
         design.square_share, size, rows=len(design.y),
     )  # fmt: skip
-    return replace(design, censored=replace(cens, size=size), square_kappa=square, fitted=tuple(every))
+    return replace(design, censored=cens, square_kappa=square, fitted=tuple(every))
 
 
 def counterfactuals(design: Design, *, max_sweeps: int = 100) -> dict[str, np.ndarray]:
