@@ -26,7 +26,6 @@ type, region, SKU, support (clusters), lift, q; then a summary line per run; and
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import replace
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.m5_snap import DEFAULT_DATA, _frame, m5_tables  # noqa: E402
+from bench.m5_snap import _frame, m5_parser, m5_setup  # noqa: E402
 from data_contracts.schemas import CONTRACTS  # noqa: E402
 from data_contracts.tables import LakeTables  # noqa: E402
 from models.mining.patterns import mine_patterns  # noqa: E402
@@ -108,17 +107,14 @@ def run(tables: LakeTables, events: pl.DataFrame, settings: MiningSettings) -> t
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = m5_parser(__doc__.split("\n")[0])
     parser.add_argument("--shifts", default="7,14,21,28,-14")
     parser.add_argument("--random-seeds", type=int, default=3)
-    parser.add_argument("--min-lift", type=float, default=1.0)
     args = parser.parse_args(argv)
-    if not (args.data / "sales.parquet").exists():
-        print(f"no M5 subset at {args.data}")
+    setup = m5_setup(args)
+    if setup is None:
         return 1
-    settings = MiningSettings(min_lift=args.min_lift)
-    tables = m5_tables(args.data)
+    tables, settings = setup
     calendar = pl.read_parquet(args.data / "calendar.parquet")
     real = holidays(calendar)
     shifts = [int(s) for s in args.shifts.split(",")] if args.shifts else []

@@ -137,16 +137,28 @@ def category_lifts(tables: LakeTables, settings: MiningSettings) -> pl.DataFrame
     return clustered_ratio_test(per_cluster, ["event_type", "region", "category"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def m5_parser(description: str) -> argparse.ArgumentParser:
+    """The M5 mining benches' common options: --data (the subset) and --min-lift."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--min-lift", type=float, default=1.0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def m5_setup(args: argparse.Namespace) -> tuple[LakeTables, MiningSettings] | None:
+    """The subset's tables and the mining settings, or None (with a message) without the data."""
     if not (args.data / "sales.parquet").exists():
         print(f"no M5 subset at {args.data}")
+        return None
+    return m5_tables(args.data), MiningSettings(min_lift=args.min_lift)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = m5_parser(__doc__.split("\n")[0]).parse_args(argv)
+    setup = m5_setup(args)
+    if setup is None:
         return 1
-    settings = MiningSettings(min_lift=args.min_lift)
-    tables = m5_tables(args.data)
+    tables, settings = setup
     as_of = tables.store_sales.select(pl.col("date").max()).collect().item()
     started = time.perf_counter()
     patterns = mine_patterns(tables, as_of=as_of, settings=settings)
