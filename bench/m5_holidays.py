@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.m5_snap import _frame, m5_parser, m5_setup  # noqa: E402
+from bench.m5_snap import conform, m5_parser, m5_setup  # noqa: E402
 from data_contracts.schemas import CONTRACTS  # noqa: E402
 from data_contracts.tables import LakeTables  # noqa: E402
 from models.mining.patterns import mine_patterns  # noqa: E402
@@ -60,7 +60,7 @@ def holidays(calendar: pl.DataFrame) -> pl.DataFrame:
 
 def _events(days: pl.DataFrame) -> pl.DataFrame:
     """One-day chain-wide events of the input contract from (date, event_type) rows."""
-    return _frame(
+    return conform(
         days.select(
             pl.format("{}_{}", pl.col("event_type"), pl.col("date").dt.strftime("%Y%m%d")).alias("event_id"),
             "event_type",

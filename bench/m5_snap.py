@@ -42,7 +42,7 @@ STATES = ("CA", "TX", "WI")
 PLACEBO_SHIFT_DAYS = 14
 
 
-def _frame(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     """``df`` with exactly the columns of ``schema`` (nulls where it has none)."""
     return df.select(
         pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()
@@ -104,13 +104,13 @@ def m5_tables(data: Path) -> LakeTables:
     )
     stores = stores.with_columns(pl.col("region").alias("state"), pl.col("store_id").alias("postal_code"))
     return LakeTables(
-        stores=_frame(stores, CONTRACTS["stores"].schema),
-        products=_frame(products, CONTRACTS["products"].schema),
-        postal_regions=_frame(stores.select("postal_code", "region"), CONTRACTS["postal_regions"].schema),
-        assortment=_frame(assortment, CONTRACTS["assortment"].schema),
+        stores=conform(stores, CONTRACTS["stores"].schema),
+        products=conform(products, CONTRACTS["products"].schema),
+        postal_regions=conform(stores.select("postal_code", "region"), CONTRACTS["postal_regions"].schema),
+        assortment=conform(assortment, CONTRACTS["assortment"].schema),
         shelf_capacity=pl.DataFrame(schema=CONTRACTS["shelf_capacity"].schema),
-        events=_frame(snap_events(calendar), CONTRACTS["events"].schema),
-        store_sales=_frame(store_sales, LAKE_STORE_SALES).lazy(),
+        events=conform(snap_events(calendar), CONTRACTS["events"].schema),
+        store_sales=conform(store_sales, LAKE_STORE_SALES).lazy(),
         online_orders=pl.DataFrame(schema=LAKE_ONLINE_ORDERS).lazy(),
     )
 

@@ -9,6 +9,7 @@ Every function takes and returns LazyFrames (reference tables are passed as Lazy
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
@@ -132,25 +133,25 @@ def _buyers(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
 
 
 def _region_buyers(
-    orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date, period: pl.Expr
+    lines: pl.LazyFrame, postal_regions: pl.LazyFrame, *, period: pl.Expr, also: Sequence[pl.Expr] = ()
 ) -> pl.LazyFrame:
-    """Buyers per ship-to region, SKU and ``period`` (a column of ``_buyers``' lines)."""
+    """Buyers per ship-to region, SKU and ``period`` (a column of ``lines``, ``_buyers``' sale lines),
+    with the ``also`` aggregations."""
     return (
-        _buyers(orders, as_of=as_of)
-        .join(
+        lines.join(
             postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
             on="ship_postal_code",
             how="inner",
         )
         .group_by("region", "sku", period)
-        .agg(pl.col("buyer").n_unique().cast(pl.Float64).alias("buyers"))
+        .agg(*also, pl.col("buyer").n_unique().cast(pl.Float64).alias("buyers"))
     )
 
 
 def online_region_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     """Online buyers per ship-to region, SKU and week: how many buyers (customers, a guest's order
     each) bought the SKU that week, whatever the units. Returns columns region, sku, week, buyers."""
-    return _region_buyers(orders, postal_regions, as_of=as_of, period=pl.col("week"))
+    return _region_buyers(_buyers(orders, as_of=as_of), postal_regions, period=pl.col("week"))
 
 
 def online_period_buyers(
@@ -160,15 +161,7 @@ def online_period_buyers(
     many buyers bought the SKU in the period, each once however many weeks they came back in.
     Returns columns region, sku, week (the period's first Monday), weeks (its full weeks), buyers."""
     lines = in_periods(_buyers(orders, as_of=as_of), first=first, as_of=as_of, weeks=weeks)
-    return (
-        lines.join(
-            postal_regions.select(pl.col("postal_code").alias("ship_postal_code"), "region"),
-            on="ship_postal_code",
-            how="inner",
-        )
-        .group_by("region", "sku", "week")
-        .agg(pl.col("weeks").first(), pl.col("buyer").n_unique().cast(pl.Float64).alias("buyers"))
-    )
+    return _region_buyers(lines, postal_regions, period=pl.col("week"), also=[pl.col("weeks").first()])
 
 
 def buyer_dispersion(
@@ -299,7 +292,9 @@ def daily_online_buyers(orders: pl.LazyFrame, postal_regions: pl.LazyFrame, *, a
 
     Returns columns region, sku, date, buyers.
     """
-    return _region_buyers(orders, postal_regions, as_of=as_of, period=pl.col("order_date").alias("date"))
+    return _region_buyers(
+        _buyers(orders, as_of=as_of), postal_regions, period=pl.col("order_date").alias("date")
+    )
 
 
 def _online_weights(online: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
