@@ -32,7 +32,8 @@ if str(ROOT) not in sys.path:
 from data_contracts.schemas import CONTRACTS, LAKE_ONLINE_ORDERS, LAKE_STORE_SALES  # noqa: E402
 from data_contracts.tables import LakeTables  # noqa: E402
 from features.signals import clean_store_sales, daily_panel, event_days  # noqa: E402
-from models.mining.event_uplift import build_design, counterfactuals, usable_instances, window_cells  # noqa: E402
+from models.mining.event_design import build_design  # noqa: E402
+from models.mining.event_uplift import counterfactuals, usable_instances, window_cells  # noqa: E402
 from models.mining.patterns import mine_patterns  # noqa: E402
 from models.mining.settings import MiningSettings  # noqa: E402
 from models.mining.stats import clustered_ratio_test  # noqa: E402

@@ -92,7 +92,8 @@ from models.mining.settings import MiningSettings  # noqa: E402
 
 def window_rows(world: World, settings: MiningSettings) -> pl.DataFrame:
     """The miner's scored window rows: event_type, region, sku, date, offset, cluster, chain_wide, plus
-    the world's indexes r, k, t (as ``event_uplift.build_design`` / ``window_cells`` select them)."""
+    the world's indexes r, k, t (as ``event_design.build_design`` / ``event_uplift.window_cells`` select
+    them)."""
     tables = demo_lake_tables(size=world.size, seed=world.seed)
     as_of = world.as_of
     sales = clean_store_sales(tables.store_sales, tables.stores.lazy(), as_of=as_of)

@@ -5,7 +5,7 @@ Method, on a dense region x SKU x day cube of demand (store units plus the regio
 business's big order of many SKUs is one buyer of each, not a co-rise; ``bench/online_placebo.py``):
 
 * Counterfactual: the event miner's (``models.mining.discovery_baseline``). A Poisson model with
-  the miner's fixed effects (``event_uplift.build_design``: a region x SKU x ``block_days`` block
+  the miner's fixed effects (``event_design.build_design``: a region x SKU x ``block_days`` block
   level with a bounded drift inside the block, SKU x weekday, SKU x day of month) plus region x
   weekday and region x day of month (a region's own payday), fitted once on the cells no labeled
   event window (lead days included) or promo covers, and in a second pass without the cells that

@@ -1,7 +1,7 @@
 """The discovery scan's expected demand: the event miner's fixed-effects counterfactual on the region x SKU
 x day cube.
 
-The cube becomes the event miner's design (``models.mining.event_uplift.build_design``, every cell a
+The cube becomes the event miner's design (``models.mining.event_design.build_design``, every cell a
 panel row with exposure 1) and is fitted with the miner's effect families and priors
 (``event_uplift.BASE_EFFECTS``): a region x SKU x ``block_days`` block level with a bounded
 log-linear drift inside the block (season, trend, local drift), SKU x weekday and SKU x day of month
@@ -27,7 +27,7 @@ import polars as pl
 from scipy import stats
 
 from models.mining.effects import Effect, fit_effects, linear_predictor
-from models.mining.event_uplift import BASE_EFFECTS, DRIFT_BOUND, PRIORS, Design, build_design
+from models.mining.event_design import BASE_EFFECTS, DRIFT_BOUND, PRIORS, Design, build_design
 
 UNKNOWN_SHOCK = 0.05  # relative variance of a day's chain-wide shock when no other region shows it
 # proportional-fitting sweeps per pass (the second starts from the first): by 20, 99% of the medium

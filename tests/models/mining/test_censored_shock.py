@@ -16,7 +16,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from models.mining.event_uplift import build_design, counterfactuals, window_cells
+from models.mining.event_design import build_design
+from models.mining.event_uplift import counterfactuals, window_cells
 from tests.models.mining.fair import fair_days
 
 FIRST = date(2024, 1, 1)

@@ -12,14 +12,8 @@ from scipy import stats
 
 from models.mining.dispersion import censored_excess, pair_dispersion, store_size
 from models.mining.effects import Censored, censored_mean
-from models.mining.event_uplift import (
-    Design,
-    build_design,
-    counterfactuals,
-    score_cells,
-    window_cells,
-    with_dispersion,
-)
+from models.mining.event_design import Design, build_design, with_dispersion
+from models.mining.event_uplift import counterfactuals, score_cells, window_cells
 from tests.models.mining.fair import fair_days, no_sell_outs
 
 

@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 
 from models.mining.dispersion import shared_shock_variance, shock_left, shock_prior
-from models.mining.event_uplift import build_design, counterfactuals, counterfactuals_and_shocks, window_cells
+from models.mining.event_design import build_design
+from models.mining.event_uplift import counterfactuals, counterfactuals_and_shocks, window_cells
 from tests.models.mining.fair import fair_days, no_sell_outs
 
 FIRST = date(2024, 1, 1)
