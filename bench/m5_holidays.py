@@ -21,8 +21,8 @@ run each:
   runs): days no calendar ties together, the clean null.
 
 The first run has the real holidays alone (what a user's own calendar gives). Prints per run the
-placebo patterns (the goal is 0) and the real holidays' patterns, each as event
-type, region, SKU, support (clusters), lift, q; then a summary line per run; and the time.
+placebo patterns (the goal is 0) and the real holidays' patterns, each as event type, region, SKU,
+support (clusters), lift, q; then a summary line per run; and the time.
 """
 
 from __future__ import annotations

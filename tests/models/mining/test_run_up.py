@@ -65,20 +65,13 @@ def _world() -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     return sales, world.events.lazy(), world.stores.lazy().select("region").unique()
 
 
-def _hypotheses(settings: MiningSettings) -> pl.DataFrame:
-    sales, events, regions = _world()
-    hyp = event_uplift_hypotheses(sales, None, events, regions, as_of=AS_OF, settings=settings)
-    return hyp.with_columns(pl.lit("event_uplift").alias("kind"))
-
-
-def _found(hyp: pl.DataFrame, settings: MiningSettings) -> set[tuple[str, str, str]]:
-    return set(apply_fdr(hyp, settings).select("event_type", "region", "sku").iter_rows())
-
-
 @pytest.fixture(scope="module")
 def found() -> set[tuple[str, str, str]]:
+    sales, events, regions = _world()
     settings = MiningSettings(min_lift=1.0)
-    return _found(_hypotheses(settings), settings)
+    hyp = event_uplift_hypotheses(sales, None, events, regions, as_of=AS_OF, settings=settings)
+    significant = apply_fdr(hyp.with_columns(pl.lit("event_uplift").alias("kind")), settings)
+    return set(significant.select("event_type", "region", "sku").iter_rows())
 
 
 def test_the_holiday_is_found(found: set[tuple[str, str, str]]) -> None:
